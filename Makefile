@@ -1,0 +1,59 @@
+# Everything this project needs is installed by these targets, into .venv/.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export HF_HUB_DISABLE_TELEMETRY := 1
+export ANONYMIZED_TELEMETRY := False
+export GRADIO_ANALYTICS_ENABLED := False
+
+.PHONY: install chat index test lint format bench eval eval-squad browser clean
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	# The CPU build of torch first, pinned, so nothing pulls a multi-GB GPU build.
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+index: install
+	$(BIN)/rag index corpus
+
+chat: index
+	$(BIN)/python app.py
+
+# Debian's headless Chromium for the browser tests (never a browser downloaded by a tool).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium chromium-driver >/dev/null; }
+
+test: install browser
+	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check rag tests eval bench app.py
+	$(BIN)/ruff format --check rag tests eval bench app.py
+	$(BIN)/mypy rag
+
+format: install
+	$(BIN)/ruff format rag tests eval bench app.py
+	$(BIN)/ruff check --fix rag tests eval bench app.py
+
+bench: install
+	$(BIN)/python bench/bench_core.py
+
+eval: install
+	$(BIN)/rag eval --corpus corpus --dataset eval/datasets/seed_qa.jsonl --out eval/results/seed
+
+eval-squad: install
+	$(BIN)/rag eval --corpus ../shared/benchmarks/squad-v1.1-dev/corpus.jsonl \
+	  --dataset ../shared/benchmarks/squad-v1.1-dev/questions.jsonl --out eval/results/squad
+
+clean:
+	rm -rf index/chroma index/*-* .pytest_cache tests/artifacts

@@ -1,0 +1,84 @@
+"""Split documents into encoder-sized chunks that keep their exact character offsets."""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+from typing import Any
+
+from rag.text import sentence_spans
+from rag.types import Chunk, Document
+
+
+def doc_key(source: str) -> str:
+    """Stable short key of a document source; chunk ids are ``{doc_key}-{index}``."""
+    return hashlib.sha1(source.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
+def chunk_id(source: str, index: int) -> str:
+    return f"{doc_key(source)}-{index:05d}"
+
+
+def token_starts(tokenizer: Any, text: str) -> tuple[list[int], list[int]]:
+    """Start and end character offsets of every wordpiece of ``text`` (no special tokens)."""
+    enc = tokenizer(
+        text,
+        add_special_tokens=False,
+        return_offsets_mapping=True,
+        return_attention_mask=False,
+        return_token_type_ids=False,
+        truncation=False,
+        verbose=False,
+    )
+    offsets = [(a, b) for a, b in enc["offset_mapping"] if b > a]
+    return [a for a, _ in offsets], [b for _, b in offsets]
+
+
+def chunk_document(doc: Document, tokenizer: Any, max_tokens: int = 200, overlap: int = 40) -> list[Chunk]:
+    """Pack whole sentences into chunks of at most ``max_tokens`` wordpieces.
+
+    Consecutive chunks share trailing sentences worth up to ``overlap`` wordpieces, so a fact
+    that straddles a boundary is whole in at least one chunk. A sentence longer than the limit
+    is cut at wordpiece boundaries. Chunks are contiguous slices of ``doc.text``.
+    """
+    text = doc.text
+    starts, ends = token_starts(tokenizer, text)
+    units: list[tuple[int, int, int]] = []  # (start, end, n_tokens)
+    for a, b in sentence_spans(text):
+        lo = bisect.bisect_left(starts, a)
+        hi = bisect.bisect_left(starts, b)
+        n = hi - lo
+        if n <= max_tokens:
+            units.append((a, b, n))
+            continue
+        for i in range(lo, hi, max_tokens):
+            j = min(i + max_tokens, hi)
+            piece_start = a if i == lo else starts[i]
+            piece_end = b if j == hi else ends[j - 1]
+            units.append((piece_start, piece_end, j - i))
+
+    chunks: list[Chunk] = []
+    current: list[tuple[int, int, int]] = []
+    size = 0
+
+    def emit() -> None:
+        a, b = current[0][0], current[-1][1]
+        idx = len(chunks)
+        chunks.append(Chunk(chunk_id(doc.source, idx), doc.source, idx, a, b, text[a:b]))
+
+    for unit in units:
+        if current and size + unit[2] > max_tokens:
+            emit()
+            carried: list[tuple[int, int, int]] = []
+            carried_size = 0
+            for prev in reversed(current[1:]):
+                if carried_size + prev[2] > overlap or carried_size + prev[2] + unit[2] > max_tokens:
+                    break
+                carried.insert(0, prev)
+                carried_size += prev[2]
+            current, size = carried, carried_size
+        current.append(unit)
+        size += unit[2]
+    if current:
+        emit()
+    return chunks

@@ -1,0 +1,144 @@
+"""The ``rag`` command: index a corpus, ask it questions, evaluate, chat."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from rag.errors import RagError
+from rag.settings import MODES
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def friendly_errors(func: F) -> F:
+    """Turn any failure into one line on stderr and exit code 1 (``RAG_DEBUG=1`` shows tracebacks)."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except RagError as err:
+            click.echo(f"error: {err}", err=True)
+            sys.exit(1)
+        except KeyboardInterrupt:
+            click.echo("error: interrupted", err=True)
+            sys.exit(130)
+        except Exception as err:
+            if os.environ.get("RAG_DEBUG"):
+                raise
+            first = (str(err).splitlines() or [""])[0]
+            click.echo(f"error: {type(err).__name__}: {first}", err=True)
+            sys.exit(1)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _settings(**overrides: Any):  # type: ignore[no-untyped-def]
+    from pydantic import ValidationError
+
+    from rag.settings import get_settings
+
+    try:
+        return get_settings(**overrides)
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        raise click.UsageError(f"invalid setting {where}: {first.get('msg')}") from None
+
+
+@click.group()
+@click.version_option(package_name="rag")
+def cli() -> None:
+    """Offline question answering over your documents, with span-exact citations.
+
+    \b
+    Examples:
+      rag index corpus/
+      rag ask "Who is the Chinese Embassy spokesman?" --corpus corpus/
+      rag ask "What did the US supply to Ukraine?" --mode bm25 --json
+    """
+
+
+@cli.command("index")
+@click.argument("path", required=False, type=click.Path(path_type=Path))
+@click.option("--index-dir", type=click.Path(path_type=Path), help="Where the index lives (default: index/).")
+@click.option("--quiet", "-q", is_flag=True, help="Print only the summary line.")
+@friendly_errors
+def index_cmd(path: Path | None, index_dir: Path | None, quiet: bool) -> None:
+    """Index PATH (a folder or a .jsonl file; default: corpus/) incrementally.
+
+    \b
+    Examples:
+      rag index                 # the default corpus/
+      rag index ~/notes         # a folder of .txt/.md/.html/.pdf
+      rag index docs.jsonl      # one {"id", "title", "text"} per line
+    """
+    from rag.core import build_index
+
+    settings = _settings(index_dir=index_dir)
+    report = build_index(path, settings=settings, progress=not quiet)
+    if not quiet:
+        for label, items in (("added", report.added), ("updated", report.updated), ("removed", report.removed)):
+            for source in items:
+                click.echo(f"{label}: {source}")
+        for skipped in report.skipped:
+            click.echo(str(skipped), err=True)
+    click.echo(report.summary())
+
+
+@cli.command("ask")
+@click.argument("question")
+@click.option("--corpus", type=click.Path(path_type=Path), help="Corpus folder or .jsonl (default: corpus/).")
+@click.option("--mode", type=click.Choice(MODES), help="Retrieval mode (default: hybrid).")
+@click.option("--top-k", type=int, help="Passages the answer is drawn from (default: 5).")
+@click.option("--index-dir", type=click.Path(path_type=Path), help="Where the index lives (default: index/).")
+@click.option("--json", "as_json", is_flag=True, help="Print the answer as JSON.")
+@friendly_errors
+def ask_cmd(
+    question: str, corpus: Path | None, mode: str | None, top_k: int | None, index_dir: Path | None, as_json: bool
+) -> None:
+    """Answer QUESTION from the corpus, quoting the passages it rests on.
+
+    \b
+    Examples:
+      rag ask "Who is the Chinese Embassy spokesman quoted about Ukraine?"
+      rag ask "When did Biden and Xi meet?" --mode dense --top-k 3 --json
+    """
+    from rag.core import ask
+
+    settings = _settings(index_dir=index_dir)
+    answer = ask(question, corpus=corpus, mode=mode, top_k=top_k, settings=settings)  # type: ignore[arg-type]
+    if as_json:
+        click.echo(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
+        return
+    click.echo(answer.text)
+    if answer.citations:
+        click.echo("")
+    for i, c in enumerate(answer.citations, start=1):
+        click.echo(f"[{i}] {c.source} [{c.start}:{c.end}] score {c.score:.2f}")
+    if answer.abstained and answer.passages:
+        click.echo("\nRelated, but not an answer:")
+        for p in answer.passages[:3]:
+            snippet = " ".join(p.chunk.text.split())[:160]
+            click.echo(f"- {p.chunk.source} [{p.chunk.start}:{p.chunk.end}] {snippet}…")
+
+
+def main() -> None:
+    from rag.embedding import set_offline_env
+
+    set_offline_env()
+    cli()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,171 @@
+"""One core behind the API, the CLI and the chat: ``build_index``, ``ask``, ``document_text``."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from rag.answering import extractive_answer
+from rag.embedding import Encoder, get_encoder
+from rag.errors import CorpusError, IndexBusyError, InputError, LoadError
+from rag.indexing import index_corpus
+from rag.loaders import check_corpus_path, is_jsonl_corpus, iter_jsonl, read_file
+from rag.retrieval import Retriever
+from rag.settings import MODES, Mode, Settings, get_settings
+from rag.store import IndexStore
+from rag.types import Answer, Document, IndexReport
+
+
+class Engine:
+    """Everything needed to answer over one corpus, built once per process and reused."""
+
+    def __init__(self, corpus: Path, settings: Settings) -> None:
+        self.corpus = corpus
+        self.settings = settings
+        self.encoder: Encoder = get_encoder(settings.embed_model, settings.embed_batch_size)
+        self.store = IndexStore(corpus, settings, self.encoder.model_path)
+        self.synced = False
+        self._lock = threading.RLock()
+        self._texts: dict[str, tuple[tuple[int, int], str]] = {}
+        self._jsonl: tuple[tuple[int, int], dict[str, Document]] | None = None
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Reload the manifest and BM25 after the index changed."""
+        with self._lock:
+            self.manifest = self.store.load_manifest()
+            self.retriever = Retriever(self.store, self.encoder, self.store.bm25(self.manifest), self.settings)
+
+    def index(self, progress: bool = False) -> IndexReport:
+        with self._lock, self.store.write_lock():
+            report = index_corpus(self.store, self.encoder, progress=progress)
+            self.refresh()
+            self.synced = True
+            return report
+
+    def ensure_indexed(self) -> None:
+        """Index the corpus on first use in this process (incremental, so cheap when current)."""
+        if self.synced:
+            return
+        try:
+            self.index()
+        except IndexBusyError:
+            if not self.manifest.documents:
+                raise
+            self.synced = True  # another process is updating it; answer from what is there
+
+    def document_text(self, source: str) -> str | None:
+        """The text that offsets of ``source`` index, as the loader extracts it now."""
+        if is_jsonl_corpus(self.corpus):
+            st = self.corpus.stat()
+            stamp = (st.st_size, st.st_mtime_ns)
+            if self._jsonl is None or self._jsonl[0] != stamp:
+                docs = {d.source: d for d in iter_jsonl(self.corpus) if isinstance(d, Document)}
+                self._jsonl = (stamp, docs)
+            doc = self._jsonl[1].get(source)
+            return doc.text if doc else None
+        path = (self.corpus / source).resolve()
+        if not path.is_relative_to(self.corpus):
+            return None
+        try:
+            st = path.stat()
+        except OSError:
+            return None
+        stamp = (st.st_size, st.st_mtime_ns)
+        cached = self._texts.get(source)
+        if cached and cached[0] == stamp:
+            return cached[1]
+        try:
+            text = read_file(path, source, self.settings.max_file_bytes).text
+        except LoadError:
+            return None
+        self._texts[source] = (stamp, text)
+        return text
+
+    def ask(self, question: str, mode: Mode, top_k: int) -> Answer:
+        self.ensure_indexed()
+        with self._lock:
+            retriever = self.retriever
+        q = retriever.query(question)
+        depth = max(top_k, self.settings.candidates)
+        passages = retriever.retrieve(q, mode, depth)
+        return extractive_answer(
+            question,
+            q,
+            passages[:top_k],
+            retriever,
+            self.settings,
+            self.document_text,
+            mode,
+            related=tuple(passages),
+        )
+
+
+_engines: dict[tuple[str, Settings], Engine] = {}
+_engines_lock = threading.Lock()
+
+
+def get_engine(corpus: str | Path | None = None, settings: Settings | None = None) -> Engine:
+    settings = settings or get_settings()
+    path = check_corpus_path(Path(corpus) if corpus is not None else settings.corpus)
+    key = (str(path), settings)
+    with _engines_lock:
+        engine = _engines.get(key)
+        if engine is None:
+            engine = _engines[key] = Engine(path, settings)
+        return engine
+
+
+def build_index(corpus: str | Path | None = None, *, settings: Settings | None = None, progress: bool = False) -> IndexReport:
+    """Index ``corpus`` incrementally and report what changed.
+
+    >>> build_index("corpus/")  # doctest: +SKIP
+    IndexReport(added=('000_3090de67739d6d38.txt', ...), ...)
+    """
+    return get_engine(corpus, settings).index(progress=progress)
+
+
+def validate_question(question: object, settings: Settings) -> str:
+    if not isinstance(question, str):
+        raise InputError("question must be a string")
+    text = question.strip()
+    if not text:
+        raise InputError("question is empty")
+    if len(text) > settings.max_question_chars:
+        raise InputError(
+            f"question is too long ({len(text)} characters; the limit is {settings.max_question_chars})"
+        )
+    return text
+
+
+def ask(
+    question: str,
+    corpus: str | Path | None = None,
+    mode: Mode | None = None,
+    top_k: int | None = None,
+    *,
+    settings: Settings | None = None,
+) -> Answer:
+    """Answer ``question`` from ``corpus`` with verbatim, span-exact citations.
+
+    >>> a = ask("Who is the Chinese Embassy spokesman?", corpus="corpus/")  # doctest: +SKIP
+    >>> a.citations[0].source, a.citations[0].quote  # doctest: +SKIP
+    ('001_a1832f6365ab849e.txt', 'Chinese Embassy spokesman Liu Pengyu said ...')
+    """
+    settings = settings or get_settings()
+    text = validate_question(question, settings)
+    mode = mode or settings.mode
+    if mode not in MODES:
+        raise InputError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
+    top_k = top_k or settings.top_k
+    if not 1 <= top_k <= 50:
+        raise InputError(f"top_k must be between 1 and 50, not {top_k}")
+    return get_engine(corpus, settings).ask(text, mode, top_k)
+
+
+def document_text(source: str, corpus: str | Path | None = None, *, settings: Settings | None = None) -> str:
+    """The extracted text of one document, the text citation offsets index."""
+    text = get_engine(corpus, settings).document_text(source)
+    if text is None:
+        raise CorpusError(f"no readable document {source!r} in corpus {corpus}")
+    return text

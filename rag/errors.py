@@ -1,0 +1,23 @@
+"""Errors that carry a one-line message meant for the user."""
+
+from __future__ import annotations
+
+
+class RagError(Exception):
+    """Base class: ``str(err)`` is a complete sentence for the user, never a traceback."""
+
+
+class InputError(RagError, ValueError):
+    """The question or an argument is not usable (empty, too long, unknown mode...)."""
+
+
+class CorpusError(RagError):
+    """The corpus path is missing or holds no readable document."""
+
+
+class IndexBusyError(RagError):
+    """Another process is writing the same index."""
+
+
+class LoadError(RagError):
+    """One file cannot be loaded; the loader skips it and reports this reason."""

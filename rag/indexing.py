@@ -1,0 +1,179 @@
+"""Incremental indexing: embed only new or changed documents, drop deleted ones, repair crashes."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from rag.chunking import chunk_document
+from rag.embedding import Encoder
+from rag.errors import CorpusError, LoadError
+from rag.loaders import content_hash, is_jsonl_corpus, iter_jsonl, read_file, scan_folder
+from rag.store import DocEntry, IndexStore, Manifest
+from rag.types import Chunk, Document, IndexReport, SkippedFile
+
+BATCH_CHUNKS = 256
+PROGRESS_MIN_CHUNKS = 200
+
+
+@dataclass(frozen=True)
+class _Pending:
+    doc: Document
+    entry: DocEntry
+    is_new: bool
+
+
+def repair(store: IndexStore, manifest: Manifest) -> tuple[int, set[str]]:
+    """Make Chroma hold exactly what the manifest claims.
+
+    Deletes chunks no manifest entry claims (left by a run killed mid-write) and drops from the
+    manifest any document whose chunks are incomplete, so it is embedded again.
+    Returns (chunks deleted, sources to re-embed).
+    """
+    stored = store.stored_chunks()
+    expected = manifest.expected_ids()
+    orphans = [
+        cid for cid, meta in stored.items() if cid not in expected or meta.get("doc_hash") != expected[cid][1]
+    ]
+    if orphans:
+        store.delete_ids(orphans)
+    present = set(stored) - set(orphans)
+    broken = {source for cid, (source, _) in expected.items() if cid not in present}
+    for source in broken:
+        store.delete_source(source)
+        manifest.documents.pop(source, None)
+    return len(orphans), broken
+
+
+def _scan(corpus: Path, manifest: Manifest, max_bytes: int) -> Iterator[tuple[str, Document | None, int, int] | SkippedFile]:
+    """Yield (source, document or None when unchanged by stat, size, mtime_ns) or a SkippedFile."""
+    if is_jsonl_corpus(corpus):
+        for item in iter_jsonl(corpus):
+            if isinstance(item, SkippedFile):
+                yield item
+            else:
+                yield item.source, item, -1, -1
+        return
+    files, skipped = scan_folder(corpus)
+    yield from skipped
+    for f in files:
+        entry = manifest.documents.get(f.source)
+        if entry is not None and entry.size == f.size and entry.mtime_ns == f.mtime_ns:
+            yield f.source, None, f.size, f.mtime_ns
+            continue
+        try:
+            yield f.source, read_file(f.path, f.source, max_bytes), f.size, f.mtime_ns
+        except LoadError as err:
+            yield SkippedFile(f.source, str(err))
+
+
+def index_corpus(store: IndexStore, encoder: Encoder, progress: bool = False) -> IndexReport:
+    """Bring the index of ``store.corpus`` up to date; the caller holds the write lock."""
+    settings = store.settings
+    manifest = store.load_manifest()
+    if manifest.config != store.config:
+        store.reset()
+        manifest = Manifest(config=dict(store.config))
+    repaired, rebuilt = repair(store, manifest)
+
+    added: list[str] = []
+    updated: list[str] = []
+    unchanged: list[str] = []
+    skipped: list[SkippedFile] = []
+    seen: set[str] = set()
+    pending: list[_Pending] = []
+
+    for item in _scan(store.corpus, manifest, settings.max_file_bytes):
+        if isinstance(item, SkippedFile):
+            skipped.append(item)
+            continue
+        source, doc, size, mtime_ns = item
+        seen.add(source)
+        old = manifest.documents.get(source)
+        if doc is None:
+            unchanged.append(source)
+            continue
+        digest = content_hash(doc.text)
+        if old is not None and old.hash == digest:
+            old.size, old.mtime_ns = size, mtime_ns  # touched but identical: no re-embedding
+            unchanged.append(source)
+            continue
+        pending.append(_Pending(doc, DocEntry(digest, 0, doc.title, size, mtime_ns), old is None))
+        (updated if old is not None or source in rebuilt else added).append(source)
+
+    removed = sorted(set(manifest.documents) - seen)
+    if not seen and not manifest.documents:
+        detail = f" ({len(skipped)} files skipped: {skipped[0]})" if skipped else ""
+        raise CorpusError(f"no readable document in corpus {store.corpus}{detail}")
+    if not seen:
+        raise CorpusError(f"no readable document in corpus {store.corpus}; the existing index was left as it is")
+
+    for source in removed:
+        store.delete_source(source)
+        del manifest.documents[source]
+    if removed:
+        store.save_manifest(manifest)
+
+    _embed_pending(store, encoder, manifest, pending, progress)
+    bm25 = store.bm25(manifest)
+    return IndexReport(
+        added=tuple(added),
+        updated=tuple(updated),
+        removed=tuple(removed),
+        unchanged=tuple(unchanged),
+        skipped=tuple(skipped),
+        repaired=repaired,
+        chunks=len(bm25.ids),
+    )
+
+
+def _embed_pending(store: IndexStore, encoder: Encoder, manifest: Manifest, pending: list[_Pending], progress: bool) -> None:
+    settings = store.settings
+    chunked: list[tuple[_Pending, list[Chunk]]] = [
+        (p, chunk_document(p.doc, encoder.tokenizer, settings.chunk_tokens, settings.chunk_overlap)) for p in pending
+    ]
+    total = sum(len(c) for _, c in chunked)
+    bar = None
+    if progress and total >= PROGRESS_MIN_CHUNKS:
+        from tqdm import tqdm
+
+        bar = tqdm(total=total, unit="chunk", desc="embedding", file=sys.stderr, dynamic_ncols=True)
+    batch: list[tuple[_Pending, list[Chunk]]] = []
+    size = 0
+    try:
+        for item in chunked:
+            batch.append(item)
+            size += len(item[1])
+            if size >= BATCH_CHUNKS:
+                _write_batch(store, encoder, manifest, batch)
+                if bar:
+                    bar.update(size)
+                batch, size = [], 0
+        if batch:
+            _write_batch(store, encoder, manifest, batch)
+            if bar:
+                bar.update(size)
+    finally:
+        if bar:
+            bar.close()
+
+
+def _write_batch(store: IndexStore, encoder: Encoder, manifest: Manifest, batch: list[tuple[_Pending, list[Chunk]]]) -> None:
+    """Replace the chunks of a few documents, then record them in the manifest (in that order)."""
+    chunks = [c for _, cs in batch for c in cs]
+    vectors = encoder.encode([c.text for c in chunks])
+    for p, _ in batch:
+        if not p.is_new:
+            store.delete_source(p.doc.source)
+    store.add_chunks(
+        chunks,
+        vectors,
+        {p.doc.source: p.entry.hash for p, _ in batch},
+        {p.doc.source: p.doc.title for p, _ in batch},
+    )
+    for p, cs in batch:
+        p.entry.chunks = len(cs)
+        manifest.documents[p.doc.source] = p.entry
+    store.save_manifest(manifest)

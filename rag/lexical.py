@@ -1,0 +1,99 @@
+"""BM25 over chunk texts (bm25s with Snowball stemming), persisted beside the vector store."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from rag.text import terms
+
+META_FILE = "ids.json"
+
+
+class BM25Index:
+    """A BM25 index whose rows are chunk ids; ``fingerprint`` ties it to one index state."""
+
+    def __init__(self, retriever: object, ids: list[str], fingerprint: str) -> None:
+        self._retriever = retriever
+        self.ids = ids
+        self.fingerprint = fingerprint
+        self.position = {cid: i for i, cid in enumerate(ids)}
+        vocab: dict[str, int] = getattr(retriever, "vocab_dict", {}) or {}
+        indptr = np.asarray(retriever.scores["indptr"]) if ids else np.zeros(1)  # type: ignore[attr-defined]
+        df = np.diff(indptr)
+        n = max(len(ids), 1)
+        self._idf = {
+            term: math.log(1 + (n - df[col] + 0.5) / (df[col] + 0.5))
+            for term, col in vocab.items()
+            if col < len(df)
+        }
+        self._max_idf = math.log(1 + (n + 0.5) / 0.5)
+
+    @classmethod
+    def build(cls, ids: list[str], texts: list[str], fingerprint: str) -> BM25Index:
+        import bm25s
+
+        retriever = bm25s.BM25()
+        if ids:
+            retriever.index([terms(t) for t in texts], show_progress=False)
+        return cls(retriever, list(ids), fingerprint)
+
+    def save(self, folder: Path) -> None:
+        """Write to a temporary folder, then swap it in, so a crash never leaves half an index."""
+        tmp = folder.with_name(folder.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        if self.ids:
+            self._retriever.save(str(tmp), show_progress=False)  # type: ignore[attr-defined]
+        (tmp / META_FILE).write_text(json.dumps({"fingerprint": self.fingerprint, "ids": self.ids}))
+        old = folder.with_name(folder.name + ".old")
+        shutil.rmtree(old, ignore_errors=True)
+        if folder.exists():
+            os.replace(folder, old)
+        os.replace(tmp, folder)
+        shutil.rmtree(old, ignore_errors=True)
+
+    @classmethod
+    def load(cls, folder: Path) -> BM25Index | None:
+        """The saved index, or None when it is missing or unreadable (the caller rebuilds it)."""
+        try:
+            meta = json.loads((folder / META_FILE).read_text())
+            ids = list(meta["ids"])
+            if ids:
+                import bm25s
+
+                retriever = bm25s.BM25.load(str(folder), show_progress=False)
+            else:
+                retriever = _Empty()
+            return cls(retriever, ids, str(meta["fingerprint"]))
+        except Exception:  # missing, partial or foreign files: rebuild from the store
+            return None
+
+    def idf(self, term: str) -> float:
+        """Inverse document frequency; unseen terms count as the rarest."""
+        return self._idf.get(term, self._max_idf)
+
+    def scores(self, query_terms: list[str]) -> np.ndarray:
+        if not self.ids or not query_terms:
+            return np.zeros(len(self.ids), dtype=np.float32)
+        return np.asarray(self._retriever.get_scores(query_terms), dtype=np.float32)  # type: ignore[attr-defined]
+
+    def top(self, query_terms: list[str], k: int) -> list[tuple[str, float]]:
+        """The ``k`` best chunk ids with their scores (only chunks sharing a term with the query)."""
+        s = self.scores(query_terms)
+        if not len(s):
+            return []
+        k = min(k, len(s))
+        idx = np.argpartition(-s, k - 1)[:k]
+        idx = idx[np.argsort(-s[idx], kind="stable")]
+        return [(self.ids[i], float(s[i])) for i in idx if s[i] > 0]
+
+
+class _Empty:
+    vocab_dict: dict[str, int] = {}
+    scores = {"indptr": np.zeros(1)}

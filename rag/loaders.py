@@ -1,0 +1,256 @@
+"""Turn a corpus path into documents: a folder of .txt/.md/.html/.pdf files, or a .jsonl file.
+
+Offsets everywhere in the system index the text these loaders produce. For .txt and .md the
+text is exactly what ``Path.read_text(encoding="utf-8")`` returns (universal newlines), so a
+citation can be checked against the file itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from html.parser import HTMLParser
+from pathlib import Path
+
+from rag.errors import CorpusError, LoadError
+from rag.types import Document, SkippedFile
+
+TEXT_SUFFIXES = {".txt", ".md", ".markdown"}
+HTML_SUFFIXES = {".html", ".htm"}
+PDF_SUFFIXES = {".pdf"}
+SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | PDF_SUFFIXES
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """A file found in a folder corpus, before it is read."""
+
+    source: str
+    path: Path
+    size: int
+    mtime_ns: int
+
+
+def content_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def is_jsonl_corpus(corpus: Path) -> bool:
+    return corpus.is_file() and corpus.suffix.lower() == ".jsonl"
+
+
+def check_corpus_path(corpus: Path) -> Path:
+    """Resolve ``corpus`` or raise a one-line error naming it."""
+    if not corpus.exists():
+        raise CorpusError(f"corpus path does not exist: {corpus}")
+    if corpus.is_file() and not is_jsonl_corpus(corpus):
+        raise CorpusError(f"corpus must be a folder or a .jsonl file: {corpus}")
+    return corpus.resolve()
+
+
+def scan_folder(root: Path) -> tuple[list[SourceFile], list[SkippedFile]]:
+    """List candidate files below ``root`` (hidden entries and symlinked folders are not followed)."""
+    found: list[SourceFile] = []
+    skipped: list[SkippedFile] = []
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            if name.startswith("."):
+                continue
+            path = Path(dirpath, name)
+            source = path.relative_to(root).as_posix()
+            if path.suffix.lower() not in SUPPORTED_SUFFIXES:
+                skipped.append(SkippedFile(source, f"unsupported file type '{path.suffix or name}'"))
+                continue
+            try:
+                st = path.stat()
+            except OSError as err:
+                skipped.append(SkippedFile(source, f"cannot read file ({err.strerror or err})"))
+                continue
+            if not path.is_file():
+                skipped.append(SkippedFile(source, "not a regular file"))
+                continue
+            found.append(SourceFile(source, path, st.st_size, st.st_mtime_ns))
+    return found, skipped
+
+
+def read_file(path: Path, source: str, max_bytes: int) -> Document:
+    """Read one file into a Document, or raise LoadError with the reason it is unusable."""
+    try:
+        size = path.stat().st_size
+    except OSError as err:
+        raise LoadError(f"cannot read file ({err.strerror or err})") from err
+    if size > max_bytes:
+        raise LoadError(f"file is larger than the limit of {max_bytes} bytes ({size} bytes)")
+    try:
+        raw = path.read_bytes()
+    except OSError as err:
+        raise LoadError(f"cannot read file ({err.strerror or err})") from err
+    if not raw.strip():
+        raise LoadError("empty file")
+    suffix = path.suffix.lower()
+    if suffix in PDF_SUFFIXES:
+        text, title = _pdf_text(raw)
+    else:
+        decoded = _decode_text(raw)
+        if suffix in HTML_SUFFIXES:
+            text, title = _html_text(decoded)
+        else:
+            text, title = decoded, _first_line_title(decoded)
+    if not text.strip():
+        raise LoadError("no text could be extracted")
+    return Document(source=source, text=text, title=title or source)
+
+
+def _decode_text(raw: bytes) -> str:
+    if b"\x00" in raw[:8192]:
+        raise LoadError("binary file (contains NUL bytes)")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise LoadError(f"not valid UTF-8 (byte 0x{raw[err.start]:02x} at offset {err.start})") from err
+    # Same newline handling as Path.read_text, so offsets match the file as Python reads it.
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _first_line_title(text: str) -> str:
+    for line in text.splitlines():
+        line = line.strip().lstrip("#").strip()
+        if line:
+            return line[:120]
+    return ""
+
+
+class _HTMLText(HTMLParser):
+    """Visible text of an HTML page: block elements become line breaks, scripts are dropped."""
+
+    BLOCK = {
+        "p", "div", "br", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "tr",
+        "table", "section", "article", "header", "footer", "blockquote", "pre", "title", "hr",
+    }  # fmt: skip
+    HIDDEN = {"script", "style", "noscript", "template", "head"}
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.title_parts: list[str] = []
+        self._hidden = 0
+        self._in_title = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "title":
+            self._in_title = True
+        elif tag in self.HIDDEN:
+            self._hidden += 1
+        if tag in self.BLOCK:
+            self.parts.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "title":
+            self._in_title = False
+        elif tag in self.HIDDEN and self._hidden:
+            self._hidden -= 1
+        if tag in self.BLOCK:
+            self.parts.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if self._in_title:
+            self.title_parts.append(data)
+        elif not self._hidden:
+            self.parts.append(data)
+
+
+def _html_text(markup: str) -> tuple[str, str]:
+    parser = _HTMLText()
+    try:
+        parser.feed(markup)
+        parser.close()
+    except Exception as err:  # html.parser is lenient; anything raised here means garbage input
+        raise LoadError(f"invalid HTML ({err})") from err
+    lines = [" ".join(line.split()) for line in "".join(parser.parts).split("\n")]
+    paragraphs: list[str] = []
+    for line in lines:
+        if line:
+            paragraphs.append(line)
+    title = " ".join(" ".join(parser.title_parts).split())
+    return "\n\n".join(paragraphs), html.unescape(title)
+
+
+def _pdf_text(raw: bytes) -> tuple[str, str]:
+    if not raw.startswith(b"%PDF"):
+        raise LoadError("not a PDF file (no %PDF header)")
+    import io
+
+    try:
+        from pypdf import PdfReader
+
+        reader = PdfReader(io.BytesIO(raw))
+        pages = [(page.extract_text() or "").strip() for page in reader.pages]
+        meta_title = (reader.metadata.title if reader.metadata else None) or ""
+    except LoadError:
+        raise
+    except Exception as err:  # pypdf raises many types for damaged files
+        raise LoadError(f"unreadable PDF ({type(err).__name__}: {err})".splitlines()[0]) from err
+    text = "\n\n".join(p for p in pages if p)
+    if not text.strip():
+        raise LoadError("PDF has no extractable text (scanned images?)")
+    return text, str(meta_title).strip() or _first_line_title(text)
+
+
+def iter_jsonl(corpus: Path) -> Iterator[Document | SkippedFile]:
+    """Documents of a .jsonl corpus; bad lines come out as SkippedFile entries."""
+    seen: set[str] = set()
+    try:
+        handle = corpus.open("rb")
+    except OSError as err:
+        raise CorpusError(f"cannot read corpus file {corpus}: {err.strerror or err}") from err
+    with handle:
+        for lineno, raw in enumerate(handle, start=1):
+            if not raw.strip():
+                continue
+            where = f"{corpus.name}:{lineno}"
+            try:
+                row = json.loads(raw.decode("utf-8"))
+            except UnicodeDecodeError:
+                yield SkippedFile(where, "line is not valid UTF-8")
+                continue
+            except json.JSONDecodeError as err:
+                yield SkippedFile(where, f"invalid JSON ({err.msg})")
+                continue
+            if not isinstance(row, dict) or not isinstance(row.get("text"), str):
+                yield SkippedFile(where, "line needs an object with a string 'text'")
+                continue
+            doc_id = str(row.get("id") or "").strip()
+            if not doc_id:
+                yield SkippedFile(where, "line has no 'id'")
+                continue
+            if doc_id in seen:
+                yield SkippedFile(doc_id, f"duplicate id at line {lineno}")
+                continue
+            if not row["text"].strip():
+                yield SkippedFile(doc_id, "empty text")
+                continue
+            seen.add(doc_id)
+            yield Document(source=doc_id, text=row["text"], title=str(row.get("title") or doc_id))
+
+
+def load_documents(corpus: Path, max_bytes: int = 50_000_000) -> tuple[list[Document], list[SkippedFile]]:
+    """Load every usable document of a corpus; one bad file never stops the others."""
+    corpus = check_corpus_path(corpus)
+    docs: list[Document] = []
+    skipped: list[SkippedFile] = []
+    if is_jsonl_corpus(corpus):
+        for item in iter_jsonl(corpus):
+            (docs if isinstance(item, Document) else skipped).append(item)  # type: ignore[arg-type]
+        return docs, skipped
+    files, skipped = scan_folder(corpus)
+    for f in files:
+        try:
+            docs.append(read_file(f.path, f.source, max_bytes))
+        except LoadError as err:
+            skipped.append(SkippedFile(f.source, str(err)))
+    return docs, skipped

@@ -1,0 +1,85 @@
+"""All knobs of the system in one place, read from ``RAG_*`` environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Mode = Literal["dense", "bm25", "hybrid"]
+MODES: tuple[Mode, ...] = ("dense", "bm25", "hybrid")
+
+
+class Settings(BaseSettings):
+    """Configuration for indexing, retrieval and answering.
+
+    Every field can be set with an environment variable of the same name in upper case
+    and prefixed with ``RAG_`` (``RAG_INDEX_DIR``, ``RAG_TOP_K``, ...), or passed directly.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="RAG_", extra="ignore", frozen=True)
+
+    corpus: Path = Field(
+        default=Path("corpus"),
+        description="Default corpus: a folder of .txt/.md/.html/.pdf files or a .jsonl file.",
+    )
+    index_dir: Path = Field(
+        default=Path("index"),
+        description="Folder holding the Chroma database, manifests and BM25 indexes.",
+    )
+    collection: str | None = Field(
+        default=None,
+        description="Chroma collection name; by default derived from the corpus path.",
+    )
+    embed_model: str | None = Field(
+        default=None,
+        description="Folder of a sentence-transformers model; by default the bundled all-MiniLM-L6-v2.",
+    )
+    embed_batch_size: int = Field(
+        default=32, ge=1, description="Chunks encoded per batch while indexing."
+    )
+    chunk_tokens: int = Field(
+        default=200,
+        ge=32,
+        le=254,
+        description="Maximum wordpieces per chunk (the encoder sees at most 256 with its two special tokens).",
+    )
+    chunk_overlap: int = Field(
+        default=40, ge=0, description="Wordpieces repeated from the end of one chunk at the start of the next."
+    )
+    mode: Mode = Field(default="hybrid", description="Retrieval mode: dense, bm25 or hybrid.")
+    top_k: int = Field(default=5, ge=1, le=50, description="Passages the answer is drawn from.")
+    candidates: int = Field(
+        default=20,
+        ge=1,
+        le=200,
+        description="Passages each retriever returns before fusion and reranking (also the depth reported to the evaluation).",
+    )
+    rrf_k: int = Field(default=60, ge=1, description="Constant of reciprocal rank fusion.")
+    max_sentences: int = Field(
+        default=2, ge=1, le=10, description="Most sentences an extractive answer quotes."
+    )
+    abstain_threshold: float = Field(
+        default=0.42,
+        description="Evidence score under which the answer says the corpus does not say; calibrated on eval/datasets/seed_qa.jsonl.",
+    )
+    second_sentence_ratio: float = Field(
+        default=0.85,
+        ge=0.0,
+        le=1.0,
+        description="A further sentence is quoted only when its score reaches this share of the best one.",
+    )
+    max_question_chars: int = Field(
+        default=2000, ge=1, description="Longest question accepted, in characters."
+    )
+    max_file_bytes: int = Field(
+        default=50_000_000, ge=1, description="Files larger than this are skipped while loading."
+    )
+
+
+def get_settings(**overrides: object) -> Settings:
+    """Settings from the environment, with explicit overrides on top (None values ignored)."""
+    clean = {k: v for k, v in overrides.items() if v is not None}
+    return Settings(**clean)  # type: ignore[arg-type]

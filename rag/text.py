@@ -1,0 +1,105 @@
+"""Sentence boundaries with character offsets, and the stemmed terms BM25 and the answerer share."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+# Abbreviations after which a period does not end a sentence.
+_ABBREVIATIONS = {
+    "mr", "mrs", "ms", "dr", "prof", "sr", "jr", "st", "capt", "col", "gen", "lt", "sgt",
+    "gov", "sen", "rep", "rev", "hon", "pres", "vs", "etc", "inc", "ltd", "co", "corp", "no",
+    "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec",
+    "e.g", "i.e", "u.s", "u.k", "u.n", "a.m", "p.m", "fig", "vol", "approx", "dept", "est",
+}  # fmt: skip
+
+# A candidate end: terminal punctuation, optional closing quotes/brackets, then white space.
+_END = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s)")
+_NEWLINE = re.compile(r"\n\s*")
+_WORD = re.compile(r"\w\w+")
+
+_STOPWORDS = frozenset(
+    """a about above after again against all am an and any are as at be because been before
+    being below between both but by can could did do does doing down during each few for from
+    further had has have having he her here hers herself him himself his how i if in into is it
+    its itself just me more most my myself no nor not now of off on once only or other our ours
+    ourselves out over own same she should so some such than that the their theirs them
+    themselves then there these they this those through to too under until up very was we were
+    what when where which while who whom why will with would you your yours yourself
+    yourselves also s t""".split()
+)
+
+
+def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
+    """Split ``text[start:end]`` into sentences, returned as stripped ``(start, end)`` offsets.
+
+    Line breaks always end a sentence (news paragraphs, headings, list items); periods after
+    common abbreviations and single initials do not.
+    """
+    end = len(text) if end is None else end
+    spans: list[tuple[int, int]] = []
+    pos = start
+    for line_start, line_end in _lines(text, start, end):
+        pos = line_start
+        for m in _END.finditer(text, line_start, line_end):
+            cut = m.end()
+            if not _is_boundary(text, m.start(), cut, line_end):
+                continue
+            _push(text, spans, pos, cut)
+            pos = cut
+        _push(text, spans, pos, line_end)
+    return spans
+
+
+def _lines(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    out = []
+    pos = start
+    for m in _NEWLINE.finditer(text, start, end):
+        out.append((pos, m.start()))
+        pos = m.end()
+    out.append((pos, end))
+    return out
+
+
+def _is_boundary(text: str, punct_start: int, cut: int, limit: int) -> bool:
+    if text[punct_start] == ".":
+        word_start = punct_start
+        while word_start > 0 and (text[word_start - 1].isalnum() or text[word_start - 1] == "."):
+            word_start -= 1
+        word = text[word_start:punct_start].lower()
+        if word in _ABBREVIATIONS or (len(word) == 1 and word.isalpha()):
+            return False
+    # The next non-space character must look like the start of a sentence.
+    nxt = cut
+    while nxt < limit and text[nxt].isspace():
+        nxt += 1
+    if nxt >= limit:
+        return True
+    ch = text[nxt]
+    return ch.isupper() or ch.isdigit() or ch in "\"'“‘([" or not ch.isalpha()
+
+
+def _push(text: str, spans: list[tuple[int, int]], a: int, b: int) -> None:
+    while a < b and text[a].isspace():
+        a += 1
+    while b > a and text[b - 1].isspace():
+        b -= 1
+    if b > a:
+        spans.append((a, b))
+
+
+@lru_cache(maxsize=1)
+def _stemmer():  # type: ignore[no-untyped-def]
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
+
+
+@lru_cache(maxsize=200_000)
+def _stem(word: str) -> str:
+    return str(_stemmer().stemWord(word))
+
+
+def terms(text: str) -> list[str]:
+    """Lower-cased, stop-word-free, Snowball-stemmed terms (the BM25 vocabulary)."""
+    return [_stem(w) for w in _WORD.findall(text.lower()) if w not in _STOPWORDS]
