@@ -133,6 +133,42 @@ def ask_cmd(
             click.echo(f"- {p.chunk.source} [{p.chunk.start}:{p.chunk.end}] {snippet}…")
 
 
+@cli.command("eval")
+@click.option("--corpus", type=click.Path(path_type=Path), help="Corpus folder or .jsonl (default: corpus/).")
+@click.option("--dataset", type=click.Path(path_type=Path), required=True, help="JSONL dataset of questions.")
+@click.option("--modes", default=",".join(MODES), show_default=True, help="Comma-separated retrieval modes.")
+@click.option("--limit", type=int, help="Evaluate a random sample of this many questions.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the --limit sample.")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("eval/results/latest"), show_default=True)
+@click.option("--index-dir", type=click.Path(path_type=Path), help="Where the index lives (default: index/).")
+@friendly_errors
+def eval_cmd(
+    corpus: Path | None, dataset: Path, modes: str, limit: int | None, seed: int, out: Path, index_dir: Path | None
+) -> None:
+    """Measure retrieval, answers, citations and abstention on a dataset; write a report to OUT.
+
+    \b
+    Examples:
+      rag eval --dataset eval/datasets/seed_qa.jsonl
+      rag eval --corpus squad/corpus.jsonl --dataset squad/questions.jsonl --limit 500 --modes hybrid
+    """
+    from rag.errors import InputError
+    from rag.evaluation.runner import render_markdown, run_eval
+
+    chosen = [m.strip() for m in modes.split(",") if m.strip()]
+    unknown = [m for m in chosen if m not in MODES]
+    if unknown or not chosen:
+        raise InputError(f"unknown mode(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(MODES)}")
+    if limit is not None and limit < 1:
+        raise InputError("--limit must be at least 1")
+    settings = _settings(index_dir=index_dir)
+    report = run_eval(
+        corpus or settings.corpus, dataset, chosen, limit=limit, seed=seed, out=out, settings=settings  # type: ignore[arg-type]
+    )
+    click.echo(render_markdown(report))
+    click.echo(f"report written to {out}/report.json, report.md, metrics.png, latency.png")
+
+
 def main() -> None:
     from rag.embedding import set_offline_env
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 from rag.answering import extractive_answer
+from rag.conversation import standalone_query
 from rag.embedding import Encoder, get_encoder
 from rag.errors import CorpusError, IndexBusyError, InputError, LoadError
 from rag.indexing import index_corpus
@@ -82,11 +84,11 @@ class Engine:
         self._texts[source] = (stamp, text)
         return text
 
-    def ask(self, question: str, mode: Mode, top_k: int) -> Answer:
+    def ask(self, question: str, mode: Mode, top_k: int, history: Sequence[str] = ()) -> Answer:
         self.ensure_indexed()
         with self._lock:
             retriever = self.retriever
-        q = retriever.query(question)
+        q = retriever.query(standalone_query(question, history))
         depth = max(top_k, self.settings.candidates)
         passages = retriever.retrieve(q, mode, depth)
         return extractive_answer(
@@ -144,9 +146,13 @@ def ask(
     mode: Mode | None = None,
     top_k: int | None = None,
     *,
+    history: Sequence[str] = (),
     settings: Settings | None = None,
 ) -> Answer:
     """Answer ``question`` from ``corpus`` with verbatim, span-exact citations.
+
+    ``history`` holds the earlier questions of a conversation: a follow-up such as
+    "And when did that happen?" is retrieved together with the last of them.
 
     >>> a = ask("Who is the Chinese Embassy spokesman?", corpus="corpus/")  # doctest: +SKIP
     >>> a.citations[0].source, a.citations[0].quote  # doctest: +SKIP
@@ -160,7 +166,7 @@ def ask(
     top_k = top_k or settings.top_k
     if not 1 <= top_k <= 50:
         raise InputError(f"top_k must be between 1 and 50, not {top_k}")
-    return get_engine(corpus, settings).ask(text, mode, top_k)
+    return get_engine(corpus, settings).ask(text, mode, top_k, history)
 
 
 def document_text(source: str, corpus: str | Path | None = None, *, settings: Settings | None = None) -> str:

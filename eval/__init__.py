@@ -1,0 +1,1 @@
+"""Evaluation entry point: ``python -m eval`` is the same as ``rag eval``."""

@@ -1,0 +1,1 @@
+"""Evaluation of retrieval, answers, citations and abstention against a JSONL dataset."""

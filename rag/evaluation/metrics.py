@@ -1,0 +1,126 @@
+"""Metrics without an LLM judge: span overlap, answer containment and F1, abstention."""
+
+from __future__ import annotations
+
+import re
+import string
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+_MARKER = re.compile(r"\s*\[\d+\]")
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+_PUNCT = set(string.punctuation) | set("“”‘’–—…")
+
+
+def normalize_answer(text: str) -> str:
+    """SQuAD normalisation: lower case, no punctuation, no articles, single spaces."""
+    text = _MARKER.sub(" ", text).lower()
+    text = "".join(" " if ch in _PUNCT else ch for ch in text)
+    text = _ARTICLES.sub(" ", text)
+    return " ".join(text.split())
+
+
+def contains_answer(prediction: str, answers: Sequence[str]) -> bool:
+    """True when a normalised acceptable answer occurs in the normalised prediction, on word bounds."""
+    pred = f" {normalize_answer(prediction)} "
+    return any(norm and f" {norm} " in pred for norm in (normalize_answer(a) for a in answers))
+
+
+def token_f1(prediction: str, answers: Sequence[str]) -> float:
+    """Best token-level F1 between the prediction and any acceptable answer."""
+    pred = normalize_answer(prediction).split()
+    best = 0.0
+    for answer in answers:
+        gold = normalize_answer(answer).split()
+        common = Counter(pred) & Counter(gold)
+        same = sum(common.values())
+        if not pred or not gold or same == 0:
+            continue
+        precision, recall = same / len(pred), same / len(gold)
+        best = max(best, 2 * precision * recall / (precision + recall))
+    return best
+
+
+@dataclass(frozen=True)
+class Span:
+    """A region of a document; ``start is None`` means the whole document."""
+
+    source: str
+    start: int | None = None
+    end: int | None = None
+
+    def overlaps(self, source: str, start: int, end: int) -> bool:
+        if source != self.source:
+            return False
+        if self.start is None or self.end is None:
+            return True
+        return start < self.end and self.start < end
+
+
+def first_hit_rank(retrieved: Sequence[tuple[str, int, int]], evidence: Sequence[Sequence[Span]], k: int = 10) -> int | None:
+    """1-based rank of the first retrieved span overlapping any evidence item, within ``k``."""
+    for rank, (source, start, end) in enumerate(retrieved[:k], start=1):
+        if any(span.overlaps(source, start, end) for item in evidence for span in item):
+            return rank
+    return None
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values, dtype=float), q)) if values else 0.0
+
+
+def ratio(num: float, den: float) -> float:
+    return float(num) / den if den else 0.0
+
+
+@dataclass
+class ModeTotals:
+    """Running sums for one retrieval mode."""
+
+    n: int = 0
+    n_retrieval: int = 0
+    ranks: list[int | None] = field(default_factory=list)
+    answerable: int = 0
+    unanswerable: int = 0
+    contained: int = 0
+    f1_sum: float = 0.0
+    citations: int = 0
+    citations_on_evidence: int = 0
+    evidence_items: int = 0
+    evidence_cited: int = 0
+    faithful_quotes: int = 0
+    abstained_right: int = 0
+    abstained_wrong: int = 0
+    latencies_ms: list[float] = field(default_factory=list)
+
+    def summary(self) -> dict[str, dict[str, float]]:
+        def hit(k: int) -> float:
+            return ratio(sum(1 for r in self.ranks if r is not None and r <= k), self.n_retrieval)
+
+        abstained = self.abstained_right + self.abstained_wrong
+        return {
+            "retrieval": {
+                "hit@1": hit(1),
+                "hit@5": hit(5),
+                "hit@10": hit(10),
+                "mrr@10": ratio(sum(1.0 / r for r in self.ranks if r is not None), self.n_retrieval),
+            },
+            "answer": {
+                "containment": ratio(self.contained, self.answerable),
+                "token_f1": ratio(self.f1_sum, self.answerable),
+            },
+            "citations": {
+                "precision": ratio(self.citations_on_evidence, self.citations),
+                "recall": ratio(self.evidence_cited, self.evidence_items),
+                "quote_fidelity": ratio(self.faithful_quotes, self.citations) if self.citations else 1.0,
+            },
+            "abstention": {
+                "precision": ratio(self.abstained_right, abstained) if abstained else 1.0,
+                "recall": ratio(self.abstained_right, self.unanswerable) if self.unanswerable else 1.0,
+                "false_refusal": ratio(self.abstained_wrong, self.answerable),
+            },
+            "latency_ms": {"p50": percentile(self.latencies_ms, 50), "p95": percentile(self.latencies_ms, 95)},
+        }

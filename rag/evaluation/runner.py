@@ -1,0 +1,244 @@
+"""Run a dataset through ``ask`` (the same call users make) and write report.json, report.md, plots."""
+
+from __future__ import annotations
+
+import json
+import random
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rag.core import ask, get_engine
+from rag.evaluation.dataset import EvalRow, load_dataset
+from rag.evaluation.metrics import ModeTotals, Span, contains_answer, first_hit_rank, token_f1
+from rag.settings import MODES, Mode, Settings, get_settings
+from rag.types import Answer
+
+PRIME_MIN_QUESTIONS = 1000
+
+
+def resolve_evidence(rows: Sequence[EvalRow], text_of: Any) -> tuple[dict[str, list[list[Span]]], list[str]]:
+    """Evidence of each row as document spans (every occurrence of a quote), plus warnings."""
+    out: dict[str, list[list[Span]]] = {}
+    warnings: list[str] = []
+    for row in rows:
+        items: list[list[Span]] = []
+        for ev in row.evidence:
+            text = text_of(ev.source)
+            if text is None:
+                warnings.append(f"{row.id}: evidence source {ev.source!r} is not in the corpus")
+                continue
+            if not ev.quote:
+                items.append([Span(ev.source)])
+                continue
+            spans = []
+            pos = text.find(ev.quote)
+            while pos >= 0:
+                spans.append(Span(ev.source, pos, pos + len(ev.quote)))
+                pos = text.find(ev.quote, pos + 1)
+            if not spans:
+                warnings.append(f"{row.id}: quote not found in {ev.source}; using the whole document")
+                spans = [Span(ev.source)]
+            items.append(spans)
+        out[row.id] = items
+    return out, warnings
+
+
+def score_answer(totals: ModeTotals, row: EvalRow, answer: Answer, evidence: list[list[Span]], text_of: Any, depth: int) -> dict[str, Any]:
+    """Add one answer to the totals; return its per-question record."""
+    totals.n += 1
+    rank = None
+    if row.answerable and evidence:
+        retrieved = [(p.chunk.source, p.chunk.start, p.chunk.end) for p in answer.passages[:depth]]
+        rank = first_hit_rank(retrieved, evidence, k=10)
+        totals.n_retrieval += 1
+        totals.ranks.append(rank)
+    contained = False
+    if row.answerable:
+        totals.answerable += 1
+        if answer.abstained:
+            totals.abstained_wrong += 1
+        else:
+            contained = contains_answer(answer.text, row.answers)
+            totals.contained += contained
+            totals.f1_sum += token_f1(answer.text, row.answers)
+    else:
+        totals.unanswerable += 1
+        totals.abstained_right += answer.abstained
+    on_evidence = 0
+    for c in answer.citations:
+        text = text_of(c.source)
+        totals.faithful_quotes += text is not None and text[c.start : c.end] == c.quote
+        if row.answerable and evidence:
+            totals.citations += 1
+            hit = any(span.overlaps(c.source, c.start, c.end) for item in evidence for span in item)
+            on_evidence += hit
+            totals.citations_on_evidence += hit
+        elif not row.answerable:
+            totals.citations += 1  # any citation on an unanswerable question is off evidence
+    if row.answerable and evidence:
+        totals.evidence_items += len(evidence)
+        totals.evidence_cited += sum(
+            any(span.overlaps(c.source, c.start, c.end) for span in item for c in answer.citations) for item in evidence
+        )
+    return {
+        "id": row.id,
+        "abstained": answer.abstained,
+        "answerable": row.answerable,
+        "contained": contained,
+        "rank": rank,
+        "citations": len(answer.citations),
+        "citations_on_evidence": on_evidence,
+        "score": answer.citations[0].score if answer.citations else None,
+        "query": answer.query,
+        "text": answer.text[:300],
+    }
+
+
+def run_eval(
+    corpus: Path,
+    dataset: Path,
+    modes: Sequence[Mode] = MODES,
+    limit: int | None = None,
+    seed: int = 0,
+    out: Path | None = None,
+    settings: Settings | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Evaluate every mode on the dataset; write the report files when ``out`` is given."""
+    settings = settings or get_settings()
+    rows = load_dataset(dataset)
+    if limit is not None and limit < len(rows):
+        keep = set(random.Random(seed).sample(range(len(rows)), limit))
+        rows = [r for i, r in enumerate(rows) if i in keep]
+    started = time.perf_counter()
+    engine = get_engine(corpus, settings)
+    index_report = engine.index(progress=progress)
+    evidence, warnings = resolve_evidence(rows, engine.document_text)
+    notes = [f"index: {index_report.summary()}"]
+    if len(rows) >= PRIME_MIN_QUESTIONS:
+        t0 = time.perf_counter()
+        engine.encoder.encode_cached([r.question for r in rows])
+        per_q = (time.perf_counter() - t0) * 1000 / len(rows)
+        notes.append(
+            f"question vectors were computed in one batch before timing ({per_q:.1f} ms per question); "
+            "latency below excludes that step"
+        )
+    report: dict[str, Any] = {
+        "dataset": str(dataset),
+        "corpus": str(corpus),
+        "n_questions": len(rows),
+        "modes": {},
+    }
+    details: list[dict[str, Any]] = []
+    for mode in modes:
+        totals = ModeTotals()
+        bar = _bar(len(rows), f"eval {mode}", progress)
+        for row in rows:
+            t0 = time.perf_counter()
+            answer = ask(row.question, corpus, mode, settings=settings, history=row.history)
+            latency = (time.perf_counter() - t0) * 1000
+            totals.latencies_ms.append(latency)
+            record = score_answer(totals, row, answer, evidence[row.id], engine.document_text, settings.candidates)
+            record["mode"] = mode
+            record["latency"] = round(latency, 2)
+            details.append(record)
+            if bar:
+                bar.update(1)
+        if bar:
+            bar.close()
+        report["modes"][mode] = totals.summary()
+    report["elapsed_s"] = round(time.perf_counter() - started, 1)
+    report["settings"] = {
+        k: (str(v) if isinstance(v, Path) else v) for k, v in settings.model_dump().items() if k not in {"corpus"}
+    }
+    report["notes"] = notes + warnings[:50]
+    if out is not None:
+        write_report(report, details, out)
+    return report
+
+
+def _bar(total: int, desc: str, enabled: bool):  # type: ignore[no-untyped-def]
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="q", file=sys.stderr, dynamic_ncols=True)
+
+
+def write_report(report: dict[str, Any], details: list[dict[str, Any]], out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    with (out / "details.jsonl").open("w", encoding="utf-8") as fh:
+        for d in details:
+            fh.write(json.dumps(d, ensure_ascii=False) + "\n")
+    (out / "report.md").write_text(render_markdown(report), encoding="utf-8")
+    plot_report(report, details, out)
+
+
+def render_markdown(report: dict[str, Any]) -> str:
+    modes = list(report["modes"])
+    lines = [
+        f"# Evaluation: {Path(report['dataset']).name}",
+        "",
+        f"- corpus: `{report['corpus']}`",
+        f"- questions: {report['n_questions']}",
+        f"- elapsed: {report.get('elapsed_s', '?')} s",
+        "",
+        "| metric | " + " | ".join(modes) + " |",
+        "|---|" + "---|" * len(modes),
+    ]
+    groups = report["modes"][modes[0]] if modes else {}
+    for group, metrics in groups.items():
+        for metric in metrics:
+            values = []
+            for m in modes:
+                v = report["modes"][m][group][metric]
+                values.append(f"{v:.1f}" if group == "latency_ms" else f"{v:.3f}")
+            lines.append(f"| {group} {metric} | " + " | ".join(values) + " |")
+    if report.get("notes"):
+        lines += ["", "Notes:", *[f"- {n}" for n in report["notes"]]]
+    return "\n".join(lines) + "\n"
+
+
+def plot_report(report: dict[str, Any], details: list[dict[str, Any]], out: Path) -> None:
+    """Two PNGs: main metrics per mode, and the latency distribution per mode."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    modes = list(report["modes"])
+    metrics = [
+        ("retrieval", "hit@1"),
+        ("retrieval", "hit@5"),
+        ("retrieval", "mrr@10"),
+        ("answer", "containment"),
+        ("citations", "precision"),
+        ("abstention", "recall"),
+    ]
+    fig, ax = plt.subplots(figsize=(9, 4))
+    width = 0.8 / max(len(modes), 1)
+    for i, mode in enumerate(modes):
+        values = [report["modes"][mode][g][m] for g, m in metrics]
+        ax.bar([x + i * width for x in range(len(metrics))], values, width, label=mode)
+    ax.set_xticks([x + width * (len(modes) - 1) / 2 for x in range(len(metrics))])
+    ax.set_xticklabels([m for _, m in metrics])
+    ax.set_ylim(0, 1.05)
+    ax.set_title(f"{Path(report['dataset']).name}: {report['n_questions']} questions")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out / "metrics.png", dpi=100)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.boxplot([[0.0]] if not details else [[d["latency"] for d in details if d["mode"] == m] or [0.0] for m in modes])
+    ax.set_xticks(range(1, len(modes) + 1))
+    ax.set_xticklabels(modes)
+    ax.set_ylabel("ask latency (ms)")
+    ax.set_yscale("log")
+    fig.tight_layout()
+    fig.savefig(out / "latency.png", dpi=100)
+    plt.close(fig)

@@ -1,0 +1,105 @@
+"""Shared fixtures: a network guard for the whole run, temp index dirs, the default corpus."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import shutil
+import socket
+from pathlib import Path
+
+import pytest
+
+from rag.embedding import OFFLINE_ENV
+
+for _key, _value in OFFLINE_ENV.items():
+    os.environ.setdefault(_key, _value)
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CORPUS = ROOT / "corpus"
+SEED_QA = ROOT / "eval" / "datasets" / "seed_qa.jsonl"
+
+BLOCKED: list[str] = []
+_real_connect = socket.socket.connect
+_real_connect_ex = socket.socket.connect_ex
+
+
+def _is_local(address: object) -> bool:
+    if not isinstance(address, tuple):  # AF_UNIX paths
+        return True
+    host = str(address[0])
+    if host in {"localhost", ""}:
+        return True
+    try:
+        return ipaddress.ip_address(host.split("%")[0]).is_loopback
+    except ValueError:
+        return False  # a host name other than localhost would need DNS: not allowed
+
+
+def _guarded_connect(self: socket.socket, address: object) -> None:
+    if not _is_local(address):
+        BLOCKED.append(repr(address))
+        raise ConnectionRefusedError(f"network guard: outbound connection to {address!r} blocked in tests")
+    return _real_connect(self, address)  # type: ignore[arg-type]
+
+
+def _guarded_connect_ex(self: socket.socket, address: object) -> int:
+    if not _is_local(address):
+        BLOCKED.append(repr(address))
+        raise ConnectionRefusedError(f"network guard: outbound connection to {address!r} blocked in tests")
+    return _real_connect_ex(self, address)  # type: ignore[arg-type]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Install the guard before any test module imports a networking library."""
+    socket.socket.connect = _guarded_connect  # type: ignore[method-assign]
+    socket.socket.connect_ex = _guarded_connect_ex  # type: ignore[method-assign]
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):  # type: ignore[no-untyped-def]
+    terminalreporter.write_line(f"network guard: {len(BLOCKED)} outbound connection attempts blocked")
+    for attempt in BLOCKED[:20]:
+        terminalreporter.write_line(f"  blocked: {attempt}")
+
+
+@pytest.fixture(scope="session")
+def corpus_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A read-only-by-convention copy of the default corpus."""
+    dest = tmp_path_factory.mktemp("corpus") / "corpus"
+    shutil.copytree(DEFAULT_CORPUS, dest)
+    return dest
+
+
+@pytest.fixture(scope="session")
+def shared_settings(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """Settings with a session-wide temp index dir (indexing the default corpus once)."""
+    from rag.settings import get_settings
+
+    return get_settings(index_dir=tmp_path_factory.mktemp("index"))
+
+
+@pytest.fixture(scope="session")
+def indexed(corpus_copy: Path, shared_settings):  # type: ignore[no-untyped-def]
+    """(corpus, settings) with the default corpus already indexed."""
+    from rag import build_index
+
+    build_index(corpus_copy, settings=shared_settings)
+    return corpus_copy, shared_settings
+
+
+@pytest.fixture
+def settings(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """Settings with an index dir private to one test."""
+    from rag.settings import get_settings
+
+    return get_settings(index_dir=tmp_path / "index")
+
+
+@pytest.fixture
+def subprocess_env(tmp_path: Path) -> dict[str, str]:
+    """Environment for CLI subprocesses: offline, index in a temp dir."""
+    env = dict(os.environ)
+    env.update(OFFLINE_ENV)
+    env["RAG_INDEX_DIR"] = str(tmp_path / "cli-index")
+    env.pop("RAG_DEBUG", None)
+    return env
