@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from rag.answer_types import question_type
 from rag.retrieval import Query, Retriever, ScoredSentence
 from rag.settings import Settings
 from rag.types import Answer, Citation, Passage
@@ -12,18 +13,37 @@ ABSTAIN_TEXT = (
     "The corpus does not say. No passage supports an answer to this question closely enough; "
     "the closest passages are listed as related, not as an answer."
 )
-# Sentences from lower-ranked passages pay a small price, so ties go to the better passage.
-RANK_PENALTY = 0.01
+# A sentence's selection score drops by this much per unit of relative passage-score gap to the
+# top passage, so the answer favours the passage retrieval trusts most (bench/tune_rerank.py).
+PASSAGE_PRIOR = 1.2
+# Questions that ask for a date or a number are answered only if a sentence close to the best
+# one holds a date or a number the question does not already contain; otherwise the corpus
+# mentions the topic but not the fact (a near miss), and the answer abstains.
+GATED_TYPES = ("date", "number")
+TYPE_GATE_MARGIN = 0.3
 
 
-def rank_sentences(retriever: Retriever, q: Query, passages: list[Passage]) -> list[ScoredSentence]:
-    """Candidate sentences of the passages, best first, each document span once."""
-    best: dict[tuple[str, int, int], ScoredSentence] = {}
+def rank_sentences(retriever: Retriever, q: Query, passages: list[Passage]) -> list[tuple[float, ScoredSentence]]:
+    """Candidate sentences of the passages with their selection score, best first, each span once."""
+    if not passages:
+        return []
+    top = passages[0].score
+    scale = max(abs(top), 1e-6)
+    prior = [PASSAGE_PRIOR * (p.score - top) / scale for p in passages]
+    best: dict[tuple[str, int, int], tuple[float, ScoredSentence]] = {}
     for s in retriever.sentences(q, [p.chunk for p in passages]):
         key = (s.source, s.start, s.end)
-        if key not in best or s.score > best[key].score:
-            best[key] = s
-    return sorted(best.values(), key=lambda s: -(s.score - RANK_PENALTY * s.rank))
+        value = s.score + prior[s.rank]
+        if key not in best or value > best[key][0]:
+            best[key] = (value, s)
+    return sorted(best.values(), key=lambda item: -item[0])
+
+
+def _type_found(q: Query, ranked: list[tuple[float, ScoredSentence]]) -> bool:
+    if question_type(q.text) not in GATED_TYPES:
+        return True
+    floor = ranked[0][0] - TYPE_GATE_MARGIN
+    return any(s.typed for value, s in ranked if value >= floor)
 
 
 def verified_citation(s: ScoredSentence, document_text: Callable[[str], str | None]) -> Citation | None:
@@ -49,12 +69,12 @@ def extractive_answer(
     """Compose an answer from at most ``settings.max_sentences`` verbatim sentences with markers."""
     ranked = rank_sentences(retriever, q, passages)
     chosen: list[Citation] = []
-    if ranked and ranked[0].score >= settings.abstain_threshold:
-        top = ranked[0].score
-        for s in ranked:
+    if ranked and ranked[0][1].score >= settings.abstain_threshold and _type_found(q, ranked):
+        top = ranked[0][0]
+        for value, s in ranked:
             if len(chosen) >= settings.max_sentences:
                 break
-            if chosen and s.score < settings.second_sentence_ratio * top:
+            if chosen and value < settings.second_sentence_ratio * top:
                 break
             citation = verified_citation(s, document_text)
             if citation is not None:

@@ -50,12 +50,8 @@ def chunk_document(doc: Document, tokenizer: Any, max_tokens: int = 200, overlap
         n = hi - lo
         if n <= max_tokens:
             units.append((a, b, n))
-            continue
-        for i in range(lo, hi, max_tokens):
-            j = min(i + max_tokens, hi)
-            piece_start = a if i == lo else starts[i]
-            piece_end = b if j == hi else ends[j - 1]
-            units.append((piece_start, piece_end, j - i))
+        else:
+            units.extend(_split_long(tokenizer, text, a, b, starts, ends, lo, hi, max_tokens))
 
     chunks: list[Chunk] = []
     current: list[tuple[int, int, int]] = []
@@ -82,3 +78,38 @@ def chunk_document(doc: Document, tokenizer: Any, max_tokens: int = 200, overlap
     if current:
         emit()
     return chunks
+
+
+def _count(tokenizer: Any, text: str) -> int:
+    return len(tokenizer(text, add_special_tokens=False, truncation=False, verbose=False)["input_ids"])
+
+
+def _split_long(
+    tokenizer: Any, text: str, a: int, b: int, starts: list[int], ends: list[int], lo: int, hi: int, max_tokens: int
+) -> list[tuple[int, int, int]]:
+    """Cut one over-long sentence into contiguous pieces within the limit, at word starts when possible.
+
+    A piece cut inside a word re-tokenizes differently (``##wer`` becomes ``we ##r``), so each
+    piece is re-counted and shortened until it fits.
+    """
+    pieces: list[tuple[int, int, int]] = []
+    piece_start, i = a, lo
+    while i < hi:
+        j = min(i + max_tokens, hi)
+        if j < hi:
+            k = j
+            while k > i + 1 and not text[starts[k] - 1].isspace():
+                k -= 1
+            if k > i + 1:
+                j = k
+        piece_end = b if j == hi else ends[j - 1]
+        n = _count(tokenizer, text[piece_start:piece_end])
+        while n > max_tokens and j > i + 1:
+            j -= 1
+            piece_end = ends[j - 1]
+            n = _count(tokenizer, text[piece_start:piece_end])
+        pieces.append((piece_start, piece_end, n))
+        piece_start, i = piece_end, j
+        while piece_start < b and text[piece_start].isspace():
+            piece_start += 1
+    return pieces

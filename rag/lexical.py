@@ -24,7 +24,7 @@ class BM25Index:
         self.fingerprint = fingerprint
         self.position = {cid: i for i, cid in enumerate(ids)}
         vocab: dict[str, int] = getattr(retriever, "vocab_dict", {}) or {}
-        indptr = np.asarray(retriever.scores["indptr"]) if ids else np.zeros(1)  # type: ignore[attr-defined]
+        indptr = np.asarray(retriever.scores["indptr"])  # type: ignore[attr-defined]
         df = np.diff(indptr)
         n = max(len(ids), 1)
         self._idf = {
@@ -38,9 +38,11 @@ class BM25Index:
     def build(cls, ids: list[str], texts: list[str], fingerprint: str) -> BM25Index:
         import bm25s
 
+        tokens = [terms(t) for t in texts]
+        if not any(tokens):  # no chunk has a single term: nothing for BM25 to match
+            return cls(_Empty(), list(ids), fingerprint)
         retriever = bm25s.BM25()
-        if ids:
-            retriever.index([terms(t) for t in texts], show_progress=False)
+        retriever.index(tokens, show_progress=False)
         return cls(retriever, list(ids), fingerprint)
 
     def save(self, folder: Path) -> None:
@@ -48,7 +50,7 @@ class BM25Index:
         tmp = folder.with_name(folder.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
-        if self.ids:
+        if not isinstance(self._retriever, _Empty):
             self._retriever.save(str(tmp), show_progress=False)  # type: ignore[attr-defined]
         (tmp / META_FILE).write_text(json.dumps({"fingerprint": self.fingerprint, "ids": self.ids}))
         old = folder.with_name(folder.name + ".old")
@@ -64,7 +66,7 @@ class BM25Index:
         try:
             meta = json.loads((folder / META_FILE).read_text())
             ids = list(meta["ids"])
-            if ids:
+            if (folder / "params.index.json").exists():
                 import bm25s
 
                 retriever = bm25s.BM25.load(str(folder), show_progress=False)
@@ -79,7 +81,7 @@ class BM25Index:
         return self._idf.get(term, self._max_idf)
 
     def scores(self, query_terms: list[str]) -> np.ndarray:
-        if not self.ids or not query_terms:
+        if not self.ids or not query_terms or isinstance(self._retriever, _Empty):
             return np.zeros(len(self.ids), dtype=np.float32)
         return np.asarray(self._retriever.get_scores(query_terms), dtype=np.float32)  # type: ignore[attr-defined]
 

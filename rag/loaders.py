@@ -8,7 +8,6 @@ citation can be checked against the file itself.
 from __future__ import annotations
 
 import hashlib
-import html
 import json
 import os
 from collections.abc import Iterator
@@ -107,7 +106,7 @@ def read_file(path: Path, source: str, max_bytes: int) -> Document:
 
 
 def _decode_text(raw: bytes) -> str:
-    if b"\x00" in raw[:8192]:
+    if b"\x00" in raw:
         raise LoadError("binary file (contains NUL bytes)")
     try:
         text = raw.decode("utf-8")
@@ -119,7 +118,7 @@ def _decode_text(raw: bytes) -> str:
 
 def _first_line_title(text: str) -> str:
     for line in text.splitlines():
-        line = line.strip().lstrip("#").strip()
+        line = line.strip().lstrip("\ufeff#").strip()
         if line:
             return line[:120]
     return ""
@@ -132,7 +131,7 @@ class _HTMLText(HTMLParser):
         "p", "div", "br", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "tr",
         "table", "section", "article", "header", "footer", "blockquote", "pre", "title", "hr",
     }  # fmt: skip
-    HIDDEN = {"script", "style", "noscript", "template", "head"}
+    HIDDEN = {"script", "style", "noscript", "template"}
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
@@ -177,7 +176,7 @@ def _html_text(markup: str) -> tuple[str, str]:
         if line:
             paragraphs.append(line)
     title = " ".join(" ".join(parser.title_parts).split())
-    return "\n\n".join(paragraphs), html.unescape(title)
+    return "\n\n".join(paragraphs), title
 
 
 def _pdf_text(raw: bytes) -> tuple[str, str]:
@@ -224,7 +223,8 @@ def iter_jsonl(corpus: Path) -> Iterator[Document | SkippedFile]:
             if not isinstance(row, dict) or not isinstance(row.get("text"), str):
                 yield SkippedFile(where, "line needs an object with a string 'text'")
                 continue
-            doc_id = str(row.get("id") or "").strip()
+            raw_id = row.get("id")
+            doc_id = "" if raw_id is None else str(raw_id).strip()
             if not doc_id:
                 yield SkippedFile(where, "line has no 'id'")
                 continue

@@ -11,21 +11,24 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rag.answer_types import offers_type, question_type
 from rag.embedding import Encoder
 from rag.lexical import BM25Index
 from rag.settings import Mode, Settings
 from rag.store import IndexStore
-from rag.text import sentence_spans, terms
+from rag.text import sentence_spans, term_set, terms
 from rag.types import Chunk, Passage
 
-# Reranking weights, fitted on a slice of the SQuAD dev questions (see eval/RESULTS.md).
-W_CHUNK_DENSE = 0.35
-W_CHUNK_BM25 = 0.35
-W_SENTENCE = 0.6
-W_RRF = 8.0
-# Sentence score: dense similarity and idf-weighted coverage of the question's terms.
-W_SENT_DENSE = 0.55
-W_SENT_LEX = 0.45
+# Reranking weights, fitted by bench/tune_rerank.py on 1,500 SQuAD dev questions (seed 1).
+W_CHUNK_DENSE = 0.4
+W_CHUNK_BM25 = 0.2
+W_SENTENCE = 1.0
+W_RRF = 2.0
+# Sentence score: dense similarity, idf-weighted coverage of the question's terms, and a small
+# bonus when the sentence holds an answer of the type the question asks for (date, number...).
+W_SENT_DENSE = 0.5
+W_SENT_LEX = 0.5
+W_SENT_TYPE = 0.05
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,27 @@ class ScoredSentence:
     lexical: float
     chunk_id: str
     rank: int
+    typed: bool = False
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A chunk in the hybrid pool with the features of its rerank score."""
+
+    chunk: Chunk
+    dense: float
+    bm25: float
+    bm25_norm: float
+    rrf: float
+    best_sentence: float
+
+    def rerank_score(self) -> float:
+        return (
+            W_CHUNK_DENSE * self.dense
+            + W_CHUNK_BM25 * self.bm25_norm
+            + W_SENTENCE * self.best_sentence
+            + W_RRF * self.rrf
+        )
 
 
 @dataclass(frozen=True)
@@ -75,7 +99,8 @@ class Retriever:
             ]
         return self._hybrid(q, bm25_scores, depth)
 
-    def _hybrid(self, q: Query, bm25_scores: np.ndarray, depth: int) -> list[Passage]:
+    def pool(self, q: Query, bm25_scores: np.ndarray) -> list[Candidate]:
+        """Union of the dense and BM25 top lists, with every feature the reranker uses."""
         k = self.settings.candidates
         dense = self.store.query_dense(q.vector, k)
         bm25_top = _top_indices(bm25_scores, k)
@@ -95,21 +120,17 @@ class Retriever:
             got = self.store.collection.get(ids=missing, include=["embeddings"])
             for cid, emb in zip(got["ids"], got["embeddings"], strict=False):
                 cos[cid] = float(np.dot(q.vector, np.asarray(emb, dtype=np.float32)))
-        pool = [cid for cid in rrf if cid in chunks]
-        if not pool:
-            return []
+        ids = [cid for cid in rrf if cid in chunks]
         bm25_max = max(float(bm25_scores.max()) if len(bm25_scores) else 0.0, 1e-9)
-        best = self.best_sentences(q, [chunks[c] for c in pool])
-        scored = []
-        for cid in pool:
+        best = self.best_sentences(q, [chunks[c] for c in ids])
+        out = []
+        for cid in ids:
             b = float(bm25_scores[self.bm25.position[cid]]) if cid in self.bm25.position else 0.0
-            s = (
-                W_CHUNK_DENSE * cos.get(cid, 0.0)
-                + W_CHUNK_BM25 * b / bm25_max
-                + W_SENTENCE * best.get(cid, 0.0)
-                + W_RRF * rrf[cid]
-            )
-            scored.append(Passage(chunks[cid], s, dense=cos.get(cid), bm25=b))
+            out.append(Candidate(chunks[cid], cos.get(cid, 0.0), b, b / bm25_max, rrf[cid], best.get(cid, 0.0)))
+        return out
+
+    def _hybrid(self, q: Query, bm25_scores: np.ndarray, depth: int) -> list[Passage]:
+        scored = [Passage(c.chunk, c.rerank_score(), dense=c.dense, bm25=c.bm25) for c in self.pool(q, bm25_scores)]
         scored.sort(key=lambda p: -p.score)
         return scored[:depth]
 
@@ -122,12 +143,16 @@ class Retriever:
         dense = self.encoder.encode_cached(texts) @ q.vector
         q_terms = set(q.terms)
         q_weight = sum(self.bm25.idf(t) for t in q_terms) or 1.0
+        qtype = question_type(q.text)
         out = []
         for (rank, chunk, a, b), text, d in zip(spans, texts, dense, strict=True):
-            lex = sum(self.bm25.idf(t) for t in q_terms.intersection(terms(text))) / q_weight
-            score = W_SENT_DENSE * float(d) + W_SENT_LEX * lex
+            lex = sum(self.bm25.idf(t) for t in q_terms.intersection(term_set(text))) / q_weight
+            typed = offers_type(text, qtype, q.text)
+            score = W_SENT_DENSE * float(d) + W_SENT_LEX * lex + W_SENT_TYPE * typed
             out.append(
-                ScoredSentence(chunk.source, chunk.start + a, chunk.start + b, text, score, float(d), lex, chunk.id, rank)
+                ScoredSentence(
+                    chunk.source, chunk.start + a, chunk.start + b, text, score, float(d), lex, chunk.id, rank, typed
+                )
             )
         return out
 

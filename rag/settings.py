@@ -62,11 +62,11 @@ class Settings(BaseSettings):
         default=2, ge=1, le=10, description="Most sentences an extractive answer quotes."
     )
     abstain_threshold: float = Field(
-        default=0.42,
+        default=0.21,
         description="Evidence score under which the answer says the corpus does not say; calibrated on eval/datasets/seed_qa.jsonl.",
     )
     second_sentence_ratio: float = Field(
-        default=0.85,
+        default=0.0,
         ge=0.0,
         le=1.0,
         description="A further sentence is quoted only when its score reaches this share of the best one.",

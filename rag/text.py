@@ -8,9 +8,9 @@ from functools import lru_cache
 # Abbreviations after which a period does not end a sentence.
 _ABBREVIATIONS = {
     "mr", "mrs", "ms", "dr", "prof", "sr", "jr", "st", "capt", "col", "gen", "lt", "sgt",
-    "gov", "sen", "rep", "rev", "hon", "pres", "vs", "etc", "inc", "ltd", "co", "corp", "no",
+    "gov", "sen", "rep", "rev", "hon", "pres", "vs", "inc", "ltd", "corp",
     "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec",
-    "e.g", "i.e", "u.s", "u.k", "u.n", "a.m", "p.m", "fig", "vol", "approx", "dept", "est",
+    "e.g", "i.e", "u.s", "u.k", "u.n", "a.m", "p.m", "fig", "vol", "approx", "dept",
 }  # fmt: skip
 
 # A candidate end: terminal punctuation, optional closing quotes/brackets, then white space.
@@ -69,6 +69,8 @@ def _is_boundary(text: str, punct_start: int, cut: int, limit: int) -> bool:
         word = text[word_start:punct_start].lower()
         if word in _ABBREVIATIONS or (len(word) == 1 and word.isalpha()):
             return False
+        if word == "no" and text[cut:limit].lstrip()[:1].isdigit():  # "No. 5"
+            return False
     # The next non-space character must look like the start of a sentence.
     nxt = cut
     while nxt < limit and text[nxt].isspace():
@@ -103,3 +105,9 @@ def _stem(word: str) -> str:
 def terms(text: str) -> list[str]:
     """Lower-cased, stop-word-free, Snowball-stemmed terms (the BM25 vocabulary)."""
     return [_stem(w) for w in _WORD.findall(text.lower()) if w not in _STOPWORDS]
+
+
+@lru_cache(maxsize=300_000)
+def term_set(text: str) -> frozenset[str]:
+    """``terms`` as a set, cached: the answerer scores the same sentences again and again."""
+    return frozenset(terms(text))

@@ -1,0 +1,198 @@
+"""Incremental indexing on a real Chroma in a temp dir, with the bundled model."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from rag import build_index
+from rag.core import get_engine
+from rag.errors import CorpusError, IndexBusyError
+from rag.indexing import repair
+from conftest import DEFAULT_CORPUS
+
+pytestmark = pytest.mark.integration
+
+
+def _state(corpus: Path, settings) -> dict[str, tuple[str, str, int, int]]:  # type: ignore[no-untyped-def]
+    """chunk id -> (source, doc hash, start, end) as Chroma holds it."""
+    store = get_engine(corpus, settings).store
+    return {
+        cid: (m["source"], m["doc_hash"], int(m["start"]), int(m["end"])) for cid, m in store.stored_chunks().items()
+    }
+
+
+def _assert_consistent(corpus: Path, settings) -> None:  # type: ignore[no-untyped-def]
+    """Chroma, the manifest and BM25 describe exactly the same chunks."""
+    engine = get_engine(corpus, settings)
+    manifest = engine.store.load_manifest()
+    stored = engine.store.stored_chunks()
+    expected = manifest.expected_ids()
+    assert set(stored) == set(expected)
+    assert engine.store.count() == len(stored)  # no duplicates
+    for cid, (source, digest) in expected.items():
+        assert stored[cid]["source"] == source and stored[cid]["doc_hash"] == digest
+    bm25 = engine.store.bm25(manifest)
+    assert sorted(bm25.ids) == sorted(stored)
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    dest = tmp_path / "docs"
+    shutil.copytree(DEFAULT_CORPUS, dest)
+    return dest
+
+
+def test_first_build_then_nothing_to_do(corpus: Path, settings) -> None:  # type: ignore[no-untyped-def]
+    first = build_index(corpus, settings=settings)
+    assert sorted(first.added) == sorted(p.name for p in DEFAULT_CORPUS.glob("*.txt"))
+    assert first.chunks > 2
+    second = build_index(corpus, settings=settings)
+    assert second.added == () and second.updated == () and second.removed == ()
+    assert sorted(second.unchanged) == sorted(first.added)
+    _assert_consistent(corpus, settings)
+
+
+def test_add_change_delete_keep_other_ids(corpus: Path, settings) -> None:  # type: ignore[no-untyped-def]
+    build_index(corpus, settings=settings)
+    before = _state(corpus, settings)
+    a, b = sorted(p.name for p in corpus.glob("*.txt"))
+
+    with (corpus / a).open("a", encoding="utf-8") as fh:
+        fh.write("\nThe harbour of Valletta hosted a regatta of forty yachts.\n")
+    (corpus / "notes").mkdir()
+    (corpus / "notes" / "new.md").write_text("# Notes\n\nThe lighthouse keeper was Ada Brown.\n", encoding="utf-8")
+    report = build_index(corpus, settings=settings)
+    assert report.updated == (a,)
+    assert report.added == ("notes/new.md",)
+    assert report.unchanged == (b,)
+    after = _state(corpus, settings)
+    kept = {cid: v for cid, v in before.items() if v[0] == b}
+    assert kept and all(after[cid] == v for cid, v in kept.items())  # untouched document, same ids
+    _assert_consistent(corpus, settings)
+
+    (corpus / b).unlink()
+    report = build_index(corpus, settings=settings)
+    assert report.removed == (b,)
+    assert not [v for v in _state(corpus, settings).values() if v[0] == b]
+    _assert_consistent(corpus, settings)
+
+
+def test_touched_but_identical_file_is_not_reembedded(corpus: Path, settings) -> None:  # type: ignore[no-untyped-def]
+    build_index(corpus, settings=settings)
+    target = sorted(corpus.glob("*.txt"))[0]
+    os.utime(target, ns=(time.time_ns(), time.time_ns() + 5_000_000_000))
+    report = build_index(corpus, settings=settings)
+    assert target.name in report.unchanged and report.updated == ()
+
+
+def test_bad_files_are_reported_and_skipped(corpus: Path, settings) -> None:  # type: ignore[no-untyped-def]
+    (corpus / "empty.txt").write_text("")
+    (corpus / "binary.txt").write_bytes(b"\x00\x01\x02binary\x00")
+    (corpus / "latin1.txt").write_bytes("caf\xe9 cr\xe8me".encode("latin-1"))
+    (corpus / "broken.pdf").write_bytes(b"%PDF-1.4\n1 0 obj <<\n")
+    (corpus / "sheet.xlsx").write_bytes(b"PK\x03\x04")
+    report = build_index(corpus, settings=settings)
+    reasons = {s.source: s.reason for s in report.skipped}
+    assert set(reasons) == {"empty.txt", "binary.txt", "latin1.txt", "broken.pdf", "sheet.xlsx"}
+    assert "empty" in reasons["empty.txt"]
+    assert "binary" in reasons["binary.txt"]
+    assert "UTF-8" in reasons["latin1.txt"]
+    assert "PDF" in reasons["broken.pdf"]
+    assert "unsupported" in reasons["sheet.xlsx"]
+    assert len(report.added) == 2
+    _assert_consistent(corpus, settings)
+
+
+def test_corpus_without_readable_documents(tmp_path: Path, settings) -> None:  # type: ignore[no-untyped-def]
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "x.txt").write_bytes(b"\xff\xfe\x00\x00")
+    with pytest.raises(CorpusError, match="no readable document"):
+        build_index(bad, settings=settings)
+    with pytest.raises(CorpusError, match="does not exist"):
+        build_index(tmp_path / "missing", settings=settings)
+
+
+def test_repair_removes_orphans_and_refills_gaps(corpus: Path, settings) -> None:  # type: ignore[no-untyped-def]
+    build_index(corpus, settings=settings)
+    clean = _state(corpus, settings)
+    store = get_engine(corpus, settings).store
+    victim = sorted(clean)[0]
+    store.delete_ids([victim])  # a chunk lost mid-write
+    store.collection.add(  # a chunk the manifest never recorded
+        ids=["ffffffffffffffff-00000"],
+        embeddings=[[0.1] * 384],
+        documents=["orphan"],
+        metadatas=[{"source": "gone.txt", "doc_hash": "x", "start": 0, "end": 6, "index": 0}],
+    )
+    manifest = store.load_manifest()
+    deleted, rebuilt = repair(store, manifest)
+    assert deleted == 1 and rebuilt == {clean[victim][0]}
+    report = build_index(corpus, settings=settings)
+    assert report.updated == (clean[victim][0],)
+    assert _state(corpus, settings) == clean
+    _assert_consistent(corpus, settings)
+
+
+def test_second_writer_gets_index_busy(corpus: Path, settings) -> None:  # type: ignore[no-untyped-def]
+    build_index(corpus, settings=settings)
+    store = get_engine(corpus, settings).store
+    with store.write_lock(), pytest.raises(IndexBusyError, match="index busy"):
+        build_index(corpus, settings=settings)
+
+
+def test_chunking_change_rebuilds_everything(corpus: Path, settings) -> None:  # type: ignore[no-untyped-def]
+    build_index(corpus, settings=settings)
+    smaller = settings.model_copy(update={"chunk_tokens": 64, "chunk_overlap": 8})
+    report = build_index(corpus, settings=smaller)
+    assert len(report.added) == 2 and report.chunks > build_index(corpus, settings=settings).chunks // 2
+
+
+def _make_big_corpus(root: Path, n: int) -> None:
+    root.mkdir()
+    words = (DEFAULT_CORPUS / "001_a1832f6365ab849e.txt").read_text(encoding="utf-8").split()
+    for i in range(n):
+        start = (i * 37) % (len(words) - 120)
+        body = " ".join(words[start : start + 120])
+        (root / f"doc_{i:04d}.txt").write_text(f"Document {i}.\n\n{body}\n", encoding="utf-8")
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.6, 1.5])
+def test_killed_index_run_is_repaired(tmp_path: Path, subprocess_env: dict[str, str], delay: float) -> None:
+    """SIGKILL `rag index` once it has written part of the index; the rerun equals a clean build."""
+    corpus = tmp_path / "big"
+    _make_big_corpus(corpus, 300)
+    index_dir = Path(subprocess_env["RAG_INDEX_DIR"])
+    cmd = [sys.executable, "-m", "rag.cli", "index", str(corpus), "--quiet"]
+    proc = subprocess.Popen(cmd, env=subprocess_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    while time.time() < deadline and proc.poll() is None:
+        if list(index_dir.glob("*/manifest.json")):
+            break
+        time.sleep(0.05)
+    time.sleep(delay)
+    killed = proc.poll() is None
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert killed, "indexing finished before it could be killed; enlarge the corpus"
+
+    rerun = subprocess.run(cmd, env=subprocess_env, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr
+
+    from rag.settings import get_settings
+
+    settings = get_settings(index_dir=index_dir)
+    _assert_consistent(corpus, settings)
+    interrupted = _state(corpus, settings)
+    clean_settings = get_settings(index_dir=tmp_path / "clean")
+    build_index(corpus, settings=clean_settings)
+    assert interrupted == _state(corpus, clean_settings)
+    assert len({v[0] for v in interrupted.values()}) == 300

@@ -1,0 +1,445 @@
+"""Loading a corpus from real files: text formats, PDF, .jsonl, and every kind of bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from rag.errors import CorpusError, LoadError
+from rag.loaders import check_corpus_path, load_documents, read_file
+from rag.types import Document, SkippedFile
+
+pytestmark = pytest.mark.unit
+
+
+# ---------------------------------------------------------------------------------------------
+# helpers
+
+
+def _pdf_string(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+
+
+def make_pdf(lines: list[str], title: str | None = None) -> bytes:
+    """A minimal but valid one-page PDF that shows ``lines`` in Helvetica (built by hand)."""
+    ops = ["BT", "/F1 14 Tf", "16 TL", "72 720 Td"]
+    for i, line in enumerate(lines):
+        if i:
+            ops.append("T*")
+        ops.append(f"({_pdf_string(line)}) Tj")
+    ops.append("ET")
+    stream = "\n".join(ops).encode("latin-1")
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
+        b"/Resources << /Font << /F1 5 0 R >> >> /Contents 4 0 R >>",
+        b"<< /Length " + str(len(stream)).encode() + b" >>\nstream\n" + stream + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>",
+    ]
+    if title is not None:
+        objects.append(b"<< /Title (" + _pdf_string(title).encode("latin-1") + b") >>")
+    out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += f"{number} 0 obj\n".encode() + body + b"\nendobj\n"
+    xref = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n".encode()
+    out += b"0000000000 65535 f \n"
+    for off in offsets:
+        out += f"{off:010d} 00000 n \n".encode()
+    trailer = f"<< /Size {len(objects) + 1} /Root 1 0 R"
+    if title is not None:
+        trailer += f" /Info {len(objects)} 0 R"
+    trailer += " >>"
+    out += f"trailer\n{trailer}\nstartxref\n{xref}\n%%EOF\n".encode()
+    return bytes(out)
+
+
+def load(root: Path, **kwargs: object) -> tuple[dict[str, Document], dict[str, SkippedFile]]:
+    docs, skipped = load_documents(root, **kwargs)  # type: ignore[arg-type]
+    by_source = {d.source: d for d in docs}
+    assert len(by_source) == len(docs), "two documents share a source"
+    return by_source, {s.source: s for s in skipped}
+
+
+# ---------------------------------------------------------------------------------------------
+# plain text and markdown
+
+
+def test_txt_with_crlf_and_bom_matches_read_text_exactly(tmp_path: Path) -> None:
+    raw = "\ufeffFirst line.\r\nSecond line.\r\n\r\nOld Mac line.\rLast line \u00e9t\u00e9.\r\n".encode()
+    (tmp_path / "a.txt").write_bytes(raw)
+    docs, skipped = load(tmp_path)
+    assert skipped == {}
+    expected = (tmp_path / "a.txt").read_text(encoding="utf-8")
+    assert docs["a.txt"].text == expected
+    assert "\r" not in docs["a.txt"].text
+    assert docs["a.txt"].text.count("\n") == expected.count("\n") == 5
+
+
+def test_txt_offsets_index_the_file_as_python_reads_it(tmp_path: Path) -> None:
+    body = "Alpha beta.\r\nGamma delta epsilon.\r\n"
+    (tmp_path / "doc.txt").write_bytes(body.encode())
+    docs, _ = load(tmp_path)
+    text = docs["doc.txt"].text
+    on_disk = (tmp_path / "doc.txt").read_text(encoding="utf-8")
+    start = text.index("Gamma")
+    assert on_disk[start : start + len("Gamma delta")] == "Gamma delta"
+
+
+def test_txt_title_is_first_non_empty_line_and_falls_back(tmp_path: Path) -> None:
+    (tmp_path / "titled.txt").write_text("\n\n   Annual Report 2023  \nBody text.\n", encoding="utf-8")
+    docs, _ = load(tmp_path)
+    assert docs["titled.txt"].title == "Annual Report 2023"
+
+
+def test_txt_title_does_not_keep_the_bom(tmp_path: Path) -> None:
+    (tmp_path / "bom.txt").write_bytes("\ufeffReport title\nBody.\n".encode())
+    docs, _ = load(tmp_path)
+    assert docs["bom.txt"].title == "Report title"
+
+
+def test_markdown_is_loaded_verbatim_with_heading_title(tmp_path: Path) -> None:
+    md = "# Project Notes\n\nSome *emphasis* and a [link](http://x).\n\n## Section\n- item one\n"
+    (tmp_path / "notes.md").write_text(md, encoding="utf-8")
+    (tmp_path / "other.markdown").write_text("Plain first line\nmore\n", encoding="utf-8")
+    docs, skipped = load(tmp_path)
+    assert skipped == {}
+    assert docs["notes.md"].text == md
+    assert docs["notes.md"].title == "Project Notes"
+    assert docs["other.markdown"].title == "Plain first line"
+
+
+# ---------------------------------------------------------------------------------------------
+# HTML
+
+HTML_PAGE = """<!DOCTYPE html>
+<html>
+<head>
+  <meta charset="utf-8">
+  <title>Caf&eacute; &amp; Bar   Menu</title>
+  <style>body { color: red; } .secret { display: none }</style>
+  <script>var secret = "script text must not be indexed";</script>
+</head>
+<body>
+  <h1>Our&nbsp;Menu</h1>
+  <p>Fish &amp; chips &lt;3 with <b>extra</b>   salt.</p>
+  <script type="text/javascript">document.write("also hidden")</script>
+  <ul><li>Tea</li><li>Coffee</li></ul>
+  <div>Open<br>daily</div>
+  <noscript>Enable JavaScript</noscript>
+  <p>Price: 5&#8364; &#x2014; cash only</p>
+</body>
+</html>
+"""
+
+
+def test_html_visible_text_title_entities_and_blocks(tmp_path: Path) -> None:
+    (tmp_path / "menu.html").write_text(HTML_PAGE, encoding="utf-8")
+    docs, skipped = load(tmp_path)
+    assert skipped == {}
+    doc = docs["menu.html"]
+    assert doc.title == "Café & Bar Menu"
+    for hidden in ("script text", "also hidden", "color: red", "display: none", "Enable JavaScript", "var "):
+        assert hidden not in doc.text
+    assert "<b>" not in doc.text and "&amp;" not in doc.text
+    assert doc.text.split("\n\n") == [
+        "Our Menu",  # &nbsp; decoded, then white space collapsed
+        "Fish & chips <3 with extra salt.",
+        "Tea",
+        "Coffee",
+        "Open",
+        "daily",
+        "Price: 5€ — cash only",
+    ]
+
+
+def test_html_title_not_in_body_text_and_htm_suffix(tmp_path: Path) -> None:
+    page = "<html><head><title>Only Title</title></head><body><p>Body words.</p></body></html>"
+    (tmp_path / "page.htm").write_text(page, encoding="utf-8")
+    docs, _ = load(tmp_path)
+    assert docs["page.htm"].text == "Body words."
+    assert docs["page.htm"].title == "Only Title"
+
+
+def test_html_without_title_uses_source_as_title(tmp_path: Path) -> None:
+    (tmp_path / "x.html").write_text("<p>Just a paragraph.</p>", encoding="utf-8")
+    docs, _ = load(tmp_path)
+    assert docs["x.html"].text == "Just a paragraph."
+    assert docs["x.html"].title == "x.html"
+
+
+def test_html_with_only_script_is_skipped(tmp_path: Path) -> None:
+    (tmp_path / "s.html").write_text("<html><script>alert('x')</script></html>", encoding="utf-8")
+    docs, skipped = load(tmp_path)
+    assert "s.html" not in docs
+    assert "no text" in skipped["s.html"].reason
+
+
+def test_html_with_implicit_head_end_keeps_body(tmp_path: Path) -> None:
+    page = "<html><head><title>T</title><body><p>Body text here.</p></body></html>"
+    (tmp_path / "implicit.html").write_text(page, encoding="utf-8")
+    docs, skipped = load(tmp_path)
+    assert skipped == {}
+    assert docs["implicit.html"].text == "Body text here."
+
+
+def test_html_title_entities_decoded_once(tmp_path: Path) -> None:
+    page = "<html><head><title>AT&amp;amp;T</title></head><body><p>x y z</p></body></html>"
+    (tmp_path / "t.html").write_text(page, encoding="utf-8")
+    docs, _ = load(tmp_path)
+    assert docs["t.html"].title == "AT&amp;T"
+
+
+# ---------------------------------------------------------------------------------------------
+# PDF
+
+
+def test_pdf_text_is_extracted(tmp_path: Path) -> None:
+    (tmp_path / "report.pdf").write_bytes(make_pdf(["Quarterly revenue grew sharply.", "Costs stayed flat."]))
+    docs, skipped = load(tmp_path)
+    assert skipped == {}
+    text = docs["report.pdf"].text
+    assert "Quarterly revenue grew sharply." in text
+    assert "Costs stayed flat." in text
+    assert text.index("Quarterly") < text.index("Costs")
+    # no title in the metadata: the first line of text is the title
+    assert docs["report.pdf"].title == "Quarterly revenue grew sharply."
+
+
+def test_pdf_metadata_title_wins(tmp_path: Path) -> None:
+    (tmp_path / "t.pdf").write_bytes(make_pdf(["Body line."], title="Board Minutes"))
+    docs, _ = load(tmp_path)
+    assert docs["t.pdf"].title == "Board Minutes"
+    assert "Body line." in docs["t.pdf"].text
+
+
+def test_pdf_without_text_is_skipped(tmp_path: Path) -> None:
+    (tmp_path / "blank.pdf").write_bytes(make_pdf([]))
+    docs, skipped = load(tmp_path)
+    assert docs == {}
+    assert "no extractable text" in skipped["blank.pdf"].reason
+
+
+# ---------------------------------------------------------------------------------------------
+# bad files: each one skipped with a reason, never stopping the run
+
+
+def _bad_files() -> dict[str, tuple[bytes, str]]:
+    good_pdf = make_pdf(["Some text in a PDF that will be cut."])
+    return {
+        "empty.txt": (b"", "empty file"),
+        "blank.md": (b"  \n\t\r\n   \n", "empty file"),
+        "binary.txt": (b"GIF89a\x00\x01\x02\x00\xff\xfe" * 10, "binary"),
+        "latin1.txt": ("Caf\u00e9 cr\u00e8me".encode("latin-1"), "UTF-8"),
+        "truncated.pdf": (good_pdf[: len(good_pdf) // 3], "PDF"),
+        "garbage.pdf": (b"%PDF-1.7\n" + bytes(range(1, 256)) * 4, "PDF"),
+        "fake.pdf": (b"This is plain text with a .pdf name.\n", "not a PDF"),
+        "letter.docx": (b"PK\x03\x04 pretend zip", "unsupported file type '.docx'"),
+        "README": (b"no suffix at all\n", "unsupported file type"),
+    }
+
+
+@pytest.mark.parametrize("name", sorted(_bad_files()))
+def test_each_bad_file_is_skipped_with_reason(tmp_path: Path, name: str) -> None:
+    data, reason_part = _bad_files()[name]
+    (tmp_path / name).write_bytes(data)
+    (tmp_path / "good.txt").write_text("A good document.\n", encoding="utf-8")
+    docs, skipped = load(tmp_path)
+    assert list(docs) == ["good.txt"]
+    assert list(skipped) == [name]
+    reason = skipped[name].reason
+    assert reason_part.lower() in reason.lower(), reason
+    assert "\n" not in reason and "Traceback" not in reason
+    assert name in str(skipped[name])
+
+
+def test_all_bad_files_together_do_not_stop_the_run(tmp_path: Path) -> None:
+    bad = _bad_files()
+    for name, (data, _) in bad.items():
+        (tmp_path / name).write_bytes(data)
+    (tmp_path / "a.txt").write_text("First good one.\n", encoding="utf-8")
+    (tmp_path / "z.md").write_text("# Last good one\n", encoding="utf-8")
+    (tmp_path / "p.pdf").write_bytes(make_pdf(["Readable PDF."]))
+    docs, skipped = load(tmp_path)
+    assert sorted(docs) == ["a.txt", "p.pdf", "z.md"]
+    assert sorted(skipped) == sorted(bad)
+    assert all(s.reason for s in skipped.values())
+
+
+def test_invalid_utf8_reason_names_the_offset(tmp_path: Path) -> None:
+    (tmp_path / "bad.txt").write_bytes(b"abc\xffdef")
+    _, skipped = load(tmp_path)
+    assert skipped["bad.txt"].reason == "not valid UTF-8 (byte 0xff at offset 3)"
+
+
+def test_file_above_max_bytes_is_skipped(tmp_path: Path) -> None:
+    (tmp_path / "big.txt").write_text("word " * 100, encoding="utf-8")  # 500 bytes
+    (tmp_path / "small.txt").write_text("tiny", encoding="utf-8")
+    docs, skipped = load(tmp_path, max_bytes=100)
+    assert list(docs) == ["small.txt"]
+    assert "larger than the limit of 100 bytes (500 bytes)" in skipped["big.txt"].reason
+    docs, skipped = load(tmp_path, max_bytes=500)  # the limit itself is allowed
+    assert sorted(docs) == ["big.txt", "small.txt"]
+    assert skipped == {}
+
+
+def test_read_file_raises_load_error(tmp_path: Path) -> None:
+    path = tmp_path / "e.txt"
+    path.write_bytes(b"")
+    with pytest.raises(LoadError, match="empty file"):
+        read_file(path, "e.txt", max_bytes=1000)
+    with pytest.raises(LoadError, match="cannot read file"):
+        read_file(tmp_path / "missing.txt", "missing.txt", max_bytes=1000)
+
+
+@pytest.mark.timeout(60)
+def test_symlink_loop_does_not_hang(tmp_path: Path) -> None:
+    root = tmp_path / "corpus"
+    sub = root / "sub"
+    sub.mkdir(parents=True)
+    (sub / "inside.txt").write_text("Inside the folder.\n", encoding="utf-8")
+    (root / "top.txt").write_text("At the top.\n", encoding="utf-8")
+    os.symlink(root, sub / "loop", target_is_directory=True)
+    os.symlink(sub, sub / "self", target_is_directory=True)
+    docs, skipped = load(root)
+    assert sorted(docs) == ["sub/inside.txt", "top.txt"]
+    assert not any("loop" in s or "self" in s for s in skipped)
+
+
+def test_broken_symlink_is_skipped(tmp_path: Path) -> None:
+    os.symlink(tmp_path / "nowhere.txt", tmp_path / "dangling.txt")
+    (tmp_path / "ok.txt").write_text("fine\n", encoding="utf-8")
+    docs, skipped = load(tmp_path)
+    assert list(docs) == ["ok.txt"]
+    assert "cannot read" in skipped["dangling.txt"].reason
+
+
+def test_hidden_files_and_folders_are_ignored(tmp_path: Path) -> None:
+    (tmp_path / ".hidden.txt").write_text("secret\n", encoding="utf-8")
+    (tmp_path / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+    (tmp_path / ".git").mkdir()
+    (tmp_path / ".git" / "notes.txt").write_text("git internals\n", encoding="utf-8")
+    (tmp_path / "visible.txt").write_text("shown\n", encoding="utf-8")
+    docs, skipped = load(tmp_path)
+    assert list(docs) == ["visible.txt"]
+    assert skipped == {}
+
+
+def test_sources_are_relative_posix_paths_in_nested_folders(tmp_path: Path) -> None:
+    (tmp_path / "a" / "b" / "c").mkdir(parents=True)
+    (tmp_path / "a" / "one.txt").write_text("one\n", encoding="utf-8")
+    (tmp_path / "a" / "b" / "c" / "deep.md").write_text("# deep\n", encoding="utf-8")
+    (tmp_path / "a" / "b" / "page.html").write_text("<p>page</p>", encoding="utf-8")
+    (tmp_path / "a" / "b" / "c" / "skip.docx").write_bytes(b"PK")
+    (tmp_path / "root.txt").write_text("root\n", encoding="utf-8")
+    docs, skipped = load(tmp_path)
+    assert sorted(docs) == ["a/b/c/deep.md", "a/b/page.html", "a/one.txt", "root.txt"]
+    assert list(skipped) == ["a/b/c/skip.docx"]
+    for source in docs:
+        assert "\\" not in source and not source.startswith("/")
+        assert (tmp_path / source).is_file()
+
+
+def test_relative_corpus_path_gives_same_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "corp" / "n").mkdir(parents=True)
+    (tmp_path / "corp" / "n" / "x.txt").write_text("x\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    docs, _ = load(Path("corp"))
+    assert list(docs) == ["n/x.txt"]
+
+
+# ---------------------------------------------------------------------------------------------
+# corpus path errors
+
+
+def test_missing_corpus_path_names_the_path(tmp_path: Path) -> None:
+    missing = tmp_path / "no_such_corpus"
+    with pytest.raises(CorpusError) as info:
+        load_documents(missing)
+    assert str(missing) in str(info.value)
+    assert "does not exist" in str(info.value)
+
+
+@pytest.mark.parametrize("name", ["notes.txt", "data.json", "corpus.csv"])
+def test_plain_file_that_is_not_jsonl_is_rejected(tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
+    path.write_text('{"id": "a", "text": "b"}\n', encoding="utf-8")
+    with pytest.raises(CorpusError) as info:
+        load_documents(path)
+    assert str(path) in str(info.value)
+
+
+def test_check_corpus_path_resolves(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "c").mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert check_corpus_path(Path("c")) == (tmp_path / "c").resolve()
+
+
+def test_empty_folder_gives_nothing(tmp_path: Path) -> None:
+    assert load_documents(tmp_path) == ([], [])
+
+
+# ---------------------------------------------------------------------------------------------
+# .jsonl corpora
+
+
+def test_jsonl_corpus_good_and_bad_rows(tmp_path: Path) -> None:
+    lines = [
+        json.dumps({"id": "alpha", "title": "Alpha Title", "text": "Alpha text about rivers."}),
+        '{"id": "broken", "text": "missing brace"',
+        json.dumps({"id": "notext", "title": "No text here"}),
+        json.dumps({"id": "alpha", "text": "A second alpha."}),
+        json.dumps({"id": "blank", "text": "   \n  "}),
+        "",
+        json.dumps({"text": "row without an id"}),
+        json.dumps(["not", "an", "object"]),
+        json.dumps({"id": "delta", "text": "Delta text\r\nwith CRLF kept."}),
+        json.dumps({"id": "num", "text": 42}),
+    ]
+    path = tmp_path / "corpus.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    docs, skipped = load_documents(path)
+
+    assert [d.source for d in docs] == ["alpha", "delta"]
+    alpha, delta = docs
+    assert alpha == Document(source="alpha", text="Alpha text about rivers.", title="Alpha Title")
+    assert delta.title == "delta"  # no title: the id is the title
+    assert delta.text == "Delta text\r\nwith CRLF kept."  # .jsonl text is used as is
+
+    reasons = {s.source: s.reason for s in skipped}
+    assert len(skipped) == 7
+    assert reasons["corpus.jsonl:2"].startswith("invalid JSON")
+    assert "'text'" in reasons["corpus.jsonl:3"]
+    assert reasons["alpha"] == "duplicate id at line 4"
+    assert reasons["blank"] == "empty text"
+    assert "'id'" in reasons["corpus.jsonl:7"]
+    assert "'text'" in reasons["corpus.jsonl:8"]
+    assert "'text'" in reasons["corpus.jsonl:10"]
+
+
+def test_jsonl_invalid_utf8_line_is_skipped(tmp_path: Path) -> None:
+    path = tmp_path / "c.jsonl"
+    path.write_bytes(b'{"id": "a", "text": "ok"}\n{"id": "b", "text": "\xff"}\n{"id": "c", "text": "fine"}\n')
+    docs, skipped = load_documents(path)
+    assert [d.source for d in docs] == ["a", "c"]
+    assert skipped == [SkippedFile("c.jsonl:2", "line is not valid UTF-8")]
+
+
+def test_jsonl_suffix_is_case_insensitive(tmp_path: Path) -> None:
+    path = tmp_path / "UPPER.JSONL"
+    path.write_text(json.dumps({"id": "x", "text": "hello"}) + "\n", encoding="utf-8")
+    docs, skipped = load_documents(path)
+    assert [d.source for d in docs] == ["x"] and skipped == []
+
+
+def test_jsonl_in_a_folder_is_an_unsupported_file(tmp_path: Path) -> None:
+    (tmp_path / "rows.jsonl").write_text(json.dumps({"id": "x", "text": "hello"}) + "\n", encoding="utf-8")
+    docs, skipped = load(tmp_path)
+    assert docs == {}
+    assert "unsupported" in skipped["rows.jsonl"].reason
