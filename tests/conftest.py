@@ -20,6 +20,8 @@ DEFAULT_CORPUS = ROOT / "corpus"
 SEED_QA = ROOT / "eval" / "datasets" / "seed_qa.jsonl"
 
 BLOCKED: list[str] = []
+NETGUARD_DIR = Path(__file__).resolve().parent / "netguard"
+NETGUARD_LOG = Path(os.environ.setdefault("RAG_NETGUARD_LOG", f"/tmp/rag-netguard-{os.getpid()}.log"))
 _real_connect = socket.socket.connect
 _real_connect_ex = socket.socket.connect_ex
 
@@ -52,13 +54,19 @@ def _guarded_connect_ex(self: socket.socket, address: object) -> int:
 
 def pytest_configure(config: pytest.Config) -> None:
     """Install the guard before any test module imports a networking library."""
+    NETGUARD_LOG.unlink(missing_ok=True)
     socket.socket.connect = _guarded_connect  # type: ignore[method-assign]
     socket.socket.connect_ex = _guarded_connect_ex  # type: ignore[method-assign]
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):  # type: ignore[no-untyped-def]
-    terminalreporter.write_line(f"network guard: {len(BLOCKED)} outbound connection attempts blocked")
-    for attempt in BLOCKED[:20]:
+    from_children = NETGUARD_LOG.read_text().splitlines() if NETGUARD_LOG.exists() else []
+    attempts = BLOCKED + from_children
+    terminalreporter.write_line(
+        f"network guard: {len(attempts)} outbound connection attempts blocked "
+        f"({len(BLOCKED)} in this process, {len(from_children)} in subprocesses)"
+    )
+    for attempt in attempts[:20]:
         terminalreporter.write_line(f"  blocked: {attempt}")
 
 
@@ -101,5 +109,6 @@ def subprocess_env(tmp_path: Path) -> dict[str, str]:
     env = dict(os.environ)
     env.update(OFFLINE_ENV)
     env["RAG_INDEX_DIR"] = str(tmp_path / "cli-index")
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(NETGUARD_DIR), env.get("PYTHONPATH", "")) if p)
     env.pop("RAG_DEBUG", None)
     return env

@@ -1,0 +1,87 @@
+"""The `rag` command: output, JSON, and one-line errors with exit code 1."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from rag.cli import cli
+
+pytestmark = pytest.mark.integration
+
+Q = "Who is the Chinese Embassy spokesman quoted about Ukraine?"
+
+
+def test_index_then_ask_json(corpus_copy: Path, tmp_path: Path) -> None:
+    runner = CliRunner()
+    index_dir = str(tmp_path / "idx")
+    res = runner.invoke(cli, ["index", str(corpus_copy), "--index-dir", index_dir])
+    assert res.exit_code == 0, res.output
+    assert "added: 001_a1832f6365ab849e.txt" in res.output
+    assert "added 2, updated 0, removed 0, unchanged 0, skipped 0" in res.output
+
+    res = runner.invoke(cli, ["ask", Q, "--corpus", str(corpus_copy), "--index-dir", index_dir, "--json"])
+    assert res.exit_code == 0, res.output
+    payload = json.loads(res.output)
+    assert set(payload) == {"text", "abstained", "citations"}
+    assert "Liu Pengyu" in payload["text"] and payload["abstained"] is False
+    c = payload["citations"][0]
+    assert set(c) == {"source", "start", "end", "quote", "score"}
+    assert (corpus_copy / c["source"]).read_text(encoding="utf-8")[c["start"] : c["end"]] == c["quote"]
+
+    res = runner.invoke(cli, ["index", str(corpus_copy), "--index-dir", index_dir])
+    assert "added 0, updated 0, removed 0, unchanged 2" in res.output
+
+
+def test_ask_plain_text_lists_citations_and_related(corpus_copy: Path, tmp_path: Path) -> None:
+    runner = CliRunner()
+    args = ["--corpus", str(corpus_copy), "--index-dir", str(tmp_path / "idx")]
+    res = runner.invoke(cli, ["ask", Q, "--mode", "bm25", "--top-k", "3", *args])
+    assert res.exit_code == 0
+    assert "[1] 001_a1832f6365ab849e.txt [" in res.output
+    res = runner.invoke(cli, ["ask", "What is the boiling point of mercury?", *args])
+    assert res.output.startswith("The corpus does not say")
+    assert "Related, but not an answer:" in res.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["ask", ""], "error: question is empty"),
+        (["ask", "x" * 2001], "error: question is too long (2001 characters; the limit is 2000)"),
+        (["ask", "hello", "--corpus", "/no/such/corpus"], "error: corpus path does not exist: /no/such/corpus"),
+        (["index", "/no/such/corpus"], "error: corpus path does not exist: /no/such/corpus"),
+    ],
+)
+def test_errors_are_one_line_and_exit_1(args: list[str], message: str, subprocess_env: dict[str, str]) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "rag.cli", *args], env=subprocess_env, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == message
+    assert "Traceback" not in proc.stderr and proc.stdout == ""
+
+
+def test_corpus_without_readable_documents_exits_1(tmp_path: Path, subprocess_env: dict[str, str]) -> None:
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "a.txt").write_bytes(b"\x00\x00binary")
+    (bad / "b.txt").write_text("   \n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "rag.cli", "index", str(bad)], env=subprocess_env, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: no readable document in corpus")
+    assert "Traceback" not in proc.stderr
+
+
+def test_invalid_setting_is_a_usage_error(tmp_path: Path) -> None:
+    res = CliRunner().invoke(cli, ["ask", Q], env={"RAG_TOP_K": "0", "RAG_INDEX_DIR": str(tmp_path)})
+    assert res.exit_code == 2
+    assert "invalid setting top_k" in res.output
