@@ -88,7 +88,7 @@ def evaluate(data: list[dict], w: dict) -> dict:
         # sentence selection from the top 5 passages: score + passage prior
         top = order[:5]
         cands = []
-        for rank, i in enumerate(top):
+        for i in top:
             prior = w["prior"] * (score[i] - score[top[0]])
             for j in range(len(sent[i])):
                 cands.append((sent[i][j] + prior, i, j))
@@ -98,10 +98,7 @@ def evaluate(data: list[dict], w: dict) -> dict:
         _, i0, j0 = cands[0]
         has1 = ch[i0]["s_has"][j0]
         cont1 += has1
-        if w["second"] == "same":
-            rest = [c for c in cands[1:] if c[1] == i0]
-        else:
-            rest = cands[1:]
+        rest = [c for c in cands[1:] if c[1] == i0] if w["second"] == "same" else cands[1:]
         has2 = has1 or (bool(rest) and ch[rest[0][1]]["s_has"][rest[0][2]])
         cont2 += has2
     n = len(data)

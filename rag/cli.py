@@ -163,10 +163,37 @@ def eval_cmd(
         raise InputError("--limit must be at least 1")
     settings = _settings(index_dir=index_dir)
     report = run_eval(
-        corpus or settings.corpus, dataset, chosen, limit=limit, seed=seed, out=out, settings=settings  # type: ignore[arg-type]
+        corpus or settings.corpus,
+        dataset,
+        chosen,
+        limit=limit,
+        seed=seed,
+        out=out,
+        settings=settings,  # type: ignore[arg-type]
     )
     click.echo(render_markdown(report))
     click.echo(f"report written to {out}/report.json, report.md, metrics.png, latency.png")
+
+
+@cli.command("chat")
+@click.option("--corpus", type=click.Path(path_type=Path), help="Corpus folder (default: corpus/).")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to serve on.")
+@click.option("--port", type=int, default=7860, show_default=True)
+@click.option("--share", is_flag=True, help="Also open a public share link (off by default).")
+@click.option("--index-dir", type=click.Path(path_type=Path), help="Where the index lives (default: index/).")
+@friendly_errors
+def chat_cmd(corpus: Path | None, host: str, port: int, share: bool, index_dir: Path | None) -> None:
+    """Serve the chat in the browser (http://127.0.0.1:7860 by default).
+
+    \b
+    Examples:
+      rag chat
+      rag chat --corpus ~/notes --port 8080
+    """
+    from rag.chat import launch
+
+    settings = _settings(index_dir=index_dir)
+    launch(corpus or settings.corpus, settings, host=host, port=port, share=share)
 
 
 def main() -> None:

@@ -84,7 +84,9 @@ class Engine:
         self._texts[source] = (stamp, text)
         return text
 
-    def ask(self, question: str, mode: Mode, top_k: int, history: Sequence[str] = ()) -> Answer:
+    def ask(
+        self, question: str, mode: Mode, top_k: int, history: Sequence[str] = (), max_sentences: int | None = None
+    ) -> Answer:
         self.ensure_indexed()
         with self._lock:
             retriever = self.retriever
@@ -96,7 +98,9 @@ class Engine:
             q,
             passages[:top_k],
             retriever,
-            self.settings,
+            self.settings
+            if max_sentences is None
+            else self.settings.model_copy(update={"max_sentences": max_sentences}),
             self.document_text,
             mode,
             related=tuple(passages),
@@ -118,7 +122,9 @@ def get_engine(corpus: str | Path | None = None, settings: Settings | None = Non
         return engine
 
 
-def build_index(corpus: str | Path | None = None, *, settings: Settings | None = None, progress: bool = False) -> IndexReport:
+def build_index(
+    corpus: str | Path | None = None, *, settings: Settings | None = None, progress: bool = False
+) -> IndexReport:
     """Index ``corpus`` incrementally and report what changed.
 
     >>> build_index("corpus/")  # doctest: +SKIP
@@ -134,9 +140,7 @@ def validate_question(question: object, settings: Settings) -> str:
     if not text:
         raise InputError("question is empty")
     if len(text) > settings.max_question_chars:
-        raise InputError(
-            f"question is too long ({len(text)} characters; the limit is {settings.max_question_chars})"
-        )
+        raise InputError(f"question is too long ({len(text)} characters; the limit is {settings.max_question_chars})")
     return text
 
 
@@ -147,6 +151,7 @@ def ask(
     top_k: int | None = None,
     *,
     history: Sequence[str] = (),
+    max_sentences: int | None = None,
     settings: Settings | None = None,
 ) -> Answer:
     """Answer ``question`` from ``corpus`` with verbatim, span-exact citations.
@@ -166,7 +171,9 @@ def ask(
     top_k = top_k or settings.top_k
     if not 1 <= top_k <= 50:
         raise InputError(f"top_k must be between 1 and 50, not {top_k}")
-    return get_engine(corpus, settings).ask(text, mode, top_k, history)
+    if max_sentences is not None and not 1 <= max_sentences <= 10:
+        raise InputError(f"max_sentences must be between 1 and 10, not {max_sentences}")
+    return get_engine(corpus, settings).ask(text, mode, top_k, history, max_sentences)
 
 
 def document_text(source: str, corpus: str | Path | None = None, *, settings: Settings | None = None) -> str:

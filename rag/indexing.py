@@ -34,9 +34,7 @@ def repair(store: IndexStore, manifest: Manifest) -> tuple[int, set[str]]:
     """
     stored = store.stored_chunks()
     expected = manifest.expected_ids()
-    orphans = [
-        cid for cid, meta in stored.items() if cid not in expected or meta.get("doc_hash") != expected[cid][1]
-    ]
+    orphans = [cid for cid, meta in stored.items() if cid not in expected or meta.get("doc_hash") != expected[cid][1]]
     if orphans:
         store.delete_ids(orphans)
     present = set(stored) - set(orphans)
@@ -47,7 +45,9 @@ def repair(store: IndexStore, manifest: Manifest) -> tuple[int, set[str]]:
     return len(orphans), broken
 
 
-def _scan(corpus: Path, manifest: Manifest, max_bytes: int) -> Iterator[tuple[str, Document | None, int, int] | SkippedFile]:
+def _scan(
+    corpus: Path, manifest: Manifest, max_bytes: int
+) -> Iterator[tuple[str, Document | None, int, int] | SkippedFile]:
     """Yield (source, document or None when unchanged by stat, size, mtime_ns) or a SkippedFile."""
     if is_jsonl_corpus(corpus):
         for item in iter_jsonl(corpus):
@@ -129,7 +129,9 @@ def index_corpus(store: IndexStore, encoder: Encoder, progress: bool = False) ->
     )
 
 
-def _embed_pending(store: IndexStore, encoder: Encoder, manifest: Manifest, pending: list[_Pending], progress: bool) -> None:
+def _embed_pending(
+    store: IndexStore, encoder: Encoder, manifest: Manifest, pending: list[_Pending], progress: bool
+) -> None:
     settings = store.settings
     chunked: list[tuple[_Pending, list[Chunk]]] = [
         (p, chunk_document(p.doc, encoder.tokenizer, settings.chunk_tokens, settings.chunk_overlap)) for p in pending
@@ -160,7 +162,9 @@ def _embed_pending(store: IndexStore, encoder: Encoder, manifest: Manifest, pend
             bar.close()
 
 
-def _write_batch(store: IndexStore, encoder: Encoder, manifest: Manifest, batch: list[tuple[_Pending, list[Chunk]]]) -> None:
+def _write_batch(
+    store: IndexStore, encoder: Encoder, manifest: Manifest, batch: list[tuple[_Pending, list[Chunk]]]
+) -> None:
     """Replace the chunks of a few documents, then record them in the manifest (in that order)."""
     chunks = [c for _, cs in batch for c in cs]
     vectors = encoder.encode([c.text for c in chunks])

@@ -28,9 +28,7 @@ class BM25Index:
         df = np.diff(indptr)
         n = max(len(ids), 1)
         self._idf = {
-            term: math.log(1 + (n - df[col] + 0.5) / (df[col] + 0.5))
-            for term, col in vocab.items()
-            if col < len(df)
+            term: math.log(1 + (n - df[col] + 0.5) / (df[col] + 0.5)) for term, col in vocab.items() if col < len(df)
         }
         self._max_idf = math.log(1 + (n + 0.5) / 0.5)
 
@@ -97,5 +95,8 @@ class BM25Index:
 
 
 class _Empty:
-    vocab_dict: dict[str, int] = {}
-    scores = {"indptr": np.zeros(1)}
+    """Stands in for bm25s when no chunk has a single term."""
+
+    def __init__(self) -> None:
+        self.vocab_dict: dict[str, int] = {}
+        self.scores = {"indptr": np.zeros(1)}

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import ClassVar
 
 from rag.errors import CorpusError, LoadError
 from rag.types import Document, SkippedFile
@@ -127,11 +128,11 @@ def _first_line_title(text: str) -> str:
 class _HTMLText(HTMLParser):
     """Visible text of an HTML page: block elements become line breaks, scripts are dropped."""
 
-    BLOCK = {
+    BLOCK: ClassVar[frozenset[str]] = frozenset({
         "p", "div", "br", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "tr",
         "table", "section", "article", "header", "footer", "blockquote", "pre", "title", "hr",
-    }  # fmt: skip
-    HIDDEN = {"script", "style", "noscript", "template"}
+    })  # fmt: skip
+    HIDDEN: ClassVar[frozenset[str]] = frozenset({"script", "style", "noscript", "template"})
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)

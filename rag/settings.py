@@ -37,9 +37,7 @@ class Settings(BaseSettings):
         default=None,
         description="Folder of a sentence-transformers model; by default the bundled all-MiniLM-L6-v2.",
     )
-    embed_batch_size: int = Field(
-        default=32, ge=1, description="Chunks encoded per batch while indexing."
-    )
+    embed_batch_size: int = Field(default=32, ge=1, description="Chunks encoded per batch while indexing.")
     chunk_tokens: int = Field(
         default=200,
         ge=32,
@@ -58,9 +56,7 @@ class Settings(BaseSettings):
         description="Passages each retriever returns before fusion and reranking (also the depth reported to the evaluation).",
     )
     rrf_k: int = Field(default=60, ge=1, description="Constant of reciprocal rank fusion.")
-    max_sentences: int = Field(
-        default=2, ge=1, le=10, description="Most sentences an extractive answer quotes."
-    )
+    max_sentences: int = Field(default=2, ge=1, le=10, description="Most sentences an extractive answer quotes.")
     abstain_threshold: float = Field(
         default=0.21,
         description="Evidence score under which the answer says the corpus does not say; calibrated on eval/datasets/seed_qa.jsonl.",
@@ -71,9 +67,7 @@ class Settings(BaseSettings):
         le=1.0,
         description="A further sentence is quoted only when its score reaches this share of the best one.",
     )
-    max_question_chars: int = Field(
-        default=2000, ge=1, description="Longest question accepted, in characters."
-    )
+    max_question_chars: int = Field(default=2000, ge=1, description="Longest question accepted, in characters.")
     max_file_bytes: int = Field(
         default=50_000_000, ge=1, description="Files larger than this are skipped while loading."
     )

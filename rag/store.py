@@ -193,7 +193,9 @@ class IndexStore:
     def delete_source(self, source: str) -> None:
         self.vector_store.delete(ref_doc_id=source)
 
-    def add_chunks(self, chunks: list[Chunk], vectors: np.ndarray, doc_hashes: dict[str, str], titles: dict[str, str]) -> None:
+    def add_chunks(
+        self, chunks: list[Chunk], vectors: np.ndarray, doc_hashes: dict[str, str], titles: dict[str, str]
+    ) -> None:
         from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
 
         nodes = []

@@ -73,7 +73,11 @@ def test_corpus_without_readable_documents_exits_1(tmp_path: Path, subprocess_en
     (bad / "a.txt").write_bytes(b"\x00\x00binary")
     (bad / "b.txt").write_text("   \n")
     proc = subprocess.run(
-        [sys.executable, "-m", "rag.cli", "index", str(bad)], env=subprocess_env, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "rag.cli", "index", str(bad)],
+        env=subprocess_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 1
     lines = proc.stderr.strip().splitlines()

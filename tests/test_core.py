@@ -155,7 +155,10 @@ def test_html_and_jsonl_offsets_index_the_extracted_text(tmp_path: Path, setting
     b = ask("Which river does Lisbon lie on?", corpus=jsonl, settings=settings)
     assert b.citations and b.citations[0].source == "pt"
     assert "Tagus" in b.text
-    assert document_text("pt", corpus=jsonl, settings=settings)[b.citations[0].start : b.citations[0].end] == b.citations[0].quote
+    assert (
+        document_text("pt", corpus=jsonl, settings=settings)[b.citations[0].start : b.citations[0].end]
+        == b.citations[0].quote
+    )
 
 
 def test_changed_document_never_yields_a_stale_quote(tmp_path: Path, settings) -> None:  # type: ignore[no-untyped-def]

@@ -129,7 +129,13 @@ def test_quality_gate_on_seed_dataset(indexed, tmp_path: Path) -> None:
     corpus, settings = indexed
     out = tmp_path / "report"
     report = run_eval(corpus, SEED_QA, out=out, settings=settings, progress=False)
-    assert {p.name for p in out.iterdir()} >= {"report.json", "report.md", "details.jsonl", "metrics.png", "latency.png"}
+    assert {p.name for p in out.iterdir()} >= {
+        "report.json",
+        "report.md",
+        "details.jsonl",
+        "metrics.png",
+        "latency.png",
+    }
     saved = json.loads((out / "report.json").read_text())
     assert set(saved) >= {"dataset", "corpus", "n_questions", "modes"}
     assert saved["n_questions"] == len(load_dataset(SEED_QA))
@@ -153,7 +159,9 @@ def test_eval_cli_and_python_m_eval(indexed, tmp_path: Path, subprocess_env: dic
     out = tmp_path / "cli-report"
     cmd = [sys.executable, "-m", "eval", "--corpus", str(corpus), "--dataset", str(SEED_QA)]
     cmd += ["--modes", "bm25", "--limit", "10", "--seed", "3", "--out", str(out)]
-    proc = subprocess.run(cmd, env=subprocess_env, capture_output=True, text=True, timeout=300, cwd=Path(__file__).parent.parent)
+    proc = subprocess.run(
+        cmd, env=subprocess_env, capture_output=True, text=True, timeout=300, cwd=Path(__file__).parent.parent
+    )
     assert proc.returncode == 0, proc.stderr
     report = json.loads((out / "report.json").read_text())
     assert report["n_questions"] == 10 and list(report["modes"]) == ["bm25"]

@@ -11,12 +11,12 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import DEFAULT_CORPUS
 
 from rag import build_index
 from rag.core import get_engine
 from rag.errors import CorpusError, IndexBusyError
 from rag.indexing import repair
-from conftest import DEFAULT_CORPUS
 
 pytestmark = pytest.mark.integration
 

@@ -60,7 +60,9 @@ class Span:
         return start < self.end and self.start < end
 
 
-def first_hit_rank(retrieved: Sequence[tuple[str, int, int]], evidence: Sequence[Sequence[Span]], k: int = 10) -> int | None:
+def first_hit_rank(
+    retrieved: Sequence[tuple[str, int, int]], evidence: Sequence[Sequence[Span]], k: int = 10
+) -> int | None:
     """1-based rank of the first retrieved span overlapping any evidence item, within ``k``."""
     for rank, (source, start, end) in enumerate(retrieved[:k], start=1):
         if any(span.overlaps(source, start, end) for item in evidence for span in item):

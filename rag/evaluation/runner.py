@@ -46,7 +46,9 @@ def resolve_evidence(rows: Sequence[EvalRow], text_of: Any) -> tuple[dict[str, l
     return out, warnings
 
 
-def score_answer(totals: ModeTotals, row: EvalRow, answer: Answer, evidence: list[list[Span]], text_of: Any, depth: int) -> dict[str, Any]:
+def score_answer(
+    totals: ModeTotals, row: EvalRow, answer: Answer, evidence: list[list[Span]], text_of: Any, depth: int
+) -> dict[str, Any]:
     """Add one answer to the totals; return its per-question record."""
     totals.n += 1
     rank = None

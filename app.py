@@ -1,0 +1,27 @@
+"""The Gradio chat over the default corpus: ``python app.py [--corpus DIR] [--host H] [--port P]``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from rag.embedding import set_offline_env
+
+
+def main() -> None:
+    set_offline_env()
+    from rag.chat import launch
+    from rag.settings import get_settings
+
+    settings = get_settings()
+    ap = argparse.ArgumentParser(description="Chat with your documents; answers cite exact passages.")
+    ap.add_argument("--corpus", type=Path, default=settings.corpus, help="corpus folder (default: corpus/)")
+    ap.add_argument("--host", default="127.0.0.1", help="address to serve on (default: 127.0.0.1)")
+    ap.add_argument("--port", type=int, default=7860)
+    ap.add_argument("--share", action="store_true", help="also open a public share link (off by default)")
+    args = ap.parse_args()
+    launch(args.corpus, settings, host=args.host, port=args.port, share=args.share)
+
+
+if __name__ == "__main__":
+    main()

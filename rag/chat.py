@@ -1,0 +1,230 @@
+"""The Gradio chat: conversation with streamed answers, checkable sources, and a document panel.
+
+Built on the same ``ask`` as the CLI and the API. ``build_app`` returns the Blocks; ``app.py``
+and ``rag chat`` launch it on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from rag.errors import RagError
+from rag.loaders import SUPPORTED_SUFFIXES
+from rag.settings import MODES, Settings
+
+UPLOAD_SUFFIXES = (".txt", ".md", ".html", ".htm", ".pdf")
+MAX_UPLOAD_BYTES = 20_000_000
+CONTEXT_CHARS = 280
+STREAM_DELAY_S = 0.01
+
+CSS = """
+.src-card { border: 1px solid var(--border-color-primary); border-radius: 8px; padding: 6px 10px; margin: 6px 0; }
+.src-card summary { cursor: pointer; font-weight: 600; }
+.src-passage { white-space: pre-wrap; font-size: 0.92em; line-height: 1.45; margin-top: 6px; }
+.src-passage mark { background: #ffe58a; color: #111; padding: 0 1px; }
+.src-query { font-size: 0.85em; opacity: 0.8; margin-bottom: 6px; }
+.src-abstain { font-weight: 600; margin: 4px 0; }
+"""
+
+
+def safe_filename(name: str) -> str:
+    """A plain file name: no folders, no traversal, no hidden files, only safe characters."""
+    base = Path(name.replace("\\", "/")).name
+    stem, dot, suffix = base.rpartition(".")
+    if not dot:
+        stem, suffix = base, ""
+    stem = re.sub(r"[^A-Za-z0-9._ -]+", "_", stem).strip(" ._-")[:100] or "document"
+    suffix = re.sub(r"[^A-Za-z0-9]+", "", suffix).lower()[:10]
+    return f"{stem}.{suffix}" if suffix else stem
+
+
+def render_sources(answer: Any, text_of: Any) -> str:
+    """HTML for the sources panel: each citation expands to its passage with the span highlighted."""
+    parts = [f'<div class="src-query">Searched for: <code>{html.escape(answer.query)}</code></div>']
+    if answer.abstained:
+        parts.append('<div class="src-abstain">No passage answers this. Related, but not an answer:</div>')
+        for p in answer.passages[:3]:
+            c = p.chunk
+            body = html.escape(c.text)
+            parts.append(
+                f'<details class="src-card"><summary>{html.escape(c.source)} · characters {c.start}–{c.end}</summary>'
+                f'<div class="src-passage">{body}</div></details>'
+            )
+        return "\n".join(parts)
+    for i, c in enumerate(answer.citations, start=1):
+        text = text_of(c.source) or ""
+        a, b = max(0, c.start - CONTEXT_CHARS), min(len(text), c.end + CONTEXT_CHARS)
+        before = ("…" if a > 0 else "") + html.escape(text[a : c.start])
+        after = html.escape(text[c.end : b]) + ("…" if b < len(text) else "")
+        parts.append(
+            f'<details class="src-card" data-citation="{i}"><summary>[{i}] {html.escape(c.source)} · '
+            f"characters {c.start}–{c.end}</summary>"
+            f'<div class="src-passage">{before}<mark data-start="{c.start}" data-end="{c.end}">'
+            f"{html.escape(c.quote)}</mark>{after}</div></details>"
+        )
+    return "\n".join(parts)
+
+
+def _stream_pieces(text: str) -> Iterator[str]:
+    words = re.findall(r"\S+\s*", text)
+    for i in range(0, len(words), 3):
+        yield "".join(words[: i + 3])
+
+
+def build_app(corpus: Path, settings: Settings) -> Any:
+    """The chat over ``corpus`` (created if missing; uploads are added to it)."""
+    import gradio as gr
+
+    from rag.core import ask, build_index, get_engine
+
+    corpus = Path(corpus)
+    corpus.mkdir(parents=True, exist_ok=True)
+
+    def engine():  # type: ignore[no-untyped-def]
+        return get_engine(corpus, settings)
+
+    def documents_table() -> list[list[Any]]:
+        manifest = engine().store.load_manifest()
+        return [[src, e.chunks, e.title[:80]] for src, e in sorted(manifest.documents.items())]
+
+    def respond(message: str, chat: list[dict[str, str]], history: list[str], mode: str, top_k: int, length: int):  # type: ignore[no-untyped-def]
+        chat = list(chat or [])
+        chat.append({"role": "user", "content": message})
+        try:
+            answer = ask(message, corpus=corpus, mode=mode, top_k=int(top_k), history=history, settings=settings,
+                         max_sentences=int(length))  # fmt: skip
+        except RagError as err:
+            chat.append({"role": "assistant", "content": f"⚠️ {err}"})
+            yield chat, history, "", ""
+            return
+        history = [*history, message]
+        chat.append({"role": "assistant", "content": ""})
+        for piece in _stream_pieces(answer.text):
+            chat[-1] = {"role": "assistant", "content": piece}
+            yield chat, history, "", gr.skip()
+            time.sleep(STREAM_DELAY_S)
+        chat[-1] = {"role": "assistant", "content": answer.text}
+        yield chat, history, "", render_sources(answer, engine().document_text)
+
+    def upload(files: list[Any] | None):  # type: ignore[no-untyped-def]
+        if not files:
+            return gr.skip(), "Choose one or more .txt, .md, .html or .pdf files first."
+        messages = []
+        saved = []
+        for f in files:
+            src = Path(f if isinstance(f, str) else f.name)
+            name = safe_filename(src.name)
+            suffix = Path(name).suffix.lower()
+            if suffix not in UPLOAD_SUFFIXES or suffix not in SUPPORTED_SUFFIXES:
+                messages.append(f"❌ {src.name}: unsupported type (use .txt, .md, .html or .pdf)")
+                continue
+            size = src.stat().st_size
+            if size > MAX_UPLOAD_BYTES:
+                messages.append(f"❌ {src.name}: {size} bytes is over the {MAX_UPLOAD_BYTES} byte limit")
+                continue
+            dest = corpus / "uploads" / name
+            if dest.exists():
+                messages.append(f"❌ {name}: a document with this name already exists; remove it first")
+                continue
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src, dest)
+            saved.append(dest)
+        try:
+            report = build_index(corpus, settings=settings)
+        except RagError as err:
+            for dest in saved:
+                dest.unlink(missing_ok=True)
+            messages.append(f"❌ {err}")
+            return documents_table(), "\n".join(messages)
+        bad = {s.source: s.reason for s in report.skipped}
+        for dest in saved:
+            source = dest.relative_to(corpus).as_posix()
+            if source in bad:
+                dest.unlink(missing_ok=True)  # keep the corpus free of files that cannot be read
+                messages.append(f"❌ {dest.name}: {bad[source]}")
+            else:
+                messages.append(f"✅ {dest.name} added and indexed")
+        return documents_table(), "\n".join(messages)
+
+    def remove(source: str | None):  # type: ignore[no-untyped-def]
+        if not source:
+            return gr.skip(), "Pick a document to remove.", gr.skip()
+        path = (corpus / source).resolve()
+        if not path.is_relative_to(corpus.resolve()) or not path.is_file():
+            return gr.skip(), f"❌ {source}: not a document of this corpus", gr.skip()
+        path.unlink()
+        try:
+            build_index(corpus, settings=settings)
+        except RagError as err:
+            return documents_table(), f"❌ {err}", gr.skip()
+        table = documents_table()
+        return (
+            table,
+            f"🗑️ {source} removed from the corpus and the index",
+            gr.update(choices=[r[0] for r in table], value=None),
+        )
+
+    with gr.Blocks(title="rag · cited answers") as demo:
+        gr.Markdown("## Ask your documents\nAnswers quote the corpus verbatim; open a source to see the exact span.")
+        history = gr.State([])
+        with gr.Tab("Chat"), gr.Row():
+            with gr.Column(scale=3):
+                chatbot = gr.Chatbot(label="Conversation", height=460, elem_id="chat")
+                with gr.Row():
+                    box = gr.Textbox(placeholder="Ask a question about the documents…", show_label=False, scale=5,
+                                     elem_id="question", max_lines=4)  # fmt: skip
+                    send = gr.Button("Ask", variant="primary", scale=1, elem_id="ask")
+                clear = gr.Button("New conversation", size="sm")
+            with gr.Column(scale=2):
+                gr.Markdown("### Sources")
+                sources = gr.HTML(elem_id="sources")
+                with gr.Accordion("Settings", open=False):
+                    mode = gr.Radio(list(MODES), value=settings.mode, label="Retrieval mode")
+                    top_k = gr.Slider(1, 20, value=settings.top_k, step=1, label="Passages (top-k)")
+                    length = gr.Slider(1, 5, value=settings.max_sentences, step=1, label="Answer length (sentences)")
+        with gr.Tab("Documents"):
+            docs = gr.Dataframe(headers=["document", "chunks", "title"], value=documents_table, interactive=False,
+                                elem_id="documents")  # fmt: skip
+            files = gr.File(label="Add documents (.txt, .md, .html, .pdf)", file_count="multiple", elem_id="upload")
+            add = gr.Button("Add to corpus", elem_id="add")
+            status = gr.Markdown(elem_id="status")
+            with gr.Row():
+                victim = gr.Dropdown(choices=[r[0] for r in documents_table()], label="Remove a document")
+                drop = gr.Button("Remove", variant="stop")
+
+        inputs = [box, chatbot, history, mode, top_k, length]
+        outputs = [chatbot, history, box, sources]
+        box.submit(respond, inputs, outputs, api_name="chat")
+        send.click(respond, inputs, outputs, api_name=False)
+        clear.click(lambda: ([], [], ""), None, [chatbot, history, sources], api_name=False)
+        add.click(upload, [files], [docs, status], api_name="upload").then(
+            lambda: gr.update(choices=[r[0] for r in documents_table()]), None, [victim], api_name=False
+        )
+        drop.click(remove, [victim], [docs, status, victim], api_name=False)
+
+        def answer_api(question: str, mode: str = settings.mode, top_k: int = settings.top_k) -> dict[str, Any]:
+            a = ask(question, corpus=corpus, mode=mode, top_k=int(top_k), settings=settings)  # type: ignore[arg-type]
+            return a.to_dict()
+
+        gr.api(answer_api, api_name="ask")
+    demo.queue(default_concurrency_limit=4, max_size=64)
+    return demo
+
+
+def launch(corpus: Path, settings: Settings, host: str = "127.0.0.1", port: int = 7860, share: bool = False,
+           auth: tuple[str, str] | None = None) -> None:  # fmt: skip
+    """Index if needed, then serve the chat (blocking)."""
+    from rag.core import build_index
+    from rag.embedding import set_offline_env
+
+    set_offline_env()
+    report = build_index(corpus, settings=settings)
+    print(f"index: {report.summary()}")
+    app = build_app(corpus, settings)
+    app.launch(server_name=host, server_port=port, share=share, auth=auth, css=CSS, footer_links=["api"])

@@ -1,0 +1,200 @@
+"""The chat served by a real Gradio server: API client, concurrency, and a real headless browser."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from conftest import DEFAULT_CORPUS
+
+from rag.chat import render_sources, safe_filename
+
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("../../etc/passwd.txt", "passwd.txt"),
+        ("..\\..\\boot.ini.md", "boot.ini.md"),
+        (".hidden.md", "hidden.md"),
+        ("rapport d'été.PDF", "rapport d_t.pdf"),
+        ("a/b/c.html", "c.html"),
+        ("...", "document"),
+    ],
+)
+def test_safe_filename(name: str, expected: str) -> None:
+    assert safe_filename(name) == expected
+
+
+@pytest.mark.unit
+def test_sources_escape_html_and_mark_the_span() -> None:
+    from rag.types import Answer, Citation
+
+    text = "Intro. <b>Bold</b> claim & more. Outro."
+    quote = "<b>Bold</b> claim & more."
+    start = text.index(quote)
+    a = Answer("q", f"{quote} [1]", False, (Citation("d.txt", start, start + len(quote), quote, 0.9),), query="q <x>")
+    html_out = render_sources(a, lambda s: text)
+    assert "<b>" not in html_out and "&lt;b&gt;Bold&lt;/b&gt; claim &amp; more." in html_out
+    assert f'data-start="{start}"' in html_out and "q &lt;x&gt;" in html_out
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """`python app.py` on a free loopback port, over a private copy of the default corpus."""
+    from rag.embedding import OFFLINE_ENV
+
+    root = tmp_path_factory.mktemp("chat")
+    corpus = root / "corpus"
+    shutil.copytree(DEFAULT_CORPUS, corpus)
+    port = _free_port()
+    env = dict(os.environ)
+    env.update(OFFLINE_ENV)
+    env["RAG_INDEX_DIR"] = str(root / "index")
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parent / "netguard")
+    log = (root / "server.log").open("w")
+    app = Path(__file__).resolve().parent.parent / "app.py"
+    proc = subprocess.Popen(
+        [sys.executable, str(app), "--corpus", str(corpus), "--port", str(port)], env=env, stdout=log, stderr=log
+    )
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.time() + 180
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError((root / "server.log").read_text())
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        proc.kill()
+        raise RuntimeError("chat server did not start")
+    time.sleep(1.0)
+    yield {"url": url, "corpus": corpus, "root": root}
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+@pytest.mark.integration
+def test_api_endpoint_answers_with_citations(server) -> None:  # type: ignore[no-untyped-def]
+    from gradio_client import Client
+
+    client = Client(server["url"], verbose=False)
+    result = client.predict("Who is the Chinese Embassy spokesman quoted about Ukraine?", "hybrid", 5, api_name="/ask")
+    assert "Liu Pengyu" in result["text"] and not result["abstained"]
+    c = result["citations"][0]
+    text = (server["corpus"] / c["source"]).read_text(encoding="utf-8")
+    assert text[c["start"] : c["end"]] == c["quote"]
+
+
+@pytest.mark.integration
+def test_ten_parallel_clients_each_get_their_own_answer(server) -> None:  # type: ignore[no-untyped-def]
+    from gradio_client import Client
+
+    cases = [
+        ("Who is the Chinese Embassy spokesman quoted about Ukraine?", "Liu Pengyu"),
+        ("How much in arms has the United States supplied to Ukraine?", "$360 million"),
+        ("Who is China's ambassador to the United States?", "Qin Gang"),
+        ("Which Chinese Foreign Ministry spokesperson accused the US of stoking the conflict?", "Hua Chunying"),
+        ("When did Biden and Xi hold a virtual summit?", "15"),
+    ] * 2
+
+    def one(case: tuple[str, str]) -> tuple[str, str]:
+        client = Client(server["url"], verbose=False)
+        return case[1], client.predict(case[0], "hybrid", 5, api_name="/ask")["text"]
+
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        results = list(pool.map(one, cases))
+    assert len(results) == 10
+    for expected, text in results:
+        assert expected in text
+
+
+@pytest.mark.browser
+def test_browser_conversation_sources_and_uploads(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Debian's chromium is not installed; run `make browser`")
+    from playwright.sync_api import expect, sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS, headless=True)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(server["url"])
+        box = page.locator("#question textarea")
+        box.fill("Who is the Chinese Embassy spokesman quoted about Ukraine?")
+        t0 = time.perf_counter()
+        box.press("Enter")
+        bot = page.locator("#chat .message.bot, #chat [data-testid='bot']").last
+        expect(bot).to_contain_text("Liu", timeout=60_000)
+        first_token = time.perf_counter() - t0
+        card = page.locator("#sources details").first
+        expect(card).to_be_visible(timeout=60_000)
+        complete = time.perf_counter() - t0
+        expect(bot).to_contain_text("[1]")
+        card.locator("summary").click()
+        mark = card.locator("mark").first
+        expect(mark).to_be_visible()
+        quote = mark.inner_text()
+        start, end = int(mark.get_attribute("data-start")), int(mark.get_attribute("data-end"))
+        source = card.locator("summary").inner_text().split("] ", 1)[1].split(" · ")[0]
+        text = (server["corpus"] / source).read_text(encoding="utf-8")
+        assert text[start:end] == quote and "Liu Pengyu" in quote
+        page.screenshot(path=str(ARTIFACTS / "chat-answer.png"), full_page=True)
+        (ARTIFACTS / "timings.txt").write_text(f"first_token_s={first_token:.2f}\ncomplete_s={complete:.2f}\n")
+
+        box.fill("Who is the Chinese ambassador to the United States?")
+        box.press("Enter")
+        expect(page.locator("#chat")).to_contain_text("Qin Gang", timeout=60_000)
+        box.fill("How long was the White House meeting with him?")
+        box.press("Enter")
+        expect(page.locator("#chat")).to_contain_text("one and half hour", timeout=60_000)
+        expect(page.locator("#sources")).to_contain_text("Searched for: Who is the Chinese ambassador")
+        page.screenshot(path=str(ARTIFACTS / "chat-followup.png"), full_page=True)
+
+        page.get_by_role("tab", name="Documents").click()
+        note = tmp_path / "garden.md"
+        note.write_text("# Garden\n\nThe garden of Villa Rosa has exactly 412 rose bushes.\n", encoding="utf-8")
+        page.locator("#upload input[type=file]").set_input_files(str(note))
+        page.locator("#add").click()
+        expect(page.locator("#status")).to_contain_text("garden.md added and indexed", timeout=120_000)
+        expect(page.locator("#documents")).to_contain_text("uploads/garden.md")
+        binary = tmp_path / "image.txt"
+        binary.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00binary")
+        page.locator("#upload input[type=file]").set_input_files(str(binary))
+        page.locator("#add").click()
+        expect(page.locator("#status")).to_contain_text("image.txt: binary file", timeout=120_000)
+        assert not (server["corpus"] / "uploads" / "image.txt").exists()
+        page.screenshot(path=str(ARTIFACTS / "documents.png"), full_page=True)
+
+        page.get_by_role("tab", name="Chat").click()
+        box.fill("How many rose bushes does the garden of Villa Rosa have?")
+        box.press("Enter")
+        expect(page.locator("#chat")).to_contain_text("412 rose bushes", timeout=60_000)
+        browser.close()
