@@ -12,8 +12,9 @@ from functools import lru_cache
 
 _MONTHS = "january|february|march|april|may|june|july|august|september|october|november|december"
 _DATE = re.compile(
-    rf"\b(1\d{{3}}|20\d{{2}}|\d{{1,2}}(st|nd|rd|th)? century|({_MONTHS})|(jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec)\.|"
-    r"monday|tuesday|wednesday|thursday|friday|saturday|sunday|\d{1,2}s|\d{4}s)\b",
+    rf"\b(1\d{{3}}|20\d{{2}}|\d{{1,2}}(st|nd|rd|th)? century|{_MONTHS}|"
+    r"monday|tuesday|wednesday|thursday|friday|saturday|sunday|\d{1,2}s|\d{4}s)\b"
+    r"|\b(jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec)\.",
     re.IGNORECASE,
 )
 _NUMBER_WORDS = (
