@@ -24,7 +24,8 @@ install: $(STAMP)
 index: install
 	$(BIN)/rag index corpus
 
-chat: index
+# app.py indexes corpus/ first (incrementally: a no-op when nothing changed), then serves.
+chat: install
 	$(BIN)/python app.py
 
 # Debian's headless Chromium for the browser tests (never a browser downloaded by a tool).
@@ -33,7 +34,7 @@ browser:
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium chromium-driver >/dev/null; }
 
-test: install browser
+test: install browser lint
 	$(BIN)/python -m pytest
 
 lint: install

@@ -12,11 +12,11 @@ import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from rag.errors import RagError
 from rag.loaders import SUPPORTED_SUFFIXES
-from rag.settings import MODES, Settings
+from rag.settings import MODES, Mode, Settings
 
 UPLOAD_SUFFIXES = (".txt", ".md", ".html", ".htm", ".pdf")
 MAX_UPLOAD_BYTES = 20_000_000
@@ -71,6 +71,10 @@ def render_sources(answer: Any, text_of: Any) -> str:
     return "\n".join(parts)
 
 
+def _bullets(messages: list[str]) -> str:
+    return "\n".join(f"- {m}" for m in messages)
+
+
 def _stream_pieces(text: str) -> Iterator[str]:
     words = re.findall(r"\S+\s*", text)
     for i in range(0, len(words), 3):
@@ -97,10 +101,17 @@ def build_app(corpus: Path, settings: Settings) -> Any:
         chat = list(chat or [])
         chat.append({"role": "user", "content": message})
         try:
-            answer = ask(message, corpus=corpus, mode=mode, top_k=int(top_k), history=history, settings=settings,
-                         max_sentences=int(length))  # fmt: skip
+            answer = ask(
+                message,
+                corpus=corpus,
+                mode=cast(Mode, mode),
+                top_k=int(top_k),
+                history=history,
+                settings=settings,
+                max_sentences=int(length),
+            )
         except RagError as err:
-            chat.append({"role": "assistant", "content": f"⚠️ {err}"})
+            chat.append({"role": "assistant", "content": f"Error: {err}"})
             yield chat, history, "", ""
             return
         history = [*history, message]
@@ -114,7 +125,7 @@ def build_app(corpus: Path, settings: Settings) -> Any:
 
     def upload(files: list[Any] | None):  # type: ignore[no-untyped-def]
         if not files:
-            return gr.skip(), "Choose one or more .txt, .md, .html or .pdf files first."
+            return gr.skip(), "Choose one or more .txt, .md, .html or .pdf files first.", gr.skip()
         messages = []
         saved = []
         for f in files:
@@ -122,15 +133,15 @@ def build_app(corpus: Path, settings: Settings) -> Any:
             name = safe_filename(src.name)
             suffix = Path(name).suffix.lower()
             if suffix not in UPLOAD_SUFFIXES or suffix not in SUPPORTED_SUFFIXES:
-                messages.append(f"❌ {src.name}: unsupported type (use .txt, .md, .html or .pdf)")
+                messages.append(f"Not added: {src.name}: unsupported type (use .txt, .md, .html or .pdf)")
                 continue
             size = src.stat().st_size
             if size > MAX_UPLOAD_BYTES:
-                messages.append(f"❌ {src.name}: {size} bytes is over the {MAX_UPLOAD_BYTES} byte limit")
+                messages.append(f"Not added: {src.name}: {size} bytes is over the {MAX_UPLOAD_BYTES} byte limit")
                 continue
             dest = corpus / "uploads" / name
             if dest.exists():
-                messages.append(f"❌ {name}: a document with this name already exists; remove it first")
+                messages.append(f"Not added: {name}: a document with this name already exists; remove it first")
                 continue
             dest.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(src, dest)
@@ -140,33 +151,33 @@ def build_app(corpus: Path, settings: Settings) -> Any:
         except RagError as err:
             for dest in saved:
                 dest.unlink(missing_ok=True)
-            messages.append(f"❌ {err}")
-            return documents_table(), "\n".join(messages)
+            messages.append(f"Not added: {err}")
+            return documents_table(), _bullets(messages), None
         bad = {s.source: s.reason for s in report.skipped}
         for dest in saved:
             source = dest.relative_to(corpus).as_posix()
             if source in bad:
                 dest.unlink(missing_ok=True)  # keep the corpus free of files that cannot be read
-                messages.append(f"❌ {dest.name}: {bad[source]}")
+                messages.append(f"Not added: {dest.name}: {bad[source]}")
             else:
-                messages.append(f"✅ {dest.name} added and indexed")
-        return documents_table(), "\n".join(messages)
+                messages.append(f"Added: {dest.name} (indexed, answerable now)")
+        return documents_table(), _bullets(messages), None
 
     def remove(source: str | None):  # type: ignore[no-untyped-def]
         if not source:
             return gr.skip(), "Pick a document to remove.", gr.skip()
         path = (corpus / source).resolve()
         if not path.is_relative_to(corpus.resolve()) or not path.is_file():
-            return gr.skip(), f"❌ {source}: not a document of this corpus", gr.skip()
+            return gr.skip(), f"Not removed: {source} is not a document of this corpus", gr.skip()
         path.unlink()
         try:
             build_index(corpus, settings=settings)
         except RagError as err:
-            return documents_table(), f"❌ {err}", gr.skip()
+            return documents_table(), f"Not removed: {err}", gr.skip()
         table = documents_table()
         return (
             table,
-            f"🗑️ {source} removed from the corpus and the index",
+            f"Removed: {source} (deleted from the corpus and the index)",
             gr.update(choices=[r[0] for r in table], value=None),
         )
 
@@ -195,18 +206,18 @@ def build_app(corpus: Path, settings: Settings) -> Any:
             add = gr.Button("Add to corpus", elem_id="add")
             status = gr.Markdown(elem_id="status")
             with gr.Row():
-                victim = gr.Dropdown(choices=[r[0] for r in documents_table()], label="Remove a document")
+                victim = gr.Dropdown(choices=[r[0] for r in documents_table()], value=None, label="Remove a document")
                 drop = gr.Button("Remove", variant="stop")
 
         inputs = [box, chatbot, history, mode, top_k, length]
         outputs = [chatbot, history, box, sources]
         box.submit(respond, inputs, outputs, api_name="chat")
-        send.click(respond, inputs, outputs, api_name=False)
-        clear.click(lambda: ([], [], ""), None, [chatbot, history, sources], api_name=False)
-        add.click(upload, [files], [docs, status], api_name="upload").then(
-            lambda: gr.update(choices=[r[0] for r in documents_table()]), None, [victim], api_name=False
+        send.click(respond, inputs, outputs, api_visibility="private")
+        clear.click(lambda: ([], [], ""), None, [chatbot, history, sources], api_visibility="private")
+        add.click(upload, [files], [docs, status, files], api_name="upload").then(
+            lambda: gr.update(choices=[r[0] for r in documents_table()]), None, [victim], api_visibility="private"
         )
-        drop.click(remove, [victim], [docs, status, victim], api_name=False)
+        drop.click(remove, [victim], [docs, status, victim], api_visibility="private")
 
         def answer_api(question: str, mode: str = settings.mode, top_k: int = settings.top_k) -> dict[str, Any]:
             a = ask(question, corpus=corpus, mode=mode, top_k=int(top_k), settings=settings)  # type: ignore[arg-type]

@@ -8,12 +8,12 @@ import sys
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import click
 
 from rag.errors import RagError
-from rag.settings import MODES
+from rag.settings import MODES, Mode
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -165,11 +165,11 @@ def eval_cmd(
     report = run_eval(
         corpus or settings.corpus,
         dataset,
-        chosen,
+        cast("list[Mode]", chosen),
         limit=limit,
         seed=seed,
         out=out,
-        settings=settings,  # type: ignore[arg-type]
+        settings=settings,
     )
     click.echo(render_markdown(report))
     click.echo(f"report written to {out}/report.json, report.md, metrics.png, latency.png")

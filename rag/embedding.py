@@ -63,7 +63,7 @@ class Encoder:
         self._st: Any = self.embed_model._model  # the SentenceTransformer it loaded
         self.tokenizer = self._st.tokenizer
         get_dim = getattr(self._st, "get_embedding_dimension", None) or self._st.get_sentence_embedding_dimension
-        self.dim = int(get_dim())
+        self.dim = int(get_dim() or 384)
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()

@@ -196,9 +196,9 @@ class IndexStore:
     def add_chunks(
         self, chunks: list[Chunk], vectors: np.ndarray, doc_hashes: dict[str, str], titles: dict[str, str]
     ) -> None:
-        from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
+        from llama_index.core.schema import BaseNode, NodeRelationship, RelatedNodeInfo, TextNode
 
-        nodes = []
+        nodes: list[BaseNode] = []
         for chunk, vec in zip(chunks, vectors, strict=True):
             node = TextNode(
                 id_=chunk.id,

@@ -188,13 +188,13 @@ def test_browser_conversation_sources_and_uploads(server, tmp_path: Path) -> Non
         note.write_text("# Garden\n\nThe garden of Villa Rosa has exactly 412 rose bushes.\n", encoding="utf-8")
         page.locator("#upload input[type=file]").set_input_files(str(note))
         page.locator("#add").click()
-        expect(page.locator("#status")).to_contain_text("garden.md added and indexed", timeout=120_000)
+        expect(page.locator("#status")).to_contain_text("Added: garden.md (indexed, answerable now)", timeout=120_000)
         expect(page.locator("#documents")).to_contain_text("uploads/garden.md")
         binary = tmp_path / "image.txt"
         binary.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00binary")
         page.locator("#upload input[type=file]").set_input_files(str(binary))
         page.locator("#add").click()
-        expect(page.locator("#status")).to_contain_text("image.txt: binary file", timeout=120_000)
+        expect(page.locator("#status")).to_contain_text("Not added: image.txt: binary file", timeout=120_000)
         assert not (server["corpus"] / "uploads" / "image.txt").exists()
         page.screenshot(path=str(ARTIFACTS / "documents.png"), full_page=True)
 
@@ -202,4 +202,12 @@ def test_browser_conversation_sources_and_uploads(server, tmp_path: Path) -> Non
         box.fill("How many rose bushes does the garden of Villa Rosa have?")
         box.press("Enter")
         expect(bots.nth(3)).to_contain_text("412 rose bushes", timeout=60_000)
+
+        page.get_by_role("tab", name="Documents").click()
+        page.get_by_label("Remove a document").click()
+        page.get_by_role("option", name="uploads/garden.md").click()
+        page.get_by_role("button", name="Remove").click()
+        expect(page.locator("#status")).to_contain_text("Removed: uploads/garden.md", timeout=120_000)
+        expect(page.locator("#documents")).not_to_contain_text("garden.md")
+        assert not (server["corpus"] / "uploads" / "garden.md").exists()
         browser.close()
