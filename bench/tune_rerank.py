@@ -12,6 +12,7 @@ import argparse
 import itertools
 import json
 import random
+import tempfile
 import time
 from pathlib import Path
 
@@ -113,7 +114,7 @@ def main() -> None:
     args = ap.parse_args()
     import pickle
 
-    cache = Path(f"/tmp/tune-{args.n}-{args.seed}.pkl")
+    cache = Path(tempfile.gettempdir()) / f"rag-tune-{args.n}-{args.seed}.pkl"  # features, reused between runs
     if cache.exists():
         data = pickle.loads(cache.read_bytes())
     else:
