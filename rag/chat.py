@@ -98,8 +98,9 @@ def build_app(corpus: Path, settings: Settings) -> Any:
         return [[src, e.chunks, e.title[:80]] for src, e in sorted(manifest.documents.items())]
 
     def respond(message: str, chat: list[dict[str, str]], history: list[str], mode: str, top_k: int, length: int):  # type: ignore[no-untyped-def]
-        chat = list(chat or [])
-        chat.append({"role": "user", "content": message})
+        """Stream one turn. The box is cleared once, at once, so text typed meanwhile is kept."""
+        chat = [*(chat or []), {"role": "user", "content": message}]
+        yield chat, history, "", gr.skip()
         try:
             answer = ask(
                 message,
@@ -112,16 +113,16 @@ def build_app(corpus: Path, settings: Settings) -> Any:
             )
         except RagError as err:
             chat.append({"role": "assistant", "content": f"Error: {err}"})
-            yield chat, history, "", ""
+            yield chat, history, gr.skip(), ""
             return
         history = [*history, message]
         chat.append({"role": "assistant", "content": ""})
         for piece in _stream_pieces(answer.text):
             chat[-1] = {"role": "assistant", "content": piece}
-            yield chat, history, "", gr.skip()
+            yield chat, history, gr.skip(), gr.skip()
             time.sleep(STREAM_DELAY_S)
         chat[-1] = {"role": "assistant", "content": answer.text}
-        yield chat, history, "", render_sources(answer, engine().document_text)
+        yield chat, history, gr.skip(), render_sources(answer, engine().document_text)
 
     def upload(files: list[Any] | None):  # type: ignore[no-untyped-def]
         if not files:
