@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from rag.answer_types import question_type
@@ -83,3 +84,9 @@ def extractive_answer(
         return Answer(question, ABSTAIN_TEXT, True, (), related, mode, q.text)
     text = " ".join(f"{c.quote} [{i}]" for i, c in enumerate(chosen, start=1))
     return Answer(question, text, False, tuple(chosen), related, mode, q.text)
+
+
+def stream_pieces(text: str, words: int = 3) -> list[str]:
+    """The text cut into small pieces (a few words each) for streaming to a chat."""
+    tokens = re.findall(r"\S+\s*", text)
+    return ["".join(tokens[i : i + words]) for i in range(0, len(tokens), words)]

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from rag.answering import extractive_answer
+from rag.answering import extractive_answer, stream_pieces
 from rag.conversation import standalone_query
 from rag.embedding import Encoder, get_encoder
 from rag.errors import CorpusError, IndexBusyError, InputError, LoadError
+from rag.generation import generate_answer
 from rag.indexing import index_corpus
 from rag.loaders import check_corpus_path, is_jsonl_corpus, iter_jsonl, read_file
 from rag.retrieval import Retriever
-from rag.settings import MODES, Mode, Settings, get_settings
+from rag.settings import ANSWERERS, MODES, AnswererName, Mode, Settings, get_settings
 from rag.store import IndexStore
 from rag.types import Answer, Document, IndexReport
 
@@ -85,26 +86,47 @@ class Engine:
         return text
 
     def ask(
-        self, question: str, mode: Mode, top_k: int, history: Sequence[str] = (), max_sentences: int | None = None
+        self,
+        question: str,
+        mode: Mode,
+        top_k: int,
+        history: Sequence[str] = (),
+        max_sentences: int | None = None,
+        answerer: AnswererName = "extractive",
     ) -> Answer:
+        answer = None
+        for item in self.ask_stream(question, mode, top_k, history, max_sentences, answerer):
+            if isinstance(item, Answer):
+                answer = item
+        assert answer is not None
+        return answer
+
+    def ask_stream(
+        self,
+        question: str,
+        mode: Mode,
+        top_k: int,
+        history: Sequence[str] = (),
+        max_sentences: int | None = None,
+        answerer: AnswererName = "extractive",
+    ) -> Iterator[str | Answer]:
+        """Yield pieces of text as the answer is written, then the finished, verified Answer."""
         self.ensure_indexed()
         with self._lock:
             retriever = self.retriever
-        q = retriever.query(standalone_query(question, history))
-        depth = max(top_k, self.settings.candidates)
-        passages = retriever.retrieve(q, mode, depth)
-        return extractive_answer(
-            question,
-            q,
-            passages[:top_k],
-            retriever,
-            self.settings
-            if max_sentences is None
-            else self.settings.model_copy(update={"max_sentences": max_sentences}),
-            self.document_text,
-            mode,
-            related=tuple(passages),
-        )
+        settings = self.settings
+        if max_sentences is not None:
+            settings = settings.model_copy(update={"max_sentences": max_sentences})
+        if answerer == "extractive":
+            q = retriever.query(standalone_query(question, history))
+            passages = retriever.retrieve(q, mode, max(top_k, settings.candidates))
+            answer = extractive_answer(
+                question, q, passages[:top_k], retriever, settings, self.document_text, mode, related=tuple(passages)
+            )
+            yield from stream_pieces(answer.text)
+            yield answer
+            return
+        yield from generate_answer(self, retriever, settings, question, mode, top_k, history, answerer)
 
 
 _engines: dict[tuple[str, Settings], Engine] = {}
@@ -144,26 +166,14 @@ def validate_question(question: object, settings: Settings) -> str:
     return text
 
 
-def ask(
+def _validated(
     question: str,
-    corpus: str | Path | None = None,
-    mode: Mode | None = None,
-    top_k: int | None = None,
-    *,
-    history: Sequence[str] = (),
-    max_sentences: int | None = None,
-    settings: Settings | None = None,
-) -> Answer:
-    """Answer ``question`` from ``corpus`` with verbatim, span-exact citations.
-
-    ``history`` holds the earlier questions of a conversation: a follow-up such as
-    "And when did that happen?" is retrieved together with the last of them.
-
-    >>> a = ask("Who is the Chinese Embassy spokesman?", corpus="corpus/")  # doctest: +SKIP
-    >>> a.citations[0].source, a.citations[0].quote  # doctest: +SKIP
-    ('001_a1832f6365ab849e.txt', 'Chinese Embassy spokesman Liu Pengyu said ...')
-    """
-    settings = settings or get_settings()
+    mode: Mode | None,
+    top_k: int | None,
+    max_sentences: int | None,
+    answerer: str | None,
+    settings: Settings,
+) -> tuple[str, Mode, int, AnswererName]:
     text = validate_question(question, settings)
     mode = mode or settings.mode
     if mode not in MODES:
@@ -173,7 +183,53 @@ def ask(
         raise InputError(f"top_k must be between 1 and 50, not {top_k}")
     if max_sentences is not None and not 1 <= max_sentences <= 10:
         raise InputError(f"max_sentences must be between 1 and 10, not {max_sentences}")
-    return get_engine(corpus, settings).ask(text, mode, top_k, history, max_sentences)
+    answerer = answerer or settings.answerer
+    if answerer not in ANSWERERS:
+        raise InputError(f"unknown answerer {answerer!r}; choose one of {', '.join(ANSWERERS)}")
+    return text, mode, top_k, answerer  # type: ignore[return-value]
+
+
+def ask(
+    question: str,
+    corpus: str | Path | None = None,
+    mode: Mode | None = None,
+    top_k: int | None = None,
+    *,
+    history: Sequence[str] = (),
+    max_sentences: int | None = None,
+    answerer: AnswererName | None = None,
+    settings: Settings | None = None,
+) -> Answer:
+    """Answer ``question`` from ``corpus`` with verbatim, span-exact citations.
+
+    ``history`` holds the earlier questions of a conversation: a follow-up such as
+    "And when did that happen?" is retrieved together with the last of them.
+    ``answerer`` picks who writes the answer (default ``settings.answerer``: extractive).
+
+    >>> a = ask("Who is the Chinese Embassy spokesman?", corpus="corpus/")  # doctest: +SKIP
+    >>> a.citations[0].source, a.citations[0].quote  # doctest: +SKIP
+    ('001_a1832f6365ab849e.txt', 'Chinese Embassy spokesman Liu Pengyu said ...')
+    """
+    settings = settings or get_settings()
+    text, mode, top_k, answerer = _validated(question, mode, top_k, max_sentences, answerer, settings)
+    return get_engine(corpus, settings).ask(text, mode, top_k, history, max_sentences, answerer)
+
+
+def ask_stream(
+    question: str,
+    corpus: str | Path | None = None,
+    mode: Mode | None = None,
+    top_k: int | None = None,
+    *,
+    history: Sequence[str] = (),
+    max_sentences: int | None = None,
+    answerer: AnswererName | None = None,
+    settings: Settings | None = None,
+) -> Iterator[str | Answer]:
+    """Like ``ask``, but yields text as it is written, then the finished Answer (for chat UIs)."""
+    settings = settings or get_settings()
+    text, mode, top_k, answerer = _validated(question, mode, top_k, max_sentences, answerer, settings)
+    return get_engine(corpus, settings).ask_stream(text, mode, top_k, history, max_sentences, answerer)
 
 
 def document_text(source: str, corpus: str | Path | None = None, *, settings: Settings | None = None) -> str:

@@ -5,11 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Mode = Literal["dense", "bm25", "hybrid"]
 MODES: tuple[Mode, ...] = ("dense", "bm25", "hybrid")
+AnswererName = Literal["extractive", "openai", "llamacpp"]
+ANSWERERS: tuple[AnswererName, ...] = ("extractive", "openai", "llamacpp")
 
 
 class Settings(BaseSettings):
@@ -68,6 +70,37 @@ class Settings(BaseSettings):
         description="A further sentence is quoted only when its score reaches this share of the best one.",
     )
     max_question_chars: int = Field(default=2000, ge=1, description="Longest question accepted, in characters.")
+    answerer: AnswererName = Field(
+        default="extractive",
+        description="Who writes the answer: extractive (verbatim sentences, no LLM), openai (any "
+        "OpenAI-compatible server) or llamacpp (a local GGUF file).",
+    )
+    llm_base_url: str = Field(
+        default="http://127.0.0.1:11434/v1",
+        description="Base URL of the OpenAI-compatible chat-completions server (Ollama's default here).",
+    )
+    llm_model: str = Field(default="llama3.2", description="Model name sent to the server.")
+    llm_api_key: SecretStr = Field(
+        default=SecretStr(""), description="API key for the server (local servers need none)."
+    )
+    llm_timeout: float = Field(
+        default=60.0, gt=0, description="Seconds to wait for the server before falling back to the extractive answer."
+    )
+    llm_model_path: Path | None = Field(default=None, description="GGUF model file for the llamacpp answerer.")
+    llm_max_tokens: int = Field(default=256, ge=16, description="Most tokens the LLM may write per answer.")
+    llm_context_window: int = Field(default=4096, ge=512, description="Context size of the LLM, in tokens.")
+    strict: bool = Field(
+        default=False,
+        description="Drop generated sentences whose citation does not support them (instead of flagging them).",
+    )
+    support_threshold: float = Field(
+        default=0.5,
+        description="Support score a generated sentence needs from its cited passage; calibrated by "
+        "bench/calibrate_support.py.",
+    )
+    prompts_dir: Path | None = Field(
+        default=None, description="Folder of prompt templates; by default the project's prompts/."
+    )
     max_file_bytes: int = Field(
         default=50_000_000, ge=1, description="Files larger than this are skipped while loading."
     )

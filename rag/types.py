@@ -69,13 +69,21 @@ class Answer:
     mode: str = "hybrid"
     query: str = ""
     unsupported_sentences: tuple[str, ...] = ()
+    answerer: str = "extractive"
+    notice: str = ""
+    generated_sentences: int = 0
 
     def to_dict(self) -> dict[str, object]:
-        return {
+        out: dict[str, object] = {
             "text": self.text,
             "abstained": self.abstained,
             "citations": [c.to_dict() for c in self.citations],
         }
+        if self.answerer != "extractive":
+            out.update(answerer=self.answerer, unsupported_sentences=list(self.unsupported_sentences))
+        if self.notice:
+            out["notice"] = self.notice
+        return out
 
 
 @dataclass(frozen=True)
