@@ -10,13 +10,12 @@ import html
 import re
 import shutil
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
 
 from rag.errors import RagError
 from rag.loaders import SUPPORTED_SUFFIXES
-from rag.settings import MODES, Mode, Settings
+from rag.settings import ANSWERERS, MODES, AnswererName, Mode, Settings
 
 UPLOAD_SUFFIXES = (".txt", ".md", ".html", ".htm", ".pdf")
 MAX_UPLOAD_BYTES = 20_000_000
@@ -30,6 +29,8 @@ CSS = """
 .src-passage mark { background: #ffe58a; color: #111; padding: 0 1px; }
 .src-query { font-size: 0.85em; opacity: 0.8; margin-bottom: 6px; }
 .src-abstain { font-weight: 600; margin: 4px 0; }
+.src-notice { border-left: 3px solid #d97706; padding: 2px 8px; margin: 4px 0; font-size: 0.9em; }
+.src-unsupported { border-left: 3px solid #dc2626; padding: 2px 8px; margin: 4px 0; font-size: 0.9em; }
 """
 
 
@@ -47,6 +48,14 @@ def safe_filename(name: str) -> str:
 def render_sources(answer: Any, text_of: Any) -> str:
     """HTML for the sources panel: each citation expands to its passage with the span highlighted."""
     parts = [f'<div class="src-query">Searched for: <code>{html.escape(answer.query)}</code></div>']
+    if answer.notice:
+        parts.append(f'<div class="src-notice">Note: {html.escape(answer.notice)}</div>')
+    if answer.unsupported_sentences:
+        items = "".join(f"<li>{html.escape(s)}</li>" for s in answer.unsupported_sentences)
+        parts.append(
+            '<div class="src-unsupported">Not supported by the passage they cite '
+            f"(marked [unsupported] in the answer, dropped in strict mode):<ul>{items}</ul></div>"
+        )
     if answer.abstained:
         parts.append('<div class="src-abstain">No passage answers this. Related, but not an answer:</div>')
         for p in answer.passages[:3]:
@@ -75,17 +84,11 @@ def _bullets(messages: list[str]) -> str:
     return "\n".join(f"- {m}" for m in messages)
 
 
-def _stream_pieces(text: str) -> Iterator[str]:
-    words = re.findall(r"\S+\s*", text)
-    for i in range(0, len(words), 3):
-        yield "".join(words[: i + 3])
-
-
 def build_app(corpus: Path, settings: Settings) -> Any:
     """The chat over ``corpus`` (created if missing; uploads are added to it)."""
     import gradio as gr
 
-    from rag.core import ask, build_index, get_engine
+    from rag.core import ask, ask_stream, build_index, get_engine
 
     corpus = Path(corpus)
     corpus.mkdir(parents=True, exist_ok=True)
@@ -97,12 +100,14 @@ def build_app(corpus: Path, settings: Settings) -> Any:
         manifest = engine().store.load_manifest()
         return [[src, e.chunks, e.title[:80]] for src, e in sorted(manifest.documents.items())]
 
-    def respond(message: str, chat: list[dict[str, str]], history: list[str], mode: str, top_k: int, length: int):  # type: ignore[no-untyped-def]
+    def respond(  # type: ignore[no-untyped-def]
+        message: str, chat: list[dict[str, str]], history: list[str], mode: str, top_k: int, length: int, answerer: str
+    ):
         """Stream one turn. The box is cleared once, at once, so text typed meanwhile is kept."""
         chat = [*(chat or []), {"role": "user", "content": message}]
         yield chat, history, "", gr.skip()
         try:
-            answer = ask(
+            stream = ask_stream(
                 message,
                 corpus=corpus,
                 mode=cast(Mode, mode),
@@ -110,17 +115,25 @@ def build_app(corpus: Path, settings: Settings) -> Any:
                 history=history,
                 settings=settings,
                 max_sentences=int(length),
+                answerer=cast(AnswererName, answerer),
             )
+            chat.append({"role": "assistant", "content": ""})
+            written = ""
+            answer = None
+            for item in stream:
+                if isinstance(item, str):
+                    written += item
+                    chat[-1] = {"role": "assistant", "content": written}
+                    yield chat, history, gr.skip(), gr.skip()
+                    time.sleep(STREAM_DELAY_S if answerer == "extractive" else 0)
+                else:
+                    answer = item
         except RagError as err:
-            chat.append({"role": "assistant", "content": f"Error: {err}"})
+            chat[-1:] = [{"role": "assistant", "content": f"Error: {err}"}]
             yield chat, history, gr.skip(), ""
             return
+        assert answer is not None
         history = [*history, message]
-        chat.append({"role": "assistant", "content": ""})
-        for piece in _stream_pieces(answer.text):
-            chat[-1] = {"role": "assistant", "content": piece}
-            yield chat, history, gr.skip(), gr.skip()
-            time.sleep(STREAM_DELAY_S)
         chat[-1] = {"role": "assistant", "content": answer.text}
         yield chat, history, gr.skip(), render_sources(answer, engine().document_text)
 
@@ -200,6 +213,13 @@ def build_app(corpus: Path, settings: Settings) -> Any:
                     mode = gr.Radio(list(MODES), value=settings.mode, label="Retrieval mode")
                     top_k = gr.Slider(1, 20, value=settings.top_k, step=1, label="Passages (top-k)")
                     length = gr.Slider(1, 5, value=settings.max_sentences, step=1, label="Answer length (sentences)")
+                    answerer = gr.Radio(
+                        list(ANSWERERS),
+                        value=settings.answerer,
+                        label="Answerer",
+                        elem_id="answerer",
+                        info="extractive quotes sentences; openai/llamacpp write with an LLM, checked sentence by sentence",
+                    )
         with gr.Tab("Documents"):
             docs = gr.Dataframe(headers=["document", "chunks", "title"], value=documents_table, interactive=False,
                                 elem_id="documents")  # fmt: skip
@@ -210,7 +230,7 @@ def build_app(corpus: Path, settings: Settings) -> Any:
                 victim = gr.Dropdown(choices=[r[0] for r in documents_table()], value=None, label="Remove a document")
                 drop = gr.Button("Remove", variant="stop")
 
-        inputs = [box, chatbot, history, mode, top_k, length]
+        inputs = [box, chatbot, history, mode, top_k, length, answerer]
         outputs = [chatbot, history, box, sources]
         box.submit(respond, inputs, outputs, api_name="chat")
         send.click(respond, inputs, outputs, api_visibility="private")

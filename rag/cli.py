@@ -13,7 +13,7 @@ from typing import Any, TypeVar, cast
 import click
 
 from rag.errors import RagError
-from rag.settings import MODES, Mode
+from rag.settings import ANSWERERS, MODES, Mode
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -103,9 +103,18 @@ def index_cmd(path: Path | None, index_dir: Path | None, quiet: bool) -> None:
 @click.option("--top-k", type=int, help="Passages the answer is drawn from (default: 5).")
 @click.option("--index-dir", type=click.Path(path_type=Path), help="Where the index lives (default: index/).")
 @click.option("--json", "as_json", is_flag=True, help="Print the answer as JSON.")
+@click.option("--answerer", type=click.Choice(ANSWERERS), help="Who writes the answer (default: extractive).")
+@click.option("--strict", is_flag=True, help="With an LLM: drop sentences their citation does not support.")
 @friendly_errors
 def ask_cmd(
-    question: str, corpus: Path | None, mode: str | None, top_k: int | None, index_dir: Path | None, as_json: bool
+    question: str,
+    corpus: Path | None,
+    mode: str | None,
+    top_k: int | None,
+    index_dir: Path | None,
+    as_json: bool,
+    answerer: str | None,
+    strict: bool,
 ) -> None:
     """Answer QUESTION from the corpus, quoting the passages it rests on.
 
@@ -113,11 +122,14 @@ def ask_cmd(
     Examples:
       rag ask "Who is the Chinese Embassy spokesman quoted about Ukraine?"
       rag ask "When did Biden and Xi meet?" --mode dense --top-k 3 --json
+      RAG_LLM_MODEL=llama3.2 rag ask "Who is Qin Gang?" --answerer openai --strict
     """
     from rag.core import ask
 
-    settings = _settings(index_dir=index_dir)
-    answer = ask(question, corpus=corpus, mode=mode, top_k=top_k, settings=settings)  # type: ignore[arg-type]
+    settings = _settings(index_dir=index_dir, strict=strict or None)
+    answer = ask(question, corpus=corpus, mode=mode, top_k=top_k, answerer=answerer, settings=settings)  # type: ignore[arg-type]
+    if answer.notice:
+        click.echo(f"note: {answer.notice}", err=True)
     if as_json:
         click.echo(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
         return
@@ -126,6 +138,8 @@ def ask_cmd(
         click.echo("")
     for i, c in enumerate(answer.citations, start=1):
         click.echo(f"[{i}] {c.source} [{c.start}:{c.end}] score {c.score:.2f}")
+    for sentence in answer.unsupported_sentences:
+        click.echo(f"unsupported by its citation: {sentence}")
     if answer.abstained and answer.passages:
         click.echo("\nRelated, but not an answer:")
         for p in answer.passages[:3]:
@@ -141,9 +155,19 @@ def ask_cmd(
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the --limit sample.")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("eval/results/latest"), show_default=True)
 @click.option("--index-dir", type=click.Path(path_type=Path), help="Where the index lives (default: index/).")
+@click.option("--answerer", type=click.Choice(ANSWERERS), help="Who writes the answers (default: extractive).")
+@click.option("--strict", is_flag=True, help="With an LLM: drop sentences their citation does not support.")
 @friendly_errors
 def eval_cmd(
-    corpus: Path | None, dataset: Path, modes: str, limit: int | None, seed: int, out: Path, index_dir: Path | None
+    corpus: Path | None,
+    dataset: Path,
+    modes: str,
+    limit: int | None,
+    seed: int,
+    out: Path,
+    index_dir: Path | None,
+    answerer: str | None,
+    strict: bool,
 ) -> None:
     """Measure retrieval, answers, citations and abstention on a dataset; write a report to OUT.
 
@@ -161,7 +185,7 @@ def eval_cmd(
         raise InputError(f"unknown mode(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(MODES)}")
     if limit is not None and limit < 1:
         raise InputError("--limit must be at least 1")
-    settings = _settings(index_dir=index_dir)
+    settings = _settings(index_dir=index_dir, answerer=answerer, strict=strict or None)
     report = run_eval(
         corpus or settings.corpus,
         dataset,

@@ -94,7 +94,7 @@ class Settings(BaseSettings):
         description="Drop generated sentences whose citation does not support them (instead of flagging them).",
     )
     support_threshold: float = Field(
-        default=0.5,
+        default=0.64,
         description="Support score a generated sentence needs from its cited passage; calibrated by "
         "bench/calibrate_support.py.",
     )

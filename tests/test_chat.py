@@ -66,8 +66,20 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    """`python app.py` on a free loopback port, over a private copy of the default corpus."""
+def fake_llm():  # type: ignore[no-untyped-def]
+    from fake_llm import FakeLLM
+
+    with FakeLLM() as llm:
+        yield llm
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, fake_llm):  # type: ignore[no-untyped-def]
+    """`python app.py` on a free loopback port, over a private copy of the default corpus.
+
+    Its LLM answerer (off by default, picked in the UI) points at a local scripted
+    OpenAI-protocol server whose model adds one invented sentence to a correct answer.
+    """
     from rag.embedding import OFFLINE_ENV
 
     root = tmp_path_factory.mktemp("chat")
@@ -77,6 +89,7 @@ def server(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped
     env = dict(os.environ)
     env.update(OFFLINE_ENV)
     env["RAG_INDEX_DIR"] = str(root / "index")
+    env.update(RAG_LLM_BASE_URL=fake_llm.base_url, RAG_LLM_MODEL="hallucinate", RAG_LLM_TIMEOUT="10")
     env["PYTHONPATH"] = str(Path(__file__).resolve().parent / "netguard")
     log = (root / "server.log").open("w")
     app = Path(__file__).resolve().parent.parent / "app.py"
@@ -222,4 +235,36 @@ def test_browser_conversation_sources_and_uploads(server, tmp_path: Path) -> Non
         expect(page.locator("#status")).to_contain_text("Removed: uploads/garden.md", timeout=120_000)
         expect(page.locator("#documents")).not_to_contain_text("garden.md")
         assert not (server["corpus"] / "uploads" / "garden.md").exists()
+        browser.close()
+
+
+@pytest.mark.browser
+def test_browser_llm_answer_streams_and_flags_unsupported(server) -> None:  # type: ignore[no-untyped-def]
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Debian's chromium is not installed; run `make browser`")
+    from playwright.sync_api import expect, sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS, headless=True)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(server["url"])
+        page.get_by_text("Settings", exact=True).click()  # the accordion
+        page.locator("#answerer").get_by_text("openai", exact=True).click()
+        box = page.locator("#question textarea")
+        box.fill("Who is the Chinese Embassy spokesman quoted about Ukraine?")
+        box.press("Enter")
+        bot = page.locator("#chat [data-testid='bot']").last
+        expect(bot).to_contain_text("[unsupported]", timeout=60_000)
+        expect(bot).to_contain_text("Liu Pengyu. [1]")
+        sources = page.locator("#sources")
+        expect(sources).to_contain_text("Not supported by the passage they cite")
+        expect(sources).to_contain_text("500 tanks to Moscow")
+        card = sources.locator("details").first
+        card.locator("summary").click()
+        mark = card.locator("mark").first
+        start, end = int(mark.get_attribute("data-start")), int(mark.get_attribute("data-end"))
+        source = card.locator("summary").inner_text().split("] ", 1)[1].split(" · ")[0]
+        assert (server["corpus"] / source).read_text(encoding="utf-8")[start:end] == mark.inner_text()
+        page.screenshot(path=str(ARTIFACTS / "chat-llm-unsupported.png"), full_page=True)
         browser.close()

@@ -97,6 +97,9 @@ class ModeTotals:
     abstained_right: int = 0
     abstained_wrong: int = 0
     latencies_ms: list[float] = field(default_factory=list)
+    generated_sentences: int = 0
+    unsupported_sentences: int = 0
+    fallbacks: int = 0
 
     def summary(self) -> dict[str, dict[str, float]]:
         def hit(k: int) -> float:
@@ -125,4 +128,12 @@ class ModeTotals:
                 "false_refusal": ratio(self.abstained_wrong, self.answerable),
             },
             "latency_ms": {"p50": percentile(self.latencies_ms, 50), "p95": percentile(self.latencies_ms, 95)},
+        }
+
+    def generation(self) -> dict[str, float]:
+        """Only for LLM answerers: how much of what the model wrote its citations support."""
+        return {
+            "generated_sentences": self.generated_sentences,
+            "supported_share": ratio(self.generated_sentences - self.unsupported_sentences, self.generated_sentences),
+            "fallback_share": ratio(self.fallbacks, self.n),
         }

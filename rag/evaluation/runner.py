@@ -51,6 +51,9 @@ def score_answer(
 ) -> dict[str, Any]:
     """Add one answer to the totals; return its per-question record."""
     totals.n += 1
+    totals.generated_sentences += answer.generated_sentences
+    totals.unsupported_sentences += len(answer.unsupported_sentences)
+    totals.fallbacks += answer.answerer.startswith("extractive (fallback")
     rank = None
     if row.answerable and evidence:
         retrieved = [(p.chunk.source, p.chunk.start, p.chunk.end) for p in answer.passages[:depth]]
@@ -95,6 +98,8 @@ def score_answer(
         "citations_on_evidence": on_evidence,
         "score": answer.citations[0].score if answer.citations else None,
         "query": answer.query,
+        "answerer": answer.answerer,
+        "unsupported": list(answer.unsupported_sentences),
         "text": answer.text[:300],
     }
 
@@ -132,6 +137,7 @@ def run_eval(
         "dataset": str(dataset),
         "corpus": str(corpus),
         "n_questions": len(rows),
+        "answerer": settings.answerer,
         "modes": {},
     }
     details: list[dict[str, Any]] = []
@@ -152,6 +158,8 @@ def run_eval(
         if bar:
             bar.close()
         report["modes"][mode] = totals.summary()
+        if settings.answerer != "extractive":
+            report["modes"][mode]["generation"] = totals.generation()
     report["elapsed_s"] = round(time.perf_counter() - started, 1)
     report["settings"] = {
         k: (str(v) if isinstance(v, Path) else v) for k, v in settings.model_dump().items() if k not in {"corpus"}
@@ -187,18 +195,19 @@ def render_markdown(report: dict[str, Any]) -> str:
         "",
         f"- corpus: `{report['corpus']}`",
         f"- questions: {report['n_questions']}",
+        f"- answerer: {report.get('answerer', 'extractive')}",
         f"- elapsed: {report.get('elapsed_s', '?')} s",
         "",
         "| metric | " + " | ".join(modes) + " |",
         "|---|" + "---|" * len(modes),
     ]
-    groups = report["modes"][modes[0]] if modes else {}
+    groups = report["modes"][modes[0]] if modes else {}  # every mode has the same groups
     for group, metrics in groups.items():
         for metric in metrics:
             values = []
             for m in modes:
                 v = report["modes"][m][group][metric]
-                values.append(f"{v:.1f}" if group == "latency_ms" else f"{v:.3f}")
+                values.append(str(v) if isinstance(v, int) else f"{v:.1f}" if group == "latency_ms" else f"{v:.3f}")
             lines.append(f"| {group} {metric} | " + " | ".join(values) + " |")
     if report.get("notes"):
         lines += ["", "Notes:", *[f"- {n}" for n in report["notes"]]]
