@@ -175,3 +175,20 @@ def test_live_llm_eval_on_seed_set(indexed, tmp_path: Path) -> None:  # type: ig
     hybrid = report["modes"]["hybrid"]
     assert hybrid["citations"]["quote_fidelity"] == 1.0
     assert 0.0 <= hybrid["generation"]["supported_share"] <= 1.0
+
+
+def test_eval_with_llm_answerer_reports_supported_share(indexed, llm, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from conftest import SEED_QA
+
+    from rag.evaluation.runner import run_eval
+
+    corpus, _ = indexed
+    settings = _settings(indexed, llm, "hallucinate")
+    report = run_eval(corpus, SEED_QA, modes=["hybrid"], limit=6, seed=1, out=tmp_path, settings=settings, progress=False)
+    gen = report["modes"]["hybrid"]["generation"]
+    assert report["answerer"] == "openai"
+    assert gen["generated_sentences"] > 0
+    # the scripted model adds one invented sentence to every answer: at most 2 of 3 can be supported
+    assert 0.0 <= gen["supported_share"] <= 2 / 3
+    assert report["modes"]["hybrid"]["citations"]["quote_fidelity"] == 1.0
+    assert "| generation supported_share |" in (tmp_path / "report.md").read_text()

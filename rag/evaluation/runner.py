@@ -161,9 +161,7 @@ def run_eval(
         if settings.answerer != "extractive":
             report["modes"][mode]["generation"] = totals.generation()
     report["elapsed_s"] = round(time.perf_counter() - started, 1)
-    report["settings"] = {
-        k: (str(v) if isinstance(v, Path) else v) for k, v in settings.model_dump().items() if k not in {"corpus"}
-    }
+    report["settings"] = json.loads(settings.model_dump_json(exclude={"corpus", "llm_api_key"}))
     report["notes"] = notes + warnings[:50]
     if out is not None:
         write_report(report, details, out)
