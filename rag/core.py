@@ -94,12 +94,7 @@ class Engine:
         max_sentences: int | None = None,
         answerer: AnswererName = "extractive",
     ) -> Answer:
-        answer = None
-        for item in self.ask_stream(question, mode, top_k, history, max_sentences, answerer):
-            if isinstance(item, Answer):
-                answer = item
-        assert answer is not None
-        return answer
+        return final_answer(self.ask_stream(question, mode, top_k, history, max_sentences, answerer))
 
     def ask_stream(
         self,
@@ -127,6 +122,17 @@ class Engine:
             yield answer
             return
         yield from generate_answer(self, retriever, settings, question, mode, top_k, history, answerer)
+
+
+def final_answer(stream: Iterator[str | Answer]) -> Answer:
+    """The Answer at the end of an answer stream (the text pieces before it are for chat UIs)."""
+    answer = None
+    for item in stream:
+        if isinstance(item, Answer):
+            answer = item
+    if answer is None:
+        raise RuntimeError("answer stream ended without an answer")
+    return answer
 
 
 _engines: dict[tuple[str, Settings], Engine] = {}
@@ -210,9 +216,17 @@ def ask(
     >>> a.citations[0].source, a.citations[0].quote  # doctest: +SKIP
     ('001_a1832f6365ab849e.txt', 'Chinese Embassy spokesman Liu Pengyu said ...')
     """
-    settings = settings or get_settings()
-    text, mode, top_k, answerer = _validated(question, mode, top_k, max_sentences, answerer, settings)
-    return get_engine(corpus, settings).ask(text, mode, top_k, history, max_sentences, answerer)
+    stream = ask_stream(
+        question,
+        corpus,
+        mode,
+        top_k,
+        history=history,
+        max_sentences=max_sentences,
+        answerer=answerer,
+        settings=settings,
+    )
+    return final_answer(stream)
 
 
 def ask_stream(

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import shutil
-import socket
+import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -21,42 +21,18 @@ SEED_QA = ROOT / "eval" / "datasets" / "seed_qa.jsonl"
 
 BLOCKED: list[str] = []
 NETGUARD_DIR = Path(__file__).resolve().parent / "netguard"
-NETGUARD_LOG = Path(os.environ.setdefault("RAG_NETGUARD_LOG", f"/tmp/rag-netguard-{os.getpid()}.log"))
-_real_connect = socket.socket.connect
-_real_connect_ex = socket.socket.connect_ex
-
-
-def _is_local(address: object) -> bool:
-    if not isinstance(address, tuple):  # AF_UNIX paths
-        return True
-    host = str(address[0])
-    if host in {"localhost", ""}:
-        return True
-    try:
-        return ipaddress.ip_address(host.split("%")[0]).is_loopback
-    except ValueError:
-        return False  # a host name other than localhost would need DNS: not allowed
-
-
-def _guarded_connect(self: socket.socket, address: object) -> None:
-    if not _is_local(address):
-        BLOCKED.append(repr(address))
-        raise ConnectionRefusedError(f"network guard: outbound connection to {address!r} blocked in tests")
-    return _real_connect(self, address)  # type: ignore[arg-type]
-
-
-def _guarded_connect_ex(self: socket.socket, address: object) -> int:
-    if not _is_local(address):
-        BLOCKED.append(repr(address))
-        raise ConnectionRefusedError(f"network guard: outbound connection to {address!r} blocked in tests")
-    return _real_connect_ex(self, address)  # type: ignore[arg-type]
+NETGUARD_LOG = Path(
+    os.environ.setdefault("RAG_NETGUARD_LOG", str(Path(tempfile.gettempdir()) / f"rag-netguard-{os.getpid()}.log"))
+)
 
 
 def pytest_configure(config: pytest.Config) -> None:
     """Install the guard before any test module imports a networking library."""
     NETGUARD_LOG.unlink(missing_ok=True)
-    socket.socket.connect = _guarded_connect  # type: ignore[method-assign]
-    socket.socket.connect_ex = _guarded_connect_ex  # type: ignore[method-assign]
+    sys.path.insert(0, str(NETGUARD_DIR))
+    import guard
+
+    guard.install(lambda address: BLOCKED.append(repr(address)))
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):  # type: ignore[no-untyped-def]

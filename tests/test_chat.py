@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -9,8 +10,10 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import DEFAULT_CORPUS
@@ -57,6 +60,24 @@ def test_sources_escape_html_and_mark_the_span() -> None:
     html_out = render_sources(a, lambda s: text)
     assert "<b>" not in html_out and "&lt;b&gt;Bold&lt;/b&gt; claim &amp; more." in html_out
     assert f'data-start="{start}"' in html_out and "q &lt;x&gt;" in html_out
+
+
+@contextlib.contextmanager
+def browser_page(url: str) -> Iterator[Any]:
+    """A page of Debian's headless Chromium (never a browser a tool downloads), opened on ``url``."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Debian's chromium is not installed; run `make browser`")
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(url)
+            yield page
+        finally:
+            browser.close()
 
 
 def _free_port() -> int:
@@ -152,15 +173,9 @@ def test_ten_parallel_clients_each_get_their_own_answer(server) -> None:  # type
 
 @pytest.mark.browser
 def test_browser_conversation_sources_and_uploads(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Debian's chromium is not installed; run `make browser`")
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS, headless=True)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(server["url"])
+    with browser_page(server["url"]) as page:
         box = page.locator("#question textarea")
         box.fill("Who is the Chinese Embassy spokesman quoted about Ukraine?")
         t0 = time.perf_counter()
@@ -235,20 +250,13 @@ def test_browser_conversation_sources_and_uploads(server, tmp_path: Path) -> Non
         expect(page.locator("#status")).to_contain_text("Removed: uploads/garden.md", timeout=120_000)
         expect(page.locator("#documents")).not_to_contain_text("garden.md")
         assert not (server["corpus"] / "uploads" / "garden.md").exists()
-        browser.close()
 
 
 @pytest.mark.browser
 def test_browser_llm_answer_streams_and_flags_unsupported(server) -> None:  # type: ignore[no-untyped-def]
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Debian's chromium is not installed; run `make browser`")
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS, headless=True)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(server["url"])
+    with browser_page(server["url"]) as page:
         page.get_by_text("Settings", exact=True).click()  # the accordion
         page.locator("#answerer").get_by_text("openai", exact=True).click()
         box = page.locator("#question textarea")
@@ -267,4 +275,3 @@ def test_browser_llm_answer_streams_and_flags_unsupported(server) -> None:  # ty
         source = card.locator("summary").inner_text().split("] ", 1)[1].split(" · ")[0]
         assert (server["corpus"] / source).read_text(encoding="utf-8")[start:end] == mark.inner_text()
         page.screenshot(path=str(ARTIFACTS / "chat-llm-unsupported.png"), full_page=True)
-        browser.close()

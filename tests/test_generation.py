@@ -184,7 +184,9 @@ def test_eval_with_llm_answerer_reports_supported_share(indexed, llm, tmp_path: 
 
     corpus, _ = indexed
     settings = _settings(indexed, llm, "hallucinate")
-    report = run_eval(corpus, SEED_QA, modes=["hybrid"], limit=6, seed=1, out=tmp_path, settings=settings, progress=False)
+    report = run_eval(
+        corpus, SEED_QA, modes=["hybrid"], limit=6, seed=1, out=tmp_path, settings=settings, progress=False
+    )
     gen = report["modes"]["hybrid"]["generation"]
     assert report["answerer"] == "openai"
     assert gen["generated_sentences"] > 0
