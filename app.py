@@ -1,8 +1,12 @@
-"""The Gradio chat over the default corpus: ``python app.py [--corpus DIR] [--host H] [--port P]``."""
+"""The Gradio chat over the default corpus: ``python app.py [--corpus DIR] [--host H] [--port P]``.
+
+Set ``RAG_AUTH=user:password`` to require a login (page and API).
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from rag.embedding import set_offline_env
@@ -11,6 +15,7 @@ from rag.embedding import set_offline_env
 def main() -> None:
     set_offline_env()
     from rag.chat import launch
+    from rag.errors import RagError
     from rag.settings import get_settings
 
     settings = get_settings()
@@ -20,7 +25,10 @@ def main() -> None:
     ap.add_argument("--port", type=int, default=7860)
     ap.add_argument("--share", action="store_true", help="also open a public share link (off by default)")
     args = ap.parse_args()
-    launch(args.corpus, settings, host=args.host, port=args.port, share=args.share)
+    try:
+        launch(args.corpus, settings, host=args.host, port=args.port, share=args.share)
+    except RagError as err:
+        sys.exit(f"error: {err}")  # one line on stderr, exit code 1, as the `rag` command does
 
 
 if __name__ == "__main__":

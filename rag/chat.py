@@ -251,10 +251,20 @@ def build_app(corpus: Path, settings: Settings) -> Any:
 
 def launch(corpus: Path, settings: Settings, host: str = "127.0.0.1", port: int = 7860, share: bool = False,
            auth: tuple[str, str] | None = None) -> None:  # fmt: skip
-    """Index if needed, then serve the chat (blocking)."""
+    """Index if needed, then serve the chat (blocking).
+
+    With ``auth`` or ``settings.auth`` (``RAG_AUTH=user:password``) the page and its API ask for a
+    login; the value is checked before the (possibly long) indexing, and an error never repeats it.
+    """
     from rag.core import build_index
     from rag.embedding import set_offline_env
+    from rag.errors import InputError
 
+    if auth is None and settings.auth:  # unset or empty: no login
+        user, sep, password = settings.auth.partition(":")  # the password may contain ":"
+        if not sep or not user.strip() or not password:
+            raise InputError("RAG_AUTH must look like user:password, with a non-empty user and password")
+        auth = (user, password)
     set_offline_env()
     report = build_index(corpus, settings=settings)
     print(f"index: {report.summary()}")

@@ -209,10 +209,13 @@ def eval_cmd(
 def chat_cmd(corpus: Path | None, host: str, port: int, share: bool, index_dir: Path | None) -> None:
     """Serve the chat in the browser (http://127.0.0.1:7860 by default).
 
+    Set RAG_AUTH=user:password to require a login for the page and its API.
+
     \b
     Examples:
       rag chat
       rag chat --corpus ~/notes --port 8080
+      RAG_AUTH=alice:s3cret rag chat --host 0.0.0.0
     """
     from rag.chat import launch
 

@@ -168,6 +168,12 @@ def _html_text(markup: str) -> tuple[str, str]:
     parser = _HTMLText()
     try:
         parser.feed(markup)
+        # A tag, comment or declaration still open at the end of the file runs to the end and
+        # shows nothing (as in HTML5 and Python >= 3.11.13). Dropping it before close() also
+        # avoids the quadratic time close() takes on it in older Pythons (CVE-2025-6069):
+        # 160 KB of "<!--" took 8 s and a few MB would hang indexing for hours.
+        if parser.rawdata.startswith("<") and parser.cdata_elem is None:
+            parser.rawdata = ""
         parser.close()
     except Exception as err:  # html.parser is lenient; anything raised here means garbage input
         raise LoadError(f"invalid HTML ({err})") from err

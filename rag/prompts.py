@@ -27,7 +27,9 @@ class Prompts:
     rewrite: str
 
     def answer_message(self, question: str, passages: list[str]) -> str:
-        numbered = "\n\n".join(f"[{i}] «{text.strip()}»" for i, text in enumerate(passages, start=1))
+        # A passage may not close its own quotes: « and » inside it become ‹ and ›.
+        quoted = [t.strip().replace("«", "‹").replace("»", "›") for t in passages]
+        numbered = "\n\n".join(f"[{i}] «{text}»" for i, text in enumerate(quoted, start=1))
         return self.answer.format(passages=numbered, question=question)
 
     def rewrite_message(self, question: str, history: list[str]) -> str:

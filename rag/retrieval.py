@@ -117,9 +117,8 @@ class Retriever:
         missing = [cid for cid in rrf if cid not in chunks]
         if missing:
             chunks.update(self.store.get_chunks(missing))
-            got = self.store.collection.get(ids=missing, include=["embeddings"])
-            for cid, emb in zip(got["ids"], got["embeddings"], strict=False):
-                cos[cid] = float(np.dot(q.vector, np.asarray(emb, dtype=np.float32)))
+            for cid, emb in self.store.embeddings(missing).items():
+                cos[cid] = float(np.dot(q.vector, emb))
         ids = [cid for cid in rrf if cid in chunks]
         bm25_max = max(float(bm25_scores.max()) if len(bm25_scores) else 0.0, 1e-9)
         best = self.best_sentences(q, [chunks[c] for c in ids])

@@ -104,6 +104,12 @@ class Settings(BaseSettings):
     max_file_bytes: int = Field(
         default=50_000_000, ge=1, description="Files larger than this are skipped while loading."
     )
+    auth: str | None = Field(
+        default=None,
+        repr=False,
+        description="Login for the chat as 'user:password' (RAG_AUTH): when set, the page and its API "
+        "ask for it; unset or empty, the chat has no login (it binds 127.0.0.1 unless told otherwise).",
+    )
 
 
 def get_settings(**overrides: object) -> Settings:

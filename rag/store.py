@@ -20,10 +20,10 @@ import json
 import os
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -35,6 +35,7 @@ from rag.settings import Settings
 from rag.types import Chunk
 
 MANIFEST_VERSION = 1
+T = TypeVar("T")
 _clients: dict[str, Any] = {}
 _clients_lock = threading.Lock()
 
@@ -221,8 +222,19 @@ class IndexStore:
             self.vector_store.add(nodes)
 
     # -- reading ----------------------------------------------------------------------------
+    def _reading(self, read: Callable[[], T]) -> T:
+        """Run a read; if another engine or process dropped and recreated the collection (a
+        chunking change rebuilds it), reopen it once and read again instead of failing."""
+        from chromadb.errors import NotFoundError
+
+        try:
+            return read()
+        except NotFoundError:
+            self._open_collection()
+            return read()
+
     def count(self) -> int:
-        return int(self.collection.count())
+        return int(self._reading(lambda: self.collection.count()))
 
     def query_dense(self, vector: np.ndarray, k: int) -> list[tuple[Chunk, float]]:
         """Nearest chunks with their cosine similarity."""
@@ -231,7 +243,8 @@ class IndexStore:
         n = min(k, self.count())
         if n <= 0:
             return []
-        res = self.vector_store.query(VectorStoreQuery(query_embedding=vector.tolist(), similarity_top_k=n))
+        query = VectorStoreQuery(query_embedding=vector.tolist(), similarity_top_k=n)
+        res = self._reading(lambda: self.vector_store.query(query))
         out = []
         for node, sim in zip(res.nodes or [], res.similarities or [], strict=False):
             cos = 1.0 + float(np.log(max(sim, 1e-12)))  # the store reports exp(-cosine distance)
@@ -241,11 +254,15 @@ class IndexStore:
     def get_chunks(self, ids: list[str]) -> dict[str, Chunk]:
         if not ids:
             return {}
-        got = self.collection.get(ids=ids, include=["documents", "metadatas"])
+        got = self._reading(lambda: self.collection.get(ids=ids, include=["documents", "metadatas"]))
         return {
             cid: _node_chunk(cid, text or "", meta or {})
             for cid, text, meta in zip(got["ids"], got["documents"] or [], got["metadatas"] or [], strict=False)
         }
+
+    def embeddings(self, ids: list[str]) -> dict[str, np.ndarray]:
+        got = self._reading(lambda: self.collection.get(ids=ids, include=["embeddings"]))
+        return {cid: np.asarray(emb, dtype=np.float32) for cid, emb in zip(got["ids"], got["embeddings"], strict=False)}
 
     def all_texts(self) -> tuple[list[str], list[str]]:
         ids: list[str] = []

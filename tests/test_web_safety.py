@@ -1,0 +1,433 @@
+"""The chat as a web service: login (RAG_AUTH), upload names, HTML in documents, loopback binding."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import inspect
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from conftest import DEFAULT_CORPUS
+
+from rag.chat import launch, render_sources, safe_filename
+from rag.errors import InputError
+from rag.settings import get_settings
+from rag.types import Answer, Chunk, Citation, Passage
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+USER, PASSWORD = "alice", "s3cret"
+SPOKESMAN_Q = "Who is the Chinese Embassy spokesman quoted about Ukraine?"
+XSS_SENTENCE = (
+    'The harbour master of Port Elin is <img src=x onerror="window.__xss=1"> Ada Brown '
+    "<script>window.__xss=2</script> since 2019."
+)
+XSS_Q = "Who is the harbour master of Port Elin?"
+
+
+# ---------------------------------------------------------------------------------------------
+# settings and launch (no server)
+
+
+class _FakeApp:
+    def __init__(self) -> None:
+        self.kwargs: dict[str, Any] = {}
+
+    def launch(self, **kwargs: Any) -> None:
+        self.kwargs = kwargs
+
+
+@pytest.fixture
+def fake_serving(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """Make ``launch`` skip indexing and serving, and record what it would pass to Gradio."""
+    import rag.chat
+    import rag.core
+
+    calls: dict[str, Any] = {"indexed": 0, "app": _FakeApp()}
+
+    class _Report:
+        def summary(self) -> str:
+            return "nothing"
+
+    def fake_build_index(*args: Any, **kwargs: Any) -> _Report:
+        calls["indexed"] += 1
+        return _Report()
+
+    monkeypatch.setattr(rag.core, "build_index", fake_build_index)
+    monkeypatch.setattr(rag.chat, "build_app", lambda corpus, settings: calls["app"])
+    return calls
+
+
+@pytest.mark.unit
+def test_auth_setting_is_read_from_rag_auth_and_hidden_from_repr(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RAG_AUTH", f"{USER}:{PASSWORD}")
+    settings = get_settings()
+    assert settings.auth == f"{USER}:{PASSWORD}"
+    assert PASSWORD not in repr(settings)
+    monkeypatch.delenv("RAG_AUTH")
+    assert get_settings().auth is None
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(f"{USER}:{PASSWORD}", (USER, PASSWORD)), ("bob:pa:ss:word", ("bob", "pa:ss:word")), ("", None), (None, None)],
+)
+def test_launch_passes_auth_to_gradio(tmp_path: Path, fake_serving, value: str | None, expected) -> None:  # type: ignore[no-untyped-def]
+    settings = get_settings(index_dir=tmp_path / "index").model_copy(update={"auth": value})
+    launch(tmp_path / "corpus", settings)
+    kwargs = fake_serving["app"].kwargs
+    assert kwargs["auth"] == expected
+    assert kwargs["server_name"] == "127.0.0.1" and kwargs["share"] is False
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("value", ["alice", "alice:", ":s3cret", "  :s3cret"])
+def test_malformed_auth_is_a_clear_error_before_indexing(tmp_path: Path, fake_serving, value: str) -> None:  # type: ignore[no-untyped-def]
+    settings = get_settings(index_dir=tmp_path / "index").model_copy(update={"auth": value})
+    with pytest.raises(InputError, match=r"^RAG_AUTH must look like user:password") as err:
+        launch(tmp_path / "corpus", settings)
+    assert "s3cret" not in str(err.value)
+    assert fake_serving["indexed"] == 0 and fake_serving["app"].kwargs == {}
+
+
+@pytest.mark.unit
+def test_rag_chat_and_app_py_report_malformed_auth_in_one_line(
+    tmp_path: Path,
+    fake_serving,  # type: ignore[no-untyped-def]
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from rag.cli import cli
+
+    monkeypatch.setenv("RAG_AUTH", "no-colon-here")
+    monkeypatch.setenv("RAG_INDEX_DIR", str(tmp_path / "index"))
+    result = CliRunner().invoke(cli, ["chat", "--corpus", str(tmp_path / "corpus")])
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [
+        "error: RAG_AUTH must look like user:password, with a non-empty user and password"
+    ]
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    try:
+        import app
+    finally:
+        sys.path.pop(0)
+    monkeypatch.setattr(sys, "argv", ["app.py", "--corpus", str(tmp_path / "corpus")])
+    with pytest.raises(SystemExit) as exit_info:
+        app.main()
+    assert str(exit_info.value.code).startswith("error: RAG_AUTH must look like user:password")
+    assert fake_serving["indexed"] == 0
+
+
+@pytest.mark.unit
+def test_chat_binds_loopback_by_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import rag.chat
+    from rag.cli import cli
+
+    params = inspect.signature(launch).parameters
+    assert params["host"].default == "127.0.0.1" and params["share"].default is False
+
+    seen: list[dict[str, Any]] = []
+    monkeypatch.setattr(rag.chat, "launch", lambda corpus, settings, **kw: seen.append(kw))
+    monkeypatch.delenv("RAG_AUTH", raising=False)
+    result = CliRunner().invoke(cli, ["chat", "--corpus", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    try:
+        import app
+    finally:
+        sys.path.pop(0)
+    monkeypatch.setattr(sys, "argv", ["app.py", "--corpus", str(tmp_path)])
+    app.main()
+    assert [(kw["host"], kw["share"]) for kw in seen] == [("127.0.0.1", False), ("127.0.0.1", False)]
+
+
+# ---------------------------------------------------------------------------------------------
+# names and HTML (no server)
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(
+    "name",
+    ["../../etc/passwd.txt", "..\\..\\evil.txt", "/abs/path/x.md", "....//....//y.html", "a/../../b.pdf", "..",
+     ".", "", ".hidden.md", "con\x00.txt", "nul\n.txt", "x" * 500 + ".txt", "ü/../ß.md", "C:\\Windows\\z.txt"],
+)  # fmt: skip
+def test_safe_filename_never_escapes_the_uploads_folder(name: str, tmp_path: Path) -> None:
+    uploads = tmp_path / "uploads"
+    clean = safe_filename(name)
+    assert clean and "/" not in clean and "\\" not in clean and not clean.startswith(".")
+    assert "\x00" not in clean and "\n" not in clean and len(clean) <= 111
+    assert (uploads / clean).resolve().parent == uploads.resolve()
+
+
+def _answer_with(text: str, quote: str, query: str = "q") -> Answer:
+    start = text.index(quote)
+    return Answer("q", f"{quote} [1]", False, (Citation("d.txt", start, start + len(quote), quote, 0.9),), query=query)
+
+
+@pytest.mark.unit
+def test_render_sources_escapes_every_piece_of_document_text() -> None:
+    evil = '<img src=x onerror="alert(1)">'
+    text = f"Before {evil}. The quote <script>alert(2)</script> here. After </details><b>bold</b>."
+    quote = "The quote <script>alert(2)</script> here."
+    out = render_sources(_answer_with(text, quote, query=f"q {evil}"), lambda s: text)
+    for raw in ("<img", "<script", "</details><b>", "<b>bold"):
+        assert raw not in out
+    assert "&lt;script&gt;alert(2)&lt;/script&gt;" in out and "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;" in out
+
+    chunk = Chunk("c1", f"evil{evil}.txt", 0, 0, len(text), text)
+    abstained = Answer(
+        "q",
+        "The corpus does not say.",
+        True,
+        passages=(Passage(chunk, 0.1),),
+        query="q",
+        notice=f"LLM said {evil}",
+        unsupported_sentences=(f"Claim {evil}",),
+    )
+    out = render_sources(abstained, lambda s: text)
+    assert "<img" not in out and "<script" not in out and out.count("&lt;img") == 4
+
+
+# ---------------------------------------------------------------------------------------------
+# a real server with RAG_AUTH
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _listening_addresses(port: int) -> list[str]:
+    """Local addresses (hex, as the kernel lists them) of sockets listening on ``port``."""
+    found = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError), open(table, encoding="ascii") as fh:
+            for line in fh.readlines()[1:]:
+                fields = line.split()
+                address, hex_port = fields[1].split(":")
+                if int(hex_port, 16) == port and fields[3] == "0A":  # 0A: LISTEN
+                    found.append(address)
+    return found
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """`python app.py` with RAG_AUTH set, on a free port, default host, over a private corpus copy."""
+    from rag.embedding import OFFLINE_ENV
+
+    root = tmp_path_factory.mktemp("web")
+    corpus = root / "corpus"
+    shutil.copytree(DEFAULT_CORPUS, corpus)
+    for p in corpus.iterdir():
+        p.chmod(0o644)
+    (corpus / "harbour.txt").write_text(f"Harbour notes.\n\n{XSS_SENTENCE}\n", encoding="utf-8")
+    port = _free_port()
+    env = dict(os.environ)
+    env.update(OFFLINE_ENV)
+    env["RAG_INDEX_DIR"] = str(root / "index")
+    env["RAG_AUTH"] = f"{USER}:{PASSWORD}"
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parent / "netguard")
+    log = (root / "server.log").open("w")
+    app = Path(__file__).resolve().parent.parent / "app.py"
+    proc = subprocess.Popen(
+        [sys.executable, str(app), "--corpus", str(corpus), "--port", str(port)], env=env, stdout=log, stderr=log
+    )
+    deadline = time.time() + 180
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError((root / "server.log").read_text())
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        proc.kill()
+        raise RuntimeError("chat server did not start")
+    time.sleep(1.0)
+    yield {"url": f"http://127.0.0.1:{port}/", "port": port, "corpus": corpus, "root": root}
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(60)
+def test_server_listens_on_loopback_only(server) -> None:  # type: ignore[no-untyped-def]
+    assert _listening_addresses(server["port"]) == ["0100007F"]  # 127.0.0.1, and nothing on 0.0.0.0 or IPv6
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(60)
+def test_api_refuses_requests_without_the_login(server) -> None:  # type: ignore[no-untyped-def]
+    import httpx
+    from gradio_client import Client
+
+    base = server["url"].rstrip("/")
+    with httpx.Client(base_url=base, timeout=30) as h:
+        assert h.get("/config").status_code == 401
+        assert h.post("/gradio_api/call/ask", json={"data": [SPOKESMAN_Q, "hybrid", 5]}).status_code == 401
+        assert h.post("/gradio_api/upload", files={"files": ("x.txt", b"x", "text/plain")}).status_code == 401
+        assert h.post("/login", data={"username": USER, "password": "wrong"}).status_code == 400
+    with pytest.raises(Exception, match="credentials were not provided"):
+        Client(server["url"], verbose=False)
+    with pytest.raises(ValueError, match="Could not login"):
+        Client(server["url"], auth=(USER, "wrong"), verbose=False)
+    client = Client(server["url"], auth=(USER, PASSWORD), verbose=False)
+    result = client.predict(SPOKESMAN_Q, "hybrid", 5, api_name="/ask")
+    assert "Liu Pengyu" in result["text"]
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(120)
+def test_uploads_cannot_traverse_or_overwrite(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import httpx
+    from gradio_client import Client, handle_file
+
+    corpus: Path = server["corpus"]
+    before = {p: _sha(p) for p in corpus.rglob("*") if p.is_file()}
+    outside_before = sorted(p.name for p in server["root"].iterdir())
+    client = Client(server["url"], auth=(USER, PASSWORD), verbose=False)
+
+    local = tmp_path / "..\\..\\orchard.txt"  # a legal Linux name full of Windows separators
+    local.write_text("The orchard of Villa Rosa has 77 pear trees.\n", encoding="utf-8")
+    hidden = tmp_path / ".hidden.md"
+    hidden.write_text("# Hidden\n\nThe well of Villa Rosa is 30 metres deep.\n", encoding="utf-8")
+    clash = tmp_path / "001_a1832f6365ab849e.txt"  # the name of an existing corpus document
+    clash.write_text("Replacement text that must not replace the article.\n", encoding="utf-8")
+    _, status, _ = client.predict(
+        [handle_file(str(local)), handle_file(str(hidden)), handle_file(str(clash))], api_name="/upload"
+    )
+    assert "Added: orchard.txt" in status and "Added: hidden.md" in status, status
+    uploads = corpus / "uploads"
+    assert sorted(p.name for p in uploads.iterdir()) == ["001_a1832f6365ab849e.txt", "hidden.md", "orchard.txt"]
+
+    # A raw multipart upload names the file itself: Gradio keeps only the last path component,
+    # and adding that file under an existing name is refused.
+    with httpx.Client(base_url=server["url"].rstrip("/"), timeout=60) as h:
+        assert h.post("/login", data={"username": USER, "password": PASSWORD}).status_code == 200
+        paths = h.post(
+            "/gradio_api/upload",
+            files={"files": ("../../../../orchard.txt", b"Evil: the orchard has 0 trees.\n", "text/plain")},
+        ).json()
+        assert Path(paths[0]).name == "orchard.txt"
+
+        def call_upload(path: str) -> str:
+            data = {"data": [[{"path": path, "meta": {"_type": "gradio.FileData"}}]]}
+            event = h.post("/gradio_api/call/upload", json=data).json()["event_id"]
+            return h.get(f"/gradio_api/call/upload/{event}").text
+
+        assert "Not added: orchard.txt: a document with this name already exists" in call_upload(paths[0])
+        # A path on the server that was never uploaded is refused: no copying of server files.
+        refused = call_upload(str(Path(__file__).resolve()))
+        assert "event: error" in refused and "Added" not in refused
+
+    assert (uploads / "orchard.txt").read_text(encoding="utf-8") == "The orchard of Villa Rosa has 77 pear trees.\n"
+    assert all(_sha(p) == digest for p, digest in before.items())  # no existing document overwritten
+    assert sorted(p.name for p in server["root"].iterdir()) == outside_before  # nothing written beside the corpus
+    assert not [p for p in corpus.rglob("*") if p.is_file() and p.parent not in (corpus, uploads)]
+    answer = client.predict("How many pear trees does the orchard of Villa Rosa have?", "hybrid", 5, api_name="/ask")
+    assert "77 pear trees" in answer["text"]
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(60)
+def test_html_in_a_document_is_escaped_in_the_sources_panel(tmp_path: Path, settings) -> None:  # type: ignore[no-untyped-def]
+    from rag import ask, build_index, document_text
+
+    corpus = tmp_path / "docs"
+    corpus.mkdir()
+    (corpus / "harbour.txt").write_text(f"Harbour notes.\n\n{XSS_SENTENCE}\n", encoding="utf-8")
+    build_index(corpus, settings=settings)
+    a = ask(XSS_Q, corpus=corpus, settings=settings)
+    assert a.citations and "<img" in a.citations[0].quote  # the quote really carries the markup
+    out = render_sources(a, lambda s: document_text(s, corpus=corpus, settings=settings))
+    assert "<img" not in out and "<script" not in out
+    assert "&lt;img src=x onerror=&quot;window.__xss=1&quot;&gt;" in out
+
+
+# ---------------------------------------------------------------------------------------------
+# the browser
+
+
+@contextlib.contextmanager
+def browser_page(url: str) -> Iterator[Any]:
+    """A page of Debian's headless Chromium (never a browser a tool downloads), opened on ``url``."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Debian's chromium is not installed; run `make browser`")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(url)
+            yield page
+        finally:
+            browser.close()
+
+
+@pytest.mark.browser
+@pytest.mark.timeout(120)
+def test_browser_login_then_chat(server) -> None:  # type: ignore[no-untyped-def]
+    from playwright.sync_api import expect
+
+    with browser_page(server["url"]) as page:
+        user, password = page.get_by_label("username"), page.get_by_label("password")
+        expect(password).to_be_visible(timeout=30_000)  # the page asks for a login first
+        assert page.locator("#question").count() == 0
+        assert page.get_by_role("button", name="Login").is_visible()
+
+        user.fill(USER)
+        password.fill("wrong-password")
+        page.get_by_role("button", name="Login").click()
+        expect(page.get_by_text("Incorrect Credentials")).to_be_visible(timeout=30_000)
+        assert page.locator("#question").count() == 0 and page.context.cookies() == []
+
+        user.fill(USER)
+        password.fill(PASSWORD)
+        page.get_by_role("button", name="Login").click()
+        box = page.locator("#question textarea")
+        expect(box).to_be_visible(timeout=30_000)
+
+        box.fill(SPOKESMAN_Q)
+        box.press("Enter")
+        bots = page.locator("#chat [data-testid='bot']")
+        expect(bots.nth(0)).to_contain_text("Liu Pengyu", timeout=60_000)
+        expect(page.locator("#sources details").first).to_be_visible(timeout=60_000)
+
+        # A document carrying markup: quoted in the chat and the sources panel, never run.
+        box.fill(XSS_Q)
+        box.press("Enter")
+        expect(bots.nth(1)).to_contain_text("Ada Brown", timeout=60_000)
+        sources = page.locator("#sources")
+        expect(sources).to_contain_text("Searched for: " + XSS_Q, timeout=60_000)
+        sources.locator("details summary").first.click()
+        expect(sources.locator("mark").first).to_contain_text('<img src=x onerror="window.__xss=1">')
+        page.wait_for_timeout(500)  # let any injected handler fire, if one had been created
+        assert page.evaluate("window.__xss") is None
+        assert page.locator("#chat [onerror], #sources [onerror], #sources script, #chat script").count() == 0
