@@ -49,6 +49,19 @@ def collection_name(corpus: Path, settings: Settings) -> str:
     return f"{slug}-{digest}"
 
 
+@contextlib.contextmanager
+def opening_lock(path: Path) -> Iterator[None]:
+    """Serialise, across processes, the creation of the Chroma database and of collections.
+
+    Two processes opening a brand-new index at once would otherwise both run Chroma's schema
+    set-up, and the loser fails with a database error instead of the clear "index busy".
+    """
+    path.mkdir(parents=True, exist_ok=True)
+    with (path / "open.lock").open("a+") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)  # held for the short time it takes to open
+        yield
+
+
 def chroma_client(path: Path) -> Any:
     """One PersistentClient per folder per process (Chroma requires it), telemetry off."""
     set_offline_env()
@@ -57,10 +70,10 @@ def chroma_client(path: Path) -> Any:
         if key not in _clients:
             import chromadb
 
-            path.mkdir(parents=True, exist_ok=True)
-            _clients[key] = chromadb.PersistentClient(
-                path=key, settings=chromadb.Settings(anonymized_telemetry=False, allow_reset=False)
-            )
+            with opening_lock(path.parent):
+                _clients[key] = chromadb.PersistentClient(
+                    path=key, settings=chromadb.Settings(anonymized_telemetry=False, allow_reset=False)
+                )
         return _clients[key]
 
 
@@ -115,11 +128,12 @@ class IndexStore:
     def _open_collection(self) -> None:
         from llama_index.vector_stores.chroma import ChromaVectorStore
 
-        self.collection = self.client.get_or_create_collection(
-            self.name,
-            embedding_function=None,
-            configuration={"hnsw": {"space": "cosine"}},
-        )
+        with opening_lock(self.settings.index_dir):
+            self.collection = self.client.get_or_create_collection(
+                self.name,
+                embedding_function=None,
+                configuration={"hnsw": {"space": "cosine"}},
+            )
         self.vector_store = ChromaVectorStore(chroma_collection=self.collection)
 
     # -- manifest ---------------------------------------------------------------------------

@@ -545,7 +545,7 @@ def test_two_index_processes_at_once(tmp_path: Path, subprocess_env: dict[str, s
 @pytest.mark.timeout(180)
 def test_two_index_processes_at_once_on_a_new_index(tmp_path: Path, subprocess_env: dict[str, str]) -> None:
     """The same on an index dir that does not exist yet. A known race in opening Chroma (outside the
-    write lock) fails one run about one time in ten: reported as xfail, anything else fails."""
+    write lock) fails about one run in five: reported as xfail, anything else fails."""
     corpus = tmp_path / "many"
     _make_corpus(corpus, 60)
     errors = _two_indexers_at_once(corpus, subprocess_env, new_docs=60)
