@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import socket
+import subprocess
 import sys
 import tempfile
+import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -88,3 +94,66 @@ def subprocess_env(tmp_path: Path) -> dict[str, str]:
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(NETGUARD_DIR), env.get("PYTHONPATH", "")) if p)
     env.pop("RAG_DEBUG", None)
     return env
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def running_app(root: Path, corpus: Path, extra_env: dict[str, str]) -> Iterator[int]:
+    """`python app.py` over ``corpus`` on a free loopback port, offline and network-guarded.
+
+    Yields the port once the server accepts connections; the log is ``root/server.log``.
+    """
+    port = free_port()
+    env = dict(os.environ)
+    env.update(OFFLINE_ENV)
+    env["RAG_INDEX_DIR"] = str(root / "index")
+    env["PYTHONPATH"] = str(NETGUARD_DIR)
+    env.update(extra_env)
+    log_path = root / "server.log"
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, str(ROOT / "app.py"), "--corpus", str(corpus), "--port", str(port)],
+            env=env,
+            stdout=log,
+            stderr=log,
+        )
+    try:
+        deadline = time.time() + 180
+        while time.time() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(log_path.read_text())
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            raise RuntimeError("chat server did not start")
+        time.sleep(1.0)
+        yield port
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def assert_index_consistent(corpus: Path, settings: Any) -> None:
+    """Chroma, the manifest and BM25 describe exactly the same chunks, with no duplicates."""
+    from rag.core import get_engine
+
+    engine = get_engine(corpus, settings)
+    manifest = engine.store.load_manifest()
+    stored = engine.store.stored_chunks()
+    expected = manifest.expected_ids()
+    assert set(stored) == set(expected)
+    assert engine.store.count() == len(stored)  # no duplicates
+    for cid, (source, digest) in expected.items():
+        assert stored[cid]["source"] == source and stored[cid]["doc_hash"] == digest
+    assert sorted(engine.store.bm25(manifest).ids) == sorted(stored)

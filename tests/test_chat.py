@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 import shutil
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -16,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import DEFAULT_CORPUS
+from conftest import DEFAULT_CORPUS, running_app
 
 from rag.chat import render_sources, safe_filename
 
@@ -80,12 +76,6 @@ def browser_page(url: str) -> Iterator[Any]:
             browser.close()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def fake_llm():  # type: ignore[no-untyped-def]
     from fake_llm import FakeLLM
@@ -101,39 +91,12 @@ def server(tmp_path_factory: pytest.TempPathFactory, fake_llm):  # type: ignore[
     Its LLM answerer (off by default, picked in the UI) points at a local scripted
     OpenAI-protocol server whose model adds one invented sentence to a correct answer.
     """
-    from rag.embedding import OFFLINE_ENV
-
     root = tmp_path_factory.mktemp("chat")
     corpus = root / "corpus"
     shutil.copytree(DEFAULT_CORPUS, corpus)
-    port = _free_port()
-    env = dict(os.environ)
-    env.update(OFFLINE_ENV)
-    env["RAG_INDEX_DIR"] = str(root / "index")
-    env.update(RAG_LLM_BASE_URL=fake_llm.base_url, RAG_LLM_MODEL="hallucinate", RAG_LLM_TIMEOUT="10")
-    env["PYTHONPATH"] = str(Path(__file__).resolve().parent / "netguard")
-    log = (root / "server.log").open("w")
-    app = Path(__file__).resolve().parent.parent / "app.py"
-    proc = subprocess.Popen(
-        [sys.executable, str(app), "--corpus", str(corpus), "--port", str(port)], env=env, stdout=log, stderr=log
-    )
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.time() + 180
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError((root / "server.log").read_text())
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        proc.kill()
-        raise RuntimeError("chat server did not start")
-    time.sleep(1.0)
-    yield {"url": url, "corpus": corpus, "root": root}
-    proc.terminate()
-    proc.wait(timeout=30)
+    llm_env = {"RAG_LLM_BASE_URL": fake_llm.base_url, "RAG_LLM_MODEL": "hallucinate", "RAG_LLM_TIMEOUT": "10"}
+    with running_app(root, corpus, llm_env) as port:
+        yield {"url": f"http://127.0.0.1:{port}/", "corpus": corpus, "root": root}
 
 
 @pytest.mark.integration

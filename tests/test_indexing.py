@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import DEFAULT_CORPUS
+from conftest import DEFAULT_CORPUS, assert_index_consistent
 
 from rag import build_index
 from rag.core import get_engine
@@ -29,20 +29,6 @@ def _state(corpus: Path, settings) -> dict[str, tuple[str, str, int, int]]:  # t
     }
 
 
-def _assert_consistent(corpus: Path, settings) -> None:  # type: ignore[no-untyped-def]
-    """Chroma, the manifest and BM25 describe exactly the same chunks."""
-    engine = get_engine(corpus, settings)
-    manifest = engine.store.load_manifest()
-    stored = engine.store.stored_chunks()
-    expected = manifest.expected_ids()
-    assert set(stored) == set(expected)
-    assert engine.store.count() == len(stored)  # no duplicates
-    for cid, (source, digest) in expected.items():
-        assert stored[cid]["source"] == source and stored[cid]["doc_hash"] == digest
-    bm25 = engine.store.bm25(manifest)
-    assert sorted(bm25.ids) == sorted(stored)
-
-
 @pytest.fixture
 def corpus(tmp_path: Path) -> Path:
     dest = tmp_path / "docs"
@@ -57,7 +43,7 @@ def test_first_build_then_nothing_to_do(corpus: Path, settings) -> None:  # type
     second = build_index(corpus, settings=settings)
     assert second.added == () and second.updated == () and second.removed == ()
     assert sorted(second.unchanged) == sorted(first.added)
-    _assert_consistent(corpus, settings)
+    assert_index_consistent(corpus, settings)
 
 
 def test_add_change_delete_keep_other_ids(corpus: Path, settings) -> None:  # type: ignore[no-untyped-def]
@@ -76,13 +62,13 @@ def test_add_change_delete_keep_other_ids(corpus: Path, settings) -> None:  # ty
     after = _state(corpus, settings)
     kept = {cid: v for cid, v in before.items() if v[0] == b}
     assert kept and all(after[cid] == v for cid, v in kept.items())  # untouched document, same ids
-    _assert_consistent(corpus, settings)
+    assert_index_consistent(corpus, settings)
 
     (corpus / b).unlink()
     report = build_index(corpus, settings=settings)
     assert report.removed == (b,)
     assert not [v for v in _state(corpus, settings).values() if v[0] == b]
-    _assert_consistent(corpus, settings)
+    assert_index_consistent(corpus, settings)
 
 
 def test_touched_but_identical_file_is_not_reembedded(corpus: Path, settings) -> None:  # type: ignore[no-untyped-def]
@@ -108,7 +94,7 @@ def test_bad_files_are_reported_and_skipped(corpus: Path, settings) -> None:  # 
     assert "PDF" in reasons["broken.pdf"]
     assert "unsupported" in reasons["sheet.xlsx"]
     assert len(report.added) == 2
-    _assert_consistent(corpus, settings)
+    assert_index_consistent(corpus, settings)
 
 
 def test_corpus_without_readable_documents(tmp_path: Path, settings) -> None:  # type: ignore[no-untyped-def]
@@ -139,7 +125,7 @@ def test_repair_removes_orphans_and_refills_gaps(corpus: Path, settings) -> None
     report = build_index(corpus, settings=settings)
     assert report.updated == (clean[victim][0],)
     assert _state(corpus, settings) == clean
-    _assert_consistent(corpus, settings)
+    assert_index_consistent(corpus, settings)
 
 
 def test_second_writer_gets_index_busy(corpus: Path, settings) -> None:  # type: ignore[no-untyped-def]
@@ -190,7 +176,7 @@ def test_killed_index_run_is_repaired(tmp_path: Path, subprocess_env: dict[str, 
     from rag.settings import get_settings
 
     settings = get_settings(index_dir=index_dir)
-    _assert_consistent(corpus, settings)
+    assert_index_consistent(corpus, settings)
     interrupted = _state(corpus, settings)
     clean_settings = get_settings(index_dir=tmp_path / "clean")
     build_index(corpus, settings=clean_settings)

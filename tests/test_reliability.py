@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import DEFAULT_CORPUS
+from conftest import DEFAULT_CORPUS, assert_index_consistent
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
@@ -121,19 +121,6 @@ def assert_spokesman_answered(corpus: Path, settings: Any) -> Answer:
     return a
 
 
-def assert_consistent(corpus: Path, settings: Any) -> None:
-    """Chroma, the manifest and BM25 describe exactly the same chunks (as in test_indexing)."""
-    engine = get_engine(corpus, settings)
-    manifest = engine.store.load_manifest()
-    stored = engine.store.stored_chunks()
-    expected = manifest.expected_ids()
-    assert set(stored) == set(expected)
-    assert engine.store.count() == len(stored)  # no duplicates
-    for cid, (source, digest) in expected.items():
-        assert stored[cid]["source"] == source and stored[cid]["doc_hash"] == digest
-    assert sorted(engine.store.bm25(manifest).ids) == sorted(stored)
-
-
 # ---------------------------------------------------------------------------------------------
 # loader fuzzing through build_index: each bad file is skipped with its reason, the rest answers
 
@@ -209,7 +196,7 @@ def test_bad_file_is_skipped_and_the_rest_answers(case: str, tmp_path: Path, set
         assert "\n" not in skipped[name]
         assert sorted(report.added) == list(GOOD)
     assert_spokesman_answered(corpus, settings)
-    assert_consistent(corpus, settings)
+    assert_index_consistent(corpus, settings)
 
 
 @pytest.mark.integration
@@ -299,7 +286,7 @@ def test_directory_symlink_loop_is_not_followed(tmp_path: Path, settings) -> Non
     assert sorted(report.added) == list(GOOD)
     assert not [s for s in report.skipped if s.source.startswith(("loop/", "sub/up/"))]
     assert_spokesman_answered(corpus, settings)
-    assert_consistent(corpus, settings)
+    assert_index_consistent(corpus, settings)
 
 
 @pytest.mark.integration
@@ -473,7 +460,7 @@ def test_reindex_while_ten_threads_ask(tmp_path: Path, settings) -> None:  # typ
     assert_spokesman_answered(corpus, settings)
     a = ask(KNOWN_HTML_Q, corpus=corpus, settings=settings)
     assert a.citations and a.citations[0].source == "harbour.md" and a.citations[0].quote == KNOWN_HTML
-    assert_consistent(corpus, settings)
+    assert_index_consistent(corpus, settings)
 
 
 def _make_corpus(root: Path, n: int, first: int = 0) -> None:
@@ -517,7 +504,7 @@ def _assert_index_of(corpus: Path, env: dict[str, str], documents: int) -> None:
     from rag.settings import get_settings
 
     settings = get_settings(index_dir=Path(env["RAG_INDEX_DIR"]))
-    assert_consistent(corpus, settings)
+    assert_index_consistent(corpus, settings)
     assert len(get_engine(corpus, settings).store.load_manifest().documents) == documents
 
 

@@ -5,19 +5,15 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import inspect
-import os
 import shutil
-import socket
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from conftest import DEFAULT_CORPUS
+from conftest import DEFAULT_CORPUS, running_app
 
 from rag.chat import launch, render_sources, safe_filename
 from rag.errors import InputError
@@ -212,12 +208,6 @@ def test_render_sources_escapes_every_piece_of_document_text() -> None:
 # a real server with RAG_AUTH
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _listening_addresses(port: int) -> list[str]:
     """Local addresses (hex, as the kernel lists them) of sockets listening on ``port``."""
     found = []
@@ -234,41 +224,14 @@ def _listening_addresses(port: int) -> list[str]:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     """`python app.py` with RAG_AUTH set, on a free port, default host, over a private corpus copy."""
-    from rag.embedding import OFFLINE_ENV
-
     root = tmp_path_factory.mktemp("web")
     corpus = root / "corpus"
     shutil.copytree(DEFAULT_CORPUS, corpus)
     for p in corpus.iterdir():
         p.chmod(0o644)
     (corpus / "harbour.txt").write_text(f"Harbour notes.\n\n{XSS_SENTENCE}\n", encoding="utf-8")
-    port = _free_port()
-    env = dict(os.environ)
-    env.update(OFFLINE_ENV)
-    env["RAG_INDEX_DIR"] = str(root / "index")
-    env["RAG_AUTH"] = f"{USER}:{PASSWORD}"
-    env["PYTHONPATH"] = str(Path(__file__).resolve().parent / "netguard")
-    log = (root / "server.log").open("w")
-    app = Path(__file__).resolve().parent.parent / "app.py"
-    proc = subprocess.Popen(
-        [sys.executable, str(app), "--corpus", str(corpus), "--port", str(port)], env=env, stdout=log, stderr=log
-    )
-    deadline = time.time() + 180
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError((root / "server.log").read_text())
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        proc.kill()
-        raise RuntimeError("chat server did not start")
-    time.sleep(1.0)
-    yield {"url": f"http://127.0.0.1:{port}/", "port": port, "corpus": corpus, "root": root}
-    proc.terminate()
-    proc.wait(timeout=30)
+    with running_app(root, corpus, {"RAG_AUTH": f"{USER}:{PASSWORD}"}) as port:
+        yield {"url": f"http://127.0.0.1:{port}/", "port": port, "corpus": corpus, "root": root}
 
 
 @pytest.mark.integration
