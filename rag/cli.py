@@ -72,9 +72,10 @@ def cli() -> None:
 @cli.command("index")
 @click.argument("path", required=False, type=click.Path(path_type=Path))
 @click.option("--index-dir", type=click.Path(path_type=Path), help="Where the index lives (default: index/).")
+@click.option("--chroma-url", metavar="URL", help="Use the Chroma server at URL instead of the embedded store.")
 @click.option("--quiet", "-q", is_flag=True, help="Print only the summary line.")
 @friendly_errors
-def index_cmd(path: Path | None, index_dir: Path | None, quiet: bool) -> None:
+def index_cmd(path: Path | None, index_dir: Path | None, chroma_url: str | None, quiet: bool) -> None:
     """Index PATH (a folder or a .jsonl file; default: corpus/) incrementally.
 
     \b
@@ -82,10 +83,11 @@ def index_cmd(path: Path | None, index_dir: Path | None, quiet: bool) -> None:
       rag index                 # the default corpus/
       rag index ~/notes         # a folder of .txt/.md/.html/.pdf
       rag index docs.jsonl      # one {"id", "title", "text"} per line
+      rag index --chroma-url http://127.0.0.1:8000   # into a Chroma server
     """
     from rag.core import build_index
 
-    settings = _settings(index_dir=index_dir)
+    settings = _settings(index_dir=index_dir, chroma_url=chroma_url)
     report = build_index(path, settings=settings, progress=not quiet)
     if not quiet:
         for label, items in (("added", report.added), ("updated", report.updated), ("removed", report.removed)):
@@ -102,6 +104,7 @@ def index_cmd(path: Path | None, index_dir: Path | None, quiet: bool) -> None:
 @click.option("--mode", type=click.Choice(MODES), help="Retrieval mode (default: hybrid).")
 @click.option("--top-k", type=int, help="Passages the answer is drawn from (default: 5).")
 @click.option("--index-dir", type=click.Path(path_type=Path), help="Where the index lives (default: index/).")
+@click.option("--chroma-url", metavar="URL", help="Use the Chroma server at URL instead of the embedded store.")
 @click.option("--json", "as_json", is_flag=True, help="Print the answer as JSON.")
 @click.option("--answerer", type=click.Choice(ANSWERERS), help="Who writes the answer (default: extractive).")
 @click.option("--strict", is_flag=True, help="With an LLM: drop sentences their citation does not support.")
@@ -112,6 +115,7 @@ def ask_cmd(
     mode: str | None,
     top_k: int | None,
     index_dir: Path | None,
+    chroma_url: str | None,
     as_json: bool,
     answerer: str | None,
     strict: bool,
@@ -126,7 +130,7 @@ def ask_cmd(
     """
     from rag.core import ask
 
-    settings = _settings(index_dir=index_dir, strict=strict or None)
+    settings = _settings(index_dir=index_dir, chroma_url=chroma_url, strict=strict or None)
     answer = ask(question, corpus=corpus, mode=mode, top_k=top_k, answerer=answerer, settings=settings)  # type: ignore[arg-type]
     if answer.notice:
         click.echo(f"note: {answer.notice}", err=True)
@@ -155,6 +159,7 @@ def ask_cmd(
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the --limit sample.")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("eval/results/latest"), show_default=True)
 @click.option("--index-dir", type=click.Path(path_type=Path), help="Where the index lives (default: index/).")
+@click.option("--chroma-url", metavar="URL", help="Use the Chroma server at URL instead of the embedded store.")
 @click.option("--answerer", type=click.Choice(ANSWERERS), help="Who writes the answers (default: extractive).")
 @click.option("--strict", is_flag=True, help="With an LLM: drop sentences their citation does not support.")
 @friendly_errors
@@ -166,6 +171,7 @@ def eval_cmd(
     seed: int,
     out: Path,
     index_dir: Path | None,
+    chroma_url: str | None,
     answerer: str | None,
     strict: bool,
 ) -> None:
@@ -185,7 +191,7 @@ def eval_cmd(
         raise InputError(f"unknown mode(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(MODES)}")
     if limit is not None and limit < 1:
         raise InputError("--limit must be at least 1")
-    settings = _settings(index_dir=index_dir, answerer=answerer, strict=strict or None)
+    settings = _settings(index_dir=index_dir, chroma_url=chroma_url, answerer=answerer, strict=strict or None)
     report = run_eval(
         corpus or settings.corpus,
         dataset,
@@ -205,8 +211,11 @@ def eval_cmd(
 @click.option("--port", type=int, default=7860, show_default=True)
 @click.option("--share", is_flag=True, help="Also open a public share link (off by default).")
 @click.option("--index-dir", type=click.Path(path_type=Path), help="Where the index lives (default: index/).")
+@click.option("--chroma-url", metavar="URL", help="Use the Chroma server at URL instead of the embedded store.")
 @friendly_errors
-def chat_cmd(corpus: Path | None, host: str, port: int, share: bool, index_dir: Path | None) -> None:
+def chat_cmd(
+    corpus: Path | None, host: str, port: int, share: bool, index_dir: Path | None, chroma_url: str | None
+) -> None:
     """Serve the chat in the browser (http://127.0.0.1:7860 by default).
 
     Set RAG_AUTH=user:password to require a login for the page and its API.
@@ -219,7 +228,7 @@ def chat_cmd(corpus: Path | None, host: str, port: int, share: bool, index_dir: 
     """
     from rag.chat import launch
 
-    settings = _settings(index_dir=index_dir)
+    settings = _settings(index_dir=index_dir, chroma_url=chroma_url)
     launch(corpus or settings.corpus, settings, host=host, port=port, share=share)
 
 

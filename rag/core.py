@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -31,13 +32,30 @@ class Engine:
         self._lock = threading.RLock()
         self._texts: dict[str, tuple[tuple[int, int], str]] = {}
         self._jsonl: tuple[tuple[int, int], dict[str, Document]] | None = None
-        self.refresh()
+        self._next_check = 0.0
+        self.refresh(save=False)  # only a writer, holding the lock, saves a rebuilt BM25
 
-    def refresh(self) -> None:
-        """Reload the manifest and BM25 after the index changed."""
+    def refresh(self, save: bool = True) -> None:
+        """Reload the manifest and BM25 after the index changed (``save`` only under the write lock)."""
         with self._lock:
+            self._state = self.store.state()
             self.manifest = self.store.load_manifest()
-            self.retriever = Retriever(self.store, self.encoder, self.store.bm25(self.manifest), self.settings)
+            bm25 = self.store.bm25(self.manifest, save=save)
+            self.retriever = Retriever(self.store, self.encoder, bm25, self.settings)
+
+    def follow(self) -> None:
+        """Pick up what another process (or another machine on a Chroma server) indexed.
+
+        Polled before each answer; a reload that had to rebuild BM25 waits ten times its own
+        duration before the next check, so a long foreign indexing run costs readers little.
+        """
+        now = time.monotonic()
+        if now < self._next_check:
+            return
+        with self._lock:
+            if self.store.state() != self._state:
+                self.refresh(save=False)
+            self._next_check = time.monotonic() + max(1.0, 10 * (time.monotonic() - now))
 
     def index(self, progress: bool = False) -> IndexReport:
         with self._lock, self.store.write_lock():
@@ -107,6 +125,7 @@ class Engine:
     ) -> Iterator[str | Answer]:
         """Yield pieces of text as the answer is written, then the finished, verified Answer."""
         self.ensure_indexed()
+        self.follow()
         with self._lock:
             retriever = self.retriever
         settings = self.settings

@@ -21,3 +21,7 @@ class IndexBusyError(RagError):
 
 class LoadError(RagError):
     """One file cannot be loaded; the loader skips it and reports this reason."""
+
+
+class StoreError(RagError):
+    """The vector store cannot be reached or refused a request."""

@@ -7,11 +7,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from rag.chunking import chunk_document
 from rag.embedding import Encoder
 from rag.errors import CorpusError, LoadError
 from rag.loaders import content_hash, is_jsonl_corpus, iter_jsonl, read_file, scan_folder
-from rag.store import DocEntry, IndexStore, Manifest
+from rag.store import DocEntry, IndexStore, Manifest, text_hash
 from rag.types import Chunk, Document, IndexReport, SkippedFile
 
 BATCH_CHUNKS = 256
@@ -25,24 +27,29 @@ class _Pending:
     is_new: bool
 
 
-def repair(store: IndexStore, manifest: Manifest) -> tuple[int, set[str]]:
+def repair(store: IndexStore, manifest: Manifest) -> tuple[int, set[str], dict[str, np.ndarray]]:
     """Make Chroma hold exactly what the manifest claims.
 
     Deletes chunks no manifest entry claims (left by a run killed mid-write) and drops from the
-    manifest any document whose chunks are incomplete, so it is embedded again.
-    Returns (chunks deleted, sources to re-embed).
+    manifest any document whose chunks are incomplete, so it is embedded again. The vectors of
+    deleted chunks are returned by text hash, so re-adding the same text does not encode it.
+    Returns (chunks deleted, sources to re-embed, reusable vectors).
     """
     stored = store.stored_chunks()
     expected = manifest.expected_ids()
     orphans = [cid for cid, meta in stored.items() if cid not in expected or meta.get("doc_hash") != expected[cid][1]]
+    reusable: dict[str, np.ndarray] = {}
     if orphans:
+        reusable = store.vectors_of(orphans)
         store.delete_ids(orphans)
     present = set(stored) - set(orphans)
     broken = {source for cid, (source, _) in expected.items() if cid not in present}
+    if broken:
+        reusable.update(store.vectors_of([cid for cid, (s, _) in expected.items() if s in broken and cid in present]))
     for source in broken:
         store.delete_source(source)
         manifest.documents.pop(source, None)
-    return len(orphans), broken
+    return len(orphans), broken, reusable
 
 
 def _scan(
@@ -76,7 +83,7 @@ def index_corpus(store: IndexStore, encoder: Encoder, progress: bool = False) ->
     if manifest.config != store.config:
         store.reset()
         manifest = Manifest(config=dict(store.config))
-    repaired, rebuilt = repair(store, manifest)
+    repaired, rebuilt, reusable = repair(store, manifest)
 
     added: list[str] = []
     updated: list[str] = []
@@ -110,13 +117,13 @@ def index_corpus(store: IndexStore, encoder: Encoder, progress: bool = False) ->
     if not seen:
         raise CorpusError(f"no readable document in corpus {store.corpus}; the existing index was left as it is")
 
+    counts = _embed_pending(store, encoder, manifest, pending, progress, reusable)
+    # Removed documents go last, so a file that was renamed reuses its vectors above.
     for source in removed:
         store.delete_source(source)
         del manifest.documents[source]
     if removed:
         store.save_manifest(manifest)
-
-    _embed_pending(store, encoder, manifest, pending, progress)
     bm25 = store.bm25(manifest)
     return IndexReport(
         added=tuple(added),
@@ -126,12 +133,20 @@ def index_corpus(store: IndexStore, encoder: Encoder, progress: bool = False) ->
         skipped=tuple(skipped),
         repaired=repaired,
         chunks=len(bm25.ids),
+        embedded=counts[0],
+        reused=counts[1],
     )
 
 
 def _embed_pending(
-    store: IndexStore, encoder: Encoder, manifest: Manifest, pending: list[_Pending], progress: bool
-) -> None:
+    store: IndexStore,
+    encoder: Encoder,
+    manifest: Manifest,
+    pending: list[_Pending],
+    progress: bool,
+    reusable: dict[str, np.ndarray],
+) -> tuple[int, int]:
+    """Chunk, embed and store ``pending``; returns (chunks encoded, chunks whose vector was reused)."""
     settings = store.settings
     chunked: list[tuple[_Pending, list[Chunk]]] = [
         (p, chunk_document(p.doc, encoder.tokenizer, settings.chunk_tokens, settings.chunk_overlap)) for p in pending
@@ -144,30 +159,49 @@ def _embed_pending(
         bar = tqdm(total=total, unit="chunk", desc="embedding", file=sys.stderr, dynamic_ncols=True)
     batch: list[tuple[_Pending, list[Chunk]]] = []
     size = 0
+    encoded = 0
     try:
         for item in chunked:
             batch.append(item)
             size += len(item[1])
             if size >= BATCH_CHUNKS:
-                _write_batch(store, encoder, manifest, batch)
+                encoded += _write_batch(store, encoder, manifest, batch, reusable)
                 if bar:
                     bar.update(size)
                 batch, size = [], 0
         if batch:
-            _write_batch(store, encoder, manifest, batch)
+            encoded += _write_batch(store, encoder, manifest, batch, reusable)
             if bar:
                 bar.update(size)
     finally:
         if bar:
             bar.close()
+    return encoded, total - encoded
 
 
 def _write_batch(
-    store: IndexStore, encoder: Encoder, manifest: Manifest, batch: list[tuple[_Pending, list[Chunk]]]
-) -> None:
-    """Replace the chunks of a few documents, then record them in the manifest (in that order)."""
+    store: IndexStore,
+    encoder: Encoder,
+    manifest: Manifest,
+    batch: list[tuple[_Pending, list[Chunk]]],
+    reusable: dict[str, np.ndarray],
+) -> int:
+    """Replace the chunks of a few documents, then record them in the manifest (in that order).
+
+    Returns how many chunks had to be encoded: text already embedded in the collection reuses
+    its stored vector.
+    """
     chunks = [c for _, cs in batch for c in cs]
-    vectors = encoder.encode([c.text for c in chunks])
+    keys = [text_hash(c.text) for c in chunks]
+    known = {key: reusable[key] for key in keys if key in reusable}
+    known.update(store.vectors_by_text([key for key in keys if key not in known]))
+    todo = [i for i, key in enumerate(keys) if key not in known]
+    vectors = np.empty((len(chunks), encoder.dim), dtype=np.float32)
+    if todo:
+        vectors[todo] = encoder.encode([chunks[i].text for i in todo])
+    for i, key in enumerate(keys):
+        if key in known:
+            vectors[i] = known[key]
     for p, _ in batch:
         if not p.is_new:
             store.delete_source(p.doc.source)
@@ -181,3 +215,4 @@ def _write_batch(
         p.entry.chunks = len(cs)
         manifest.documents[p.doc.source] = p.entry
     store.save_manifest(manifest)
+    return len(todo)

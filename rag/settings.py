@@ -31,6 +31,16 @@ class Settings(BaseSettings):
         default=Path("index"),
         description="Folder holding the Chroma database, manifests and BM25 indexes.",
     )
+    chroma_url: str | None = Field(
+        default=None,
+        description="URL of a Chroma server (e.g. http://127.0.0.1:8000, started with `chroma run`); "
+        "unset, the index is an embedded Chroma database under index_dir. With a server, the manifest "
+        "lives in the server beside the chunks, and index_dir only caches BM25 and the writer lock.",
+    )
+    chroma_token: SecretStr = Field(
+        default=SecretStr(""),
+        description="Sent as 'Authorization: Bearer <token>' to a Chroma server that requires it.",
+    )
     collection: str | None = Field(
         default=None,
         description="Chroma collection name; by default derived from the corpus path.",

@@ -1,11 +1,16 @@
 """Persistent state of one corpus index: Chroma chunks, a manifest of documents, BM25.
 
-Layout under ``settings.index_dir``::
+Layout under ``settings.index_dir`` with the embedded store (the default)::
 
     chroma/                       Chroma PersistentClient (one collection per corpus)
     <collection>/manifest.json    source -> content hash, file stat, chunk count, title
     <collection>/bm25/            BM25 over the same chunks, tagged with the manifest's fingerprint
     <collection>/write.lock       held by the one process allowed to write
+
+With a Chroma server (``settings.chroma_url``) the manifest is a second collection on the
+server, ``<collection>-manifest``, so every machine that uses the server sees the same corpus;
+``index_dir`` then only holds the BM25 cache (rebuilt from the server's chunk texts whenever
+the shared manifest's fingerprint changes) and the writer lock.
 
 The manifest is written only after the chunks it lists are in Chroma, so after a crash it
 never claims more than Chroma holds; ``repair`` deletes what it does not claim.
@@ -20,8 +25,10 @@ import json
 import os
 import re
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -29,12 +36,13 @@ import numpy as np
 
 from rag.chunking import chunk_id
 from rag.embedding import set_offline_env
-from rag.errors import IndexBusyError
+from rag.errors import IndexBusyError, StoreError
 from rag.lexical import BM25Index
 from rag.settings import Settings
 from rag.types import Chunk
 
 MANIFEST_VERSION = 1
+PAGE = 1000  # records per Chroma request: under the server's batch limit
 T = TypeVar("T")
 _clients: dict[str, Any] = {}
 _clients_lock = threading.Lock()
@@ -75,6 +83,53 @@ def chroma_client(path: Path) -> Any:
                     path=key, settings=chromadb.Settings(anonymized_telemetry=False, allow_reset=False)
                 )
         return _clients[key]
+
+
+def chroma_http_client(url: str, token: str = "") -> Any:
+    """A client of the Chroma server at ``url`` (http or https, default port 8000), telemetry off."""
+    from urllib.parse import urlsplit
+
+    set_offline_env()
+    parts = urlsplit(url if "://" in url else f"http://{url}")
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/"):
+        raise StoreError(f"invalid Chroma URL {url!r}: expected http(s)://host[:port]")
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 8000)
+    except ValueError:
+        raise StoreError(f"invalid Chroma URL {url!r}: bad port") from None
+    key = f"{parts.scheme}://{parts.hostname}:{port}\0{token}"
+    with _clients_lock:
+        if key not in _clients:
+            import chromadb
+
+            headers = {"Authorization": f"Bearer {token}"} if token else None
+            with remote_errors(url):
+                _clients[key] = chromadb.HttpClient(
+                    host=parts.hostname,
+                    port=port,
+                    ssl=parts.scheme == "https",
+                    headers=headers,
+                    settings=chromadb.Settings(anonymized_telemetry=False),
+                )
+        return _clients[key]
+
+
+@contextlib.contextmanager
+def remote_errors(url: str | None) -> Iterator[None]:
+    """Turn a Chroma server's connection failures into one clear ``StoreError`` line."""
+    if url is None:
+        yield
+        return
+    import httpx
+
+    try:
+        yield
+    except httpx.TransportError as err:
+        raise StoreError(f"cannot reach the Chroma server at {url}: {err or type(err).__name__}") from None
+    except ValueError as err:  # chromadb reports an unreachable server at connect as ValueError
+        if "connect" in str(err).lower():
+            raise StoreError(f"cannot reach the Chroma server at {url}: {str(err).splitlines()[0]}") from None
+        raise
 
 
 @dataclass
@@ -121,9 +176,22 @@ class IndexStore:
             "chunk_tokens": settings.chunk_tokens,
             "chunk_overlap": settings.chunk_overlap,
         }
-        self.client = chroma_client(settings.index_dir / "chroma")
-        self._open_collection()
+        self.url = settings.chroma_url or None
+        if self.url:
+            self.client = chroma_http_client(self.url, settings.chroma_token.get_secret_value())
+        else:
+            self.client = chroma_client(settings.index_dir / "chroma")
+        self._saved: dict[str, tuple[Any, ...]] = {}  # server manifest as last read or written
+        self._saved_config: dict[str, Any] | None = None
+        with remote_errors(self.url):
+            self._open_collection()
         self._bm25: BM25Index | None = None
+        self._bm25_saved = False
+
+    @property
+    def where(self) -> str:
+        """Where the chunks live, for messages."""
+        return f"Chroma server {self.url}, collection {self.name}" if self.url else str(self.settings.index_dir)
 
     def _open_collection(self) -> None:
         from llama_index.vector_stores.chroma import ChromaVectorStore
@@ -134,6 +202,10 @@ class IndexStore:
                 embedding_function=None,
                 configuration={"hnsw": {"space": "cosine"}},
             )
+            if self.url:
+                self.manifest_collection = self.client.get_or_create_collection(
+                    f"{self.name}-manifest", embedding_function=None, metadata={"rag_manifest": MANIFEST_VERSION}
+                )
         self.vector_store = ChromaVectorStore(chroma_collection=self.collection)
 
     # -- manifest ---------------------------------------------------------------------------
@@ -142,6 +214,9 @@ class IndexStore:
         return self.dir / "manifest.json"
 
     def load_manifest(self) -> Manifest:
+        if self.url:
+            with remote_errors(self.url):
+                return self._reading(self._load_server_manifest)
         try:
             data = json.loads(self.manifest_path.read_text(encoding="utf-8"))
             if data.get("version") != MANIFEST_VERSION:
@@ -151,7 +226,73 @@ class IndexStore:
         except (OSError, ValueError, KeyError, TypeError):
             return Manifest(config=dict(self.config))
 
+    def state(self) -> object:
+        """Changes whenever another process saves the manifest; cheap enough to poll."""
+        if self.url:
+            with remote_errors(self.url):
+                col = self.client.get_collection(f"{self.name}-manifest", embedding_function=None)
+            return (col.id, (col.metadata or {}).get("generation"))
+        try:
+            st = self.manifest_path.stat()
+        except OSError:
+            return None
+        return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+    def _load_server_manifest(self) -> Manifest:
+        meta = self.manifest_collection.metadata or {}
+        config = json.loads(str(meta["config"])) if "config" in meta else dict(self.config)
+        docs: dict[str, DocEntry] = {}
+        offset = 0
+        while True:
+            got = self.manifest_collection.get(include=["metadatas"], limit=PAGE, offset=offset)
+            for source, m in zip(got["ids"], got["metadatas"] or [], strict=False):
+                m = m or {}
+                docs[source] = DocEntry(
+                    hash=str(m.get("hash", "")),
+                    chunks=int(m.get("chunks", 0)),  # type: ignore[arg-type]
+                    title=str(m.get("title", "")),
+                    size=int(m.get("size", -1)),  # type: ignore[arg-type]
+                    mtime_ns=int(m.get("mtime_ns", -1)),  # type: ignore[arg-type]
+                )
+            if len(got["ids"]) < PAGE:
+                break
+            offset += PAGE
+        self._saved = {source: tuple(vars(e).values()) for source, e in docs.items()}
+        self._saved_config = config if "config" in meta else None
+        return Manifest(config=config, documents=docs)
+
+    def _save_server_manifest(self, manifest: Manifest) -> None:
+        """Write only what changed since the last read or write: one request per 1,000 entries."""
+        current = {source: tuple(vars(e).values()) for source, e in manifest.documents.items()}
+        changed = [source for source, values in current.items() if self._saved.get(source) != values]
+        gone = [source for source in self._saved if source not in current]
+        col = self.manifest_collection
+        for i in range(0, len(gone), PAGE):
+            col.delete(ids=gone[i : i + PAGE])
+        for i in range(0, len(changed), PAGE):
+            ids = changed[i : i + PAGE]
+            col.upsert(
+                ids=ids,
+                embeddings=[[1.0]] * len(ids),  # Chroma needs a vector; the manifest is never searched
+                metadatas=[vars(manifest.documents[source]) for source in ids],
+            )
+        if changed or gone or self._saved_config != manifest.config:
+            generation = uuid.uuid4().hex  # a counter could repeat across machines; a uuid cannot
+            col.modify(
+                metadata={
+                    "rag_manifest": MANIFEST_VERSION,
+                    "config": json.dumps(manifest.config, sort_keys=True),
+                    "generation": generation,
+                }
+            )
+        self._saved = current
+        self._saved_config = dict(manifest.config)
+
     def save_manifest(self, manifest: Manifest) -> None:
+        if self.url:
+            with remote_errors(self.url):
+                self._reading(lambda: self._save_server_manifest(manifest))
+            return
         data = {
             "version": MANIFEST_VERSION,
             "corpus": str(self.corpus),
@@ -184,17 +325,21 @@ class IndexStore:
 
     def reset(self) -> None:
         """Drop every chunk (used when the chunking or the model changed)."""
-        self.client.delete_collection(self.name)
-        self._open_collection()
+        with remote_errors(self.url):
+            self.client.delete_collection(self.name)
+            if self.url:
+                self.client.delete_collection(f"{self.name}-manifest")
+                self._saved, self._saved_config = {}, None
+            self._open_collection()
         self._bm25 = None
 
     def stored_chunks(self) -> dict[str, dict[str, Any]]:
         """chunk id -> metadata, for every chunk Chroma holds (paged, for large collections)."""
         out: dict[str, dict[str, Any]] = {}
-        page = 5000
+        page = PAGE
         offset = 0
         while True:
-            got = self.collection.get(include=["metadatas"], limit=page, offset=offset)
+            got = self._call("get", include=["metadatas"], limit=page, offset=offset)
             for cid, meta in zip(got["ids"], got["metadatas"] or [], strict=False):
                 out[cid] = dict(meta or {})
             if len(got["ids"]) < page:
@@ -202,11 +347,42 @@ class IndexStore:
             offset += page
 
     def delete_ids(self, ids: list[str]) -> None:
-        for i in range(0, len(ids), 5000):
-            self.collection.delete(ids=ids[i : i + 5000])
+        for i in range(0, len(ids), PAGE):
+            batch = ids[i : i + PAGE]
+            self._call("delete", ids=batch)
 
     def delete_source(self, source: str) -> None:
-        self.vector_store.delete(ref_doc_id=source)
+        self._reading(lambda: self.vector_store.delete(ref_doc_id=source))
+
+    def vectors_of(self, ids: list[str]) -> dict[str, np.ndarray]:
+        """Vectors of the chunks ``ids``, keyed by the hash of their text."""
+        out: dict[str, np.ndarray] = {}
+        for i in range(0, len(ids), PAGE):
+            got = self._call("get", ids=ids[i : i + PAGE], include=["embeddings", "metadatas"])
+            embeddings = got["embeddings"] if got["embeddings"] is not None else []
+            for meta, emb in zip(got["metadatas"] or [], embeddings, strict=False):
+                key = str((meta or {}).get("text_hash", ""))
+                if key:
+                    out[key] = np.asarray(emb, dtype=np.float32)
+        return out
+
+    def vectors_by_text(self, text_hashes: list[str]) -> dict[str, np.ndarray]:
+        """Stored vectors of chunks whose text hashes to one of ``text_hashes``.
+
+        Indexing asks this before encoding, so text that is already embedded anywhere in the
+        collection (an edited document's unchanged chunks, a renamed file) is never encoded again.
+        """
+        out: dict[str, np.ndarray] = {}
+        wanted = list(dict.fromkeys(text_hashes))
+        for i in range(0, len(wanted), PAGE):
+            batch = wanted[i : i + PAGE]
+            got = self._call("get", where={"text_hash": {"$in": batch}}, include=["embeddings", "metadatas"])
+            embeddings = got["embeddings"] if got["embeddings"] is not None else []
+            for meta, emb in zip(got["metadatas"] or [], embeddings, strict=False):
+                key = str((meta or {}).get("text_hash", ""))
+                if key and key not in out:
+                    out[key] = np.asarray(emb, dtype=np.float32)
+        return out
 
     def add_chunks(
         self, chunks: list[Chunk], vectors: np.ndarray, doc_hashes: dict[str, str], titles: dict[str, str]
@@ -227,13 +403,15 @@ class IndexStore:
                     "start": chunk.start,
                     "end": chunk.end,
                     "doc_hash": doc_hashes[chunk.source],
+                    "text_hash": text_hash(chunk.text),
                     "title": titles.get(chunk.source, ""),
                 },
             )
             node.relationships[NodeRelationship.SOURCE] = RelatedNodeInfo(node_id=chunk.source)
             nodes.append(node)
-        if nodes:
-            self.vector_store.add(nodes)
+        for i in range(0, len(nodes), PAGE):
+            batch = nodes[i : i + PAGE]
+            self._reading(partial(_add_nodes, self, batch))
 
     # -- reading ----------------------------------------------------------------------------
     def _reading(self, read: Callable[[], T]) -> T:
@@ -241,11 +419,16 @@ class IndexStore:
         chunking change rebuilds it), reopen it once and read again instead of failing."""
         from chromadb.errors import NotFoundError
 
-        try:
-            return read()
-        except NotFoundError:
-            self._open_collection()
-            return read()
+        with remote_errors(self.url):
+            try:
+                return read()
+            except NotFoundError:
+                self._open_collection()
+                return read()
+
+    def _call(self, method: str, **kwargs: Any) -> Any:
+        """``self.collection.<method>(**kwargs)``, looked up at call time so a reopen takes effect."""
+        return self._reading(lambda: getattr(self.collection, method)(**kwargs))
 
     def count(self) -> int:
         return int(self._reading(lambda: self.collection.count()))
@@ -281,28 +464,43 @@ class IndexStore:
     def all_texts(self) -> tuple[list[str], list[str]]:
         ids: list[str] = []
         texts: list[str] = []
-        page = 5000
+        page = PAGE
         offset = 0
         while True:
-            got = self.collection.get(include=["documents"], limit=page, offset=offset)
+            got = self._call("get", include=["documents"], limit=page, offset=offset)
             ids.extend(got["ids"])
             texts.extend(t or "" for t in got["documents"] or [])
             if len(got["ids"]) < page:
                 return ids, texts
             offset += page
 
-    def bm25(self, manifest: Manifest) -> BM25Index:
-        """The BM25 index matching ``manifest``, rebuilt from Chroma when it is stale or missing."""
+    def bm25(self, manifest: Manifest, save: bool = True) -> BM25Index:
+        """The BM25 index matching ``manifest``, rebuilt from Chroma when it is stale or missing.
+
+        Only the writer saves a rebuilt index (``save``); a reader keeps its rebuild in memory.
+        """
         fp = manifest.fingerprint()
-        if self._bm25 is not None and self._bm25.fingerprint == fp:
-            return self._bm25
-        loaded = BM25Index.load(self.dir / "bm25")
-        if loaded is None or loaded.fingerprint != fp:
-            ids, texts = self.all_texts()
-            loaded = BM25Index.build(ids, texts, fp)
-            loaded.save(self.dir / "bm25")
-        self._bm25 = loaded
-        return loaded
+        if self._bm25 is None or self._bm25.fingerprint != fp:
+            loaded = BM25Index.load(self.dir / "bm25")
+            self._bm25_saved = loaded is not None and loaded.fingerprint == fp
+            if not self._bm25_saved:
+                ids, texts = self.all_texts()
+                loaded = BM25Index.build(ids, texts, fp)
+            self._bm25 = loaded
+        assert self._bm25 is not None
+        if save and not self._bm25_saved:
+            self._bm25.save(self.dir / "bm25")
+            self._bm25_saved = True
+        return self._bm25
+
+
+def _add_nodes(store: IndexStore, nodes: list[Any]) -> None:
+    store.vector_store.add(nodes)
+
+
+def text_hash(text: str) -> str:
+    """Key of a chunk's vector: the same text under the same model always has the same vector."""
+    return hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()[:20]
 
 
 def _node_chunk(cid: str, text: str, meta: dict[str, Any]) -> Chunk:

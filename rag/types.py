@@ -108,6 +108,8 @@ class IndexReport:
     skipped: tuple[SkippedFile, ...] = ()
     repaired: int = 0
     chunks: int = 0
+    embedded: int = 0
+    reused: int = 0
     extra: dict[str, object] = field(default_factory=dict, compare=False)
 
     def summary(self) -> str:
@@ -119,6 +121,8 @@ class IndexReport:
             f"skipped {len(self.skipped)}",
         ]
         line = ", ".join(parts) + f" ({self.chunks} chunks in the index)"
+        if self.embedded or self.reused:
+            line += f"; embedded {self.embedded} chunks, reused {self.reused} unchanged vectors"
         if self.repaired:
             line += f"; repaired {self.repaired} chunks left by an interrupted run"
         return line

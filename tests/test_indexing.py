@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import DEFAULT_CORPUS, assert_index_consistent
 
-from rag import build_index
+from rag import ask, build_index
 from rag.core import get_engine
 from rag.errors import CorpusError, IndexBusyError
 from rag.indexing import repair
@@ -120,11 +120,46 @@ def test_repair_removes_orphans_and_refills_gaps(corpus: Path, settings) -> None
         metadatas=[{"source": "gone.txt", "doc_hash": "x", "start": 0, "end": 6, "index": 0}],
     )
     manifest = store.load_manifest()
-    deleted, rebuilt = repair(store, manifest)
+    deleted, rebuilt, _ = repair(store, manifest)
     assert deleted == 1 and rebuilt == {clean[victim][0]}
     report = build_index(corpus, settings=settings)
     assert report.updated == (clean[victim][0],)
     assert _state(corpus, settings) == clean
+    assert_index_consistent(corpus, settings)
+
+
+def test_repair_reencodes_only_the_lost_chunk(corpus: Path, settings) -> None:  # type: ignore[no-untyped-def]
+    first = build_index(corpus, settings=settings)
+    clean = _state(corpus, settings)
+    store = get_engine(corpus, settings).store
+    victim = sorted(clean)[0]
+    source = clean[victim][0]
+    store.delete_ids([victim])  # a chunk lost mid-write
+    report = build_index(corpus, settings=settings)
+    n = sum(1 for entry in clean.values() if entry[0] == source)
+    assert report.updated == (source,) and (report.embedded, report.reused) == (1, n - 1)
+    assert first.embedded == first.chunks
+    assert _state(corpus, settings) == clean
+
+
+def test_unchanged_text_is_never_encoded_again(corpus: Path, settings) -> None:  # type: ignore[no-untyped-def]
+    """An edit re-encodes only the chunks whose text changed; a rename re-encodes nothing."""
+    build_index(corpus, settings=settings)
+    name = sorted(p.name for p in corpus.iterdir())[0]
+    path = corpus / name
+    path.write_text(
+        path.read_text(encoding="utf-8") + "\n\nA closing paragraph added by an editor.\n", encoding="utf-8"
+    )
+    edited = build_index(corpus, settings=settings)
+    assert edited.updated == (name,)
+    assert 1 <= edited.embedded <= 2 and edited.reused >= 1  # only the tail chunk(s) changed
+    path.rename(corpus / ("renamed-" + name))
+    renamed = build_index(corpus, settings=settings)
+    assert renamed.added == ("renamed-" + name,) and renamed.removed == (name,)
+    assert renamed.embedded == 0 and renamed.reused == edited.embedded + edited.reused
+    answer = ask("Who is the Chinese Embassy spokesman?", corpus=corpus, settings=settings)
+    for c in answer.citations:
+        assert (corpus / c.source).read_text(encoding="utf-8")[c.start : c.end] == c.quote
     assert_index_consistent(corpus, settings)
 
 
