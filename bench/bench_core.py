@@ -19,6 +19,7 @@ import json
 import platform
 import shutil
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -26,6 +27,9 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+from results_file import replace_section  # noqa: E402
+
 SQUAD = ROOT.parent / "shared" / "benchmarks" / "squad-v1.1-dev" / "corpus.jsonl"
 SEED = ROOT / "eval" / "datasets" / "seed_qa.jsonl"
 
@@ -116,21 +120,19 @@ def bench_ask(work: Path) -> dict[str, dict[str, float]]:
 def render(indexing: dict[str, float], asks: dict[str, dict[str, float]], command: str) -> str:
     raw_p50 = asks["raw encoder, one question"]["p50"]
     lines = [
-        "# Core benchmark",
-        "",
         f"Command: `{command}`",
         "",
         f"Machine: {platform.machine()}, {platform.python_version()}, numbers from one run (ratios are the point;",
         "absolute times drift from run to run on a shared machine).",
         "",
-        "## Indexing throughput",
+        "### Indexing throughput",
         "",
         "| passages | chunks | raw `SentenceTransformer.encode` chunks/s | `build_index` chunks/s | ratio (target ≥ 0.8) |",
         "|---|---|---|---|---|",
         f"| {indexing['passages']} | {indexing['chunks']} | {indexing['raw_chunks_per_s']:.1f} | "
         f"{indexing['pipeline_chunks_per_s']:.1f} | **{indexing['ratio']:.2f}** |",
         "",
-        "## `ask` latency on the default corpus (69 seed questions)",
+        "### `ask` latency on the default corpus (69 seed questions)",
         "",
         "| what | p50 ms | p95 ms | p50 / raw encoder p50 |",
         "|---|---|---|---|",
@@ -162,7 +164,7 @@ def main() -> None:
         asks = bench_ask(work)
     command = "python bench/bench_core.py" + (f" --passages {args.passages}" if args.passages != 400 else "")
     text = render(indexing, asks, command)
-    args.out.write_text(text, encoding="utf-8")
+    replace_section(args.out, "Core", text)
     print(text)
 
 

@@ -44,7 +44,7 @@ class Encoder:
     sentences again and again.
     """
 
-    def __init__(self, model_path: str, batch_size: int = 32, cache_size: int = 200_000) -> None:
+    def __init__(self, model_path: str, batch_size: int = 16, cache_size: int = 200_000) -> None:
         set_offline_env()
         import transformers
         from llama_index.embeddings.huggingface import HuggingFaceEmbedding
@@ -101,6 +101,6 @@ class Encoder:
 
 
 @lru_cache(maxsize=4)
-def get_encoder(model_path: str | None = None, batch_size: int = 32) -> Encoder:
+def get_encoder(model_path: str | None = None, batch_size: int = 16) -> Encoder:
     """The process-wide encoder for a model folder (loaded on first use only)."""
     return Encoder(model_path or default_model_path(), batch_size=batch_size)

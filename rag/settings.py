@@ -49,7 +49,11 @@ class Settings(BaseSettings):
         default=None,
         description="Folder of a sentence-transformers model; by default the bundled all-MiniLM-L6-v2.",
     )
-    embed_batch_size: int = Field(default=32, ge=1, description="Chunks encoded per batch while indexing.")
+    embed_batch_size: int = Field(
+        default=16,
+        ge=1,
+        description="Chunks encoded per batch while indexing (16 measured best here: bench/bench_batch.py).",
+    )
     chunk_tokens: int = Field(
         default=200,
         ge=32,
