@@ -26,8 +26,10 @@ class Engine:
     def __init__(self, corpus: Path, settings: Settings) -> None:
         self.corpus = corpus
         self.settings = settings
-        self.encoder: Encoder = get_encoder(settings.embed_model, settings.embed_batch_size)
-        self.store = IndexStore(corpus, settings, self.encoder.model_path)
+        self.encoder: Encoder = get_encoder(
+            settings.embed_model, settings.embed_batch_size, settings.embed_backend, settings.cache_dir
+        )
+        self.store = IndexStore(corpus, settings, self.encoder.model_id)
         self.synced = False
         self._lock = threading.RLock()
         self._texts: dict[str, tuple[tuple[int, int], str]] = {}
@@ -97,7 +99,7 @@ class Engine:
         if cached and cached[0] == stamp:
             return cached[1]
         try:
-            text = read_file(path, source, self.settings.max_file_bytes).text
+            text = read_file(path, source, self.settings.max_file_bytes, self.settings.max_file_seconds).text
         except LoadError:
             return None
         self._texts[source] = (stamp, text)

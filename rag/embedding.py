@@ -10,6 +10,7 @@ import os
 import threading
 from collections import OrderedDict
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -44,7 +45,14 @@ class Encoder:
     sentences again and again.
     """
 
-    def __init__(self, model_path: str, batch_size: int = 16, cache_size: int = 200_000) -> None:
+    def __init__(
+        self,
+        model_path: str,
+        batch_size: int = 16,
+        cache_size: int = 200_000,
+        backend: str = "onnx",
+        cache_dir: Path | None = None,
+    ) -> None:
         set_offline_env()
         import transformers
         from llama_index.embeddings.huggingface import HuggingFaceEmbedding
@@ -64,6 +72,23 @@ class Encoder:
         self.tokenizer = self._st.tokenizer
         get_dim = getattr(self._st, "get_embedding_dimension", None) or self._st.get_sentence_embedding_dimension
         self.dim = int(get_dim() or 384)
+        self.backend = backend
+        # The index records which model and backend made its vectors; a change rebuilds it.
+        self.model_id = model_path if backend == "torch" else f"{model_path}#{backend}"
+        self._onnx: Any = None
+        if backend != "torch":
+            from rag.errors import RagError
+            from rag.onnx_encoder import OnnxTransformer, export, export_path
+
+            int8 = backend == "onnx-int8"
+            path = export_path(model_path, cache_dir or Path.home() / ".cache" / "rag", int8)
+            try:
+                self._onnx = OnnxTransformer(self._st, export(self._st, path, int8), self.dim)
+            except OSError as err:
+                raise RagError(
+                    f"cannot write the ONNX export of the model to {path.parent} ({err.strerror or err}); "
+                    "set RAG_CACHE_DIR to a writable folder or RAG_EMBED_BACKEND=torch"
+                ) from None
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()
@@ -73,6 +98,8 @@ class Encoder:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         with self._lock:  # torch on 2 cores gains nothing from parallel calls
+            if self._onnx is not None:
+                return self._onnx.encode(texts, batch_size or self.batch_size)
             vecs = self._st.encode(
                 texts,
                 batch_size=batch_size or self.batch_size,
@@ -101,6 +128,13 @@ class Encoder:
 
 
 @lru_cache(maxsize=4)
-def get_encoder(model_path: str | None = None, batch_size: int = 16) -> Encoder:
-    """The process-wide encoder for a model folder (loaded on first use only)."""
-    return Encoder(model_path or default_model_path(), batch_size=batch_size)
+def get_encoder(
+    model_path: str | None = None, batch_size: int = 16, backend: str = "onnx", cache_dir: Path | None = None
+) -> Encoder:
+    """The process-wide encoder for a model folder and backend (loaded on first use only).
+
+    Without ``cache_dir``, ONNX exports go to ``$RAG_CACHE_DIR`` or ``~/.cache/rag``.
+    """
+    if cache_dir is None:
+        cache_dir = Path(os.environ.get("RAG_CACHE_DIR") or Path.home() / ".cache" / "rag")
+    return Encoder(model_path or default_model_path(), batch_size=batch_size, backend=backend, cache_dir=cache_dir)

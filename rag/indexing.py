@@ -53,7 +53,7 @@ def repair(store: IndexStore, manifest: Manifest) -> tuple[int, set[str], dict[s
 
 
 def _scan(
-    corpus: Path, manifest: Manifest, max_bytes: int
+    corpus: Path, manifest: Manifest, max_bytes: int, max_seconds: float
 ) -> Iterator[tuple[str, Document | None, int, int] | SkippedFile]:
     """Yield (source, document or None when unchanged by stat, size, mtime_ns) or a SkippedFile."""
     if is_jsonl_corpus(corpus):
@@ -71,7 +71,7 @@ def _scan(
             yield f.source, None, f.size, f.mtime_ns
             continue
         try:
-            yield f.source, read_file(f.path, f.source, max_bytes), f.size, f.mtime_ns
+            yield f.source, read_file(f.path, f.source, max_bytes, max_seconds), f.size, f.mtime_ns
         except LoadError as err:
             yield SkippedFile(f.source, str(err))
 
@@ -92,7 +92,7 @@ def index_corpus(store: IndexStore, encoder: Encoder, progress: bool = False) ->
     seen: set[str] = set()
     pending: list[_Pending] = []
 
-    for item in _scan(store.corpus, manifest, settings.max_file_bytes):
+    for item in _scan(store.corpus, manifest, settings.max_file_bytes, settings.max_file_seconds):
         if isinstance(item, SkippedFile):
             skipped.append(item)
             continue

@@ -23,6 +23,7 @@ TEXT_SUFFIXES = {".txt", ".md", ".markdown"}
 HTML_SUFFIXES = {".html", ".htm"}
 PDF_SUFFIXES = {".pdf"}
 SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | PDF_SUFFIXES
+PDF_MEMORY_MB = 2048  # address-space cap of the PDF extraction process
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,13 @@ def scan_folder(root: Path) -> tuple[list[SourceFile], list[SkippedFile]]:
     found: list[SourceFile] = []
     skipped: list[SkippedFile] = []
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for d in sorted(dirnames):
+            if not d.startswith(".") and os.path.islink(os.path.join(dirpath, d)):
+                source = Path(dirpath, d).relative_to(root).as_posix()
+                skipped.append(SkippedFile(source, "symlinked folder not followed (it could loop or leave the corpus)"))
+        dirnames[:] = sorted(
+            d for d in dirnames if not d.startswith(".") and not os.path.islink(os.path.join(dirpath, d))
+        )
         for name in sorted(filenames):
             if name.startswith("."):
                 continue
@@ -78,8 +85,11 @@ def scan_folder(root: Path) -> tuple[list[SourceFile], list[SkippedFile]]:
     return found, skipped
 
 
-def read_file(path: Path, source: str, max_bytes: int) -> Document:
-    """Read one file into a Document, or raise LoadError with the reason it is unusable."""
+def read_file(path: Path, source: str, max_bytes: int, max_seconds: float = 60.0) -> Document:
+    """Read one file into a Document, or raise LoadError with the reason it is unusable.
+
+    ``max_seconds`` bounds PDF extraction, the one loader whose time is not linear in the size.
+    """
     try:
         size = path.stat().st_size
     except OSError as err:
@@ -94,7 +104,7 @@ def read_file(path: Path, source: str, max_bytes: int) -> Document:
         raise LoadError("empty file")
     suffix = path.suffix.lower()
     if suffix in PDF_SUFFIXES:
-        text, title = _pdf_text(raw)
+        text, title = _pdf_text(raw, max_seconds)
     else:
         decoded = _decode_text(raw)
         if suffix in HTML_SUFFIXES:
@@ -186,25 +196,32 @@ def _html_text(markup: str) -> tuple[str, str]:
     return "\n\n".join(paragraphs), title
 
 
-def _pdf_text(raw: bytes) -> tuple[str, str]:
+def _pdf_text(raw: bytes, max_seconds: float) -> tuple[str, str]:
     if not raw.startswith(b"%PDF"):
         raise LoadError("not a PDF file (no %PDF header)")
-    import io
+    import subprocess
+    import sys
 
     try:
-        from pypdf import PdfReader
-
-        reader = PdfReader(io.BytesIO(raw))
-        pages = [(page.extract_text() or "").strip() for page in reader.pages]
-        meta_title = (reader.metadata.title if reader.metadata else None) or ""
-    except LoadError:
-        raise
-    except Exception as err:  # pypdf raises many types for damaged files
-        raise LoadError(f"unreadable PDF ({type(err).__name__}: {err})".splitlines()[0]) from err
-    text = "\n\n".join(p for p in pages if p)
+        proc = subprocess.run(
+            [sys.executable, "-m", "rag.pdf_worker", str(PDF_MEMORY_MB)],
+            input=raw,
+            capture_output=True,
+            timeout=max_seconds,
+        )
+    except subprocess.TimeoutExpired:
+        raise LoadError(f"PDF text extraction took longer than the limit of {max_seconds:g} s") from None
+    try:
+        result = json.loads(proc.stdout)
+    except ValueError:
+        last = (proc.stderr.decode("utf-8", "replace").strip().splitlines() or [f"exit code {proc.returncode}"])[-1]
+        raise LoadError(f"unreadable PDF (extraction failed: {last[:200]})") from None
+    if "error" in result:
+        raise LoadError(str(result["error"]))
+    text = str(result["text"])
     if not text.strip():
         raise LoadError("PDF has no extractable text (scanned images?)")
-    return text, str(meta_title).strip() or _first_line_title(text)
+    return text, str(result["title"]) or _first_line_title(text)
 
 
 def iter_jsonl(corpus: Path) -> Iterator[Document | SkippedFile]:
@@ -245,7 +262,9 @@ def iter_jsonl(corpus: Path) -> Iterator[Document | SkippedFile]:
             yield Document(source=doc_id, text=row["text"], title=str(row.get("title") or doc_id))
 
 
-def load_documents(corpus: Path, max_bytes: int = 50_000_000) -> tuple[list[Document], list[SkippedFile]]:
+def load_documents(
+    corpus: Path, max_bytes: int = 50_000_000, max_seconds: float = 60.0
+) -> tuple[list[Document], list[SkippedFile]]:
     """Load every usable document of a corpus; one bad file never stops the others."""
     corpus = check_corpus_path(corpus)
     docs: list[Document] = []
@@ -257,7 +276,7 @@ def load_documents(corpus: Path, max_bytes: int = 50_000_000) -> tuple[list[Docu
     files, skipped = scan_folder(corpus)
     for f in files:
         try:
-            docs.append(read_file(f.path, f.source, max_bytes))
+            docs.append(read_file(f.path, f.source, max_bytes, max_seconds))
         except LoadError as err:
             skipped.append(SkippedFile(f.source, str(err)))
     return docs, skipped

@@ -54,6 +54,16 @@ class Settings(BaseSettings):
         ge=1,
         description="Chunks encoded per batch while indexing (16 measured best here: bench/bench_batch.py).",
     )
+    embed_backend: Literal["torch", "onnx", "onnx-int8"] = Field(
+        default="onnx",
+        description="What runs the encoder: onnx (an ONNX Runtime export of the bundled model, made once "
+        "offline; same vectors as torch, 1.5x faster here), torch, or onnx-int8 (int8 weights: faster, "
+        "slightly different vectors). See bench/RESULTS.md. Changing it re-embeds the index.",
+    )
+    cache_dir: Path = Field(
+        default=Path.home() / ".cache" / "rag",
+        description="Where derived model files (the ONNX exports) are kept.",
+    )
     chunk_tokens: int = Field(
         default=200,
         ge=32,
@@ -117,6 +127,11 @@ class Settings(BaseSettings):
     )
     max_file_bytes: int = Field(
         default=50_000_000, ge=1, description="Files larger than this are skipped while loading."
+    )
+    max_file_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="PDF text extraction taking longer than this is stopped and the file skipped.",
     )
     auth: str | None = Field(
         default=None,

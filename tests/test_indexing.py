@@ -163,6 +163,24 @@ def test_unchanged_text_is_never_encoded_again(corpus: Path, settings) -> None: 
     assert_index_consistent(corpus, settings)
 
 
+def test_a_running_engine_follows_what_another_process_indexed(
+    corpus: Path,
+    settings,  # type: ignore[no-untyped-def]
+    subprocess_env: dict[str, str],
+) -> None:
+    build_index(corpus, settings=settings)
+    question = "Who dredged the harbour of Velmora?"
+    assert all(c.source != "velmora.txt" for c in ask(question, corpus=corpus, settings=settings).citations)
+    (corpus / "velmora.txt").write_text("The harbour of Velmora was dredged by Ottilie Brandt.\n", encoding="utf-8")
+    subprocess_env["RAG_INDEX_DIR"] = str(settings.index_dir)
+    cmd = [sys.executable, "-m", "rag.cli", "index", str(corpus), "--quiet"]
+    out = subprocess.run(cmd, env=subprocess_env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0 and out.stdout.startswith("added 1,"), out.stderr
+    get_engine(corpus, settings)._next_check = 0.0  # skip the pause between two checks
+    answer = ask(question, corpus=corpus, settings=settings)
+    assert answer.citations[0].source == "velmora.txt" and "Ottilie Brandt" in answer.text
+
+
 def test_second_writer_gets_index_busy(corpus: Path, settings) -> None:  # type: ignore[no-untyped-def]
     build_index(corpus, settings=settings)
     store = get_engine(corpus, settings).store
@@ -217,3 +235,48 @@ def test_killed_index_run_is_repaired(tmp_path: Path, subprocess_env: dict[str, 
     build_index(corpus, settings=clean_settings)
     assert interrupted == _state(corpus, clean_settings)
     assert len({v[0] for v in interrupted.values()}) == 300
+
+
+def test_kill_loop_with_edits_between_rounds(tmp_path: Path, subprocess_env: dict[str, str]) -> None:
+    """Rounds of: edit, add and delete files, SIGKILL `rag index` 1-3 times at random moments, rerun.
+
+    After every round the index is consistent; at the end it equals a clean build. CI runs 2
+    rounds; ``RAG_KILL_ROUNDS=30`` (and ``RAG_KILL_SEED``) is the long run RELIABILITY.md reports.
+    """
+    import random
+
+    rounds = int(os.environ.get("RAG_KILL_ROUNDS", "2"))
+    rng = random.Random(int(os.environ.get("RAG_KILL_SEED", "7")))
+    corpus = tmp_path / "big"
+    _make_big_corpus(corpus, 200)
+    index_dir = Path(subprocess_env["RAG_INDEX_DIR"])
+    cmd = [sys.executable, "-m", "rag.cli", "index", str(corpus), "--quiet"]
+    from rag.settings import get_settings
+
+    settings = get_settings(index_dir=index_dir)
+    kills = 0
+    next_id = 10_000
+    for _ in range(rounds):
+        files = sorted(corpus.iterdir())
+        for path in rng.sample(files, 10):
+            path.write_text(path.read_text(encoding="utf-8") + f"\nRevision {rng.random()}.\n", encoding="utf-8")
+        for path in rng.sample(files, 3):
+            path.unlink(missing_ok=True)
+        for _ in range(5):
+            (corpus / f"doc_{next_id}.txt").write_text(f"Document {next_id} about canal {rng.random()}.\n")
+            next_id += 1
+        for _ in range(rng.randint(1, 3)):
+            proc = subprocess.Popen(cmd, env=subprocess_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(rng.uniform(0.5, 9.0))
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGKILL)
+                kills += 1
+            proc.wait()
+        rerun = subprocess.run(cmd, env=subprocess_env, capture_output=True, text=True, timeout=600)
+        assert rerun.returncode == 0, rerun.stderr
+        assert_index_consistent(corpus, settings)
+    assert kills >= 1
+    clean_settings = get_settings(index_dir=tmp_path / "clean")
+    build_index(corpus, settings=clean_settings)
+    assert _state(corpus, settings) == _state(corpus, clean_settings)
+    print(f"kill loop: {rounds} rounds, {kills} kills, index equal to a clean build")

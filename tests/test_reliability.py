@@ -274,19 +274,39 @@ def test_symlinks_loops_dangling_links_and_fifos_are_skipped(tmp_path: Path, set
 @pytest.mark.integration
 @pytest.mark.timeout(60)
 def test_directory_symlink_loop_is_not_followed(tmp_path: Path, settings) -> None:  # type: ignore[no-untyped-def]
-    """A folder symlink to its own parent: not followed (documented), so no hang and no duplicates.
-
-    It is ignored silently: no SkippedFile names it (see RELIABILITY.md).
-    """
+    """A folder symlink to its own parent: not followed, so no hang and no duplicates, and named."""
     corpus = _copy_corpus(tmp_path)
     (corpus / "loop").symlink_to(corpus, target_is_directory=True)
     (corpus / "sub").mkdir()
     (corpus / "sub" / "up").symlink_to("..", target_is_directory=True)
     report = build_index(corpus, settings=settings)
     assert sorted(report.added) == list(GOOD)
-    assert not [s for s in report.skipped if s.source.startswith(("loop/", "sub/up/"))]
+    reason = "symlinked folder not followed (it could loop or leave the corpus)"
+    assert sorted((s.source, s.reason) for s in report.skipped) == [("loop", reason), ("sub/up", reason)]
     assert_spokesman_answered(corpus, settings)
     assert_index_consistent(corpus, settings)
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(120)
+def test_pdf_extraction_over_the_time_limit_is_stopped_and_skipped(tmp_path: Path, settings) -> None:  # type: ignore[no-untyped-def]
+    """A PDF whose extraction outlasts ``max_file_seconds`` is killed; the rest is indexed.
+
+    The limit is set below the extraction process's own start-up time, so the kill path runs
+    for real; with the default limit the same file is read.
+    """
+    corpus = _copy_corpus(tmp_path)
+    (corpus / "slow.pdf").write_bytes(_pdf(b"BT /F1 12 Tf 72 712 Td (" + LIGHTHOUSE.encode() + b") Tj ET"))
+    hurried = settings.model_copy(update={"max_file_seconds": 0.05})
+    report = build_index(corpus, settings=hurried)
+    assert [(s.source, s.reason) for s in report.skipped] == [
+        ("slow.pdf", "PDF text extraction took longer than the limit of 0.05 s")
+    ]
+    assert sorted(report.added) == list(GOOD)
+    assert_spokesman_answered(corpus, hurried)
+    assert_index_consistent(corpus, hurried)
+    patient = read_file(corpus / "slow.pdf", "slow.pdf", 50_000_000, max_seconds=60)
+    assert LIGHTHOUSE in patient.text
 
 
 @pytest.mark.integration
@@ -461,6 +481,80 @@ def test_reindex_while_ten_threads_ask(tmp_path: Path, settings) -> None:  # typ
     a = ask(KNOWN_HTML_Q, corpus=corpus, settings=settings)
     assert a.citations and a.citations[0].source == "harbour.md" and a.citations[0].quote == KNOWN_HTML
     assert_index_consistent(corpus, settings)
+
+
+CHAT_CASES = [
+    (SPOKESMAN_Q, "Liu Pengyu"),
+    ("Who is China's ambassador to the United States?", "Qin Gang"),
+    ("How much in arms has the United States supplied to Ukraine?", "$360 million"),
+]
+MARK = re.compile(
+    r'\[\d+\] ([^<]+?) · characters \d+–\d+</summary>.*?<mark data-start="(\d+)" data-end="(\d+)">(.*?)</mark>', re.S
+)
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(600)
+def test_upload_indexes_while_ten_chat_and_api_clients_ask(tmp_path: Path) -> None:
+    """The real app: 5 chat clients and 5 API clients ask while a 30-file upload is indexed."""
+    from conftest import running_app
+    from gradio_client import Client, handle_file
+
+    from rag.settings import get_settings
+
+    corpus = _copy_corpus(tmp_path)
+    incoming = tmp_path / "incoming"
+    incoming.mkdir()
+    filler = (DEFAULT_CORPUS / ARTICLE).read_text(encoding="utf-8").split()
+    for i in range(30):
+        body = " ".join(filler[i * 20 : i * 20 + 250])
+        fact = f"The lock keeper of canal {i} is called Keeper{i:02d}."
+        (incoming / f"canal_{i:02d}.txt").write_text(f"Canal {i}\n\n{fact}\n\n{body}\n", encoding="utf-8")
+    start = threading.Barrier(11)
+
+    with running_app(tmp_path, corpus, {}) as port:
+        url = f"http://127.0.0.1:{port}/"
+
+        def asker(i: int) -> list[tuple[str, str, str, list[tuple[str, int, int, str]]]]:
+            client = Client(url, verbose=False)
+            start.wait()
+            out = []
+            for k in range(3):
+                question, expected = CHAT_CASES[(i + k) % len(CHAT_CASES)]
+                if i % 2:
+                    r = client.predict(question, "hybrid", 5, api_name="/ask")
+                    cited = [(c["source"], c["start"], c["end"], c["quote"]) for c in r["citations"]]
+                    out.append(("api", expected, r["text"], cited))
+                else:
+                    chat, _, sources = client.predict(question, [], "hybrid", 5, 2, "extractive", api_name="/chat")
+                    cited = [(src, int(a), int(b), html.unescape(q)) for src, a, b, q in MARK.findall(sources)]
+                    out.append(("chat", expected, chat[-1]["content"], cited))
+            return out
+
+        def uploader() -> str:
+            client = Client(url, verbose=False)
+            start.wait()
+            _, status, _ = client.predict([handle_file(p) for p in sorted(incoming.iterdir())], api_name="/upload")
+            return str(status)
+
+        with ThreadPoolExecutor(max_workers=11) as pool:
+            upload = pool.submit(uploader)
+            asks = [pool.submit(asker, i) for i in range(10)]
+            status = upload.result(timeout=500)
+            answers = [a for f in asks for a in f.result(timeout=500)]
+
+        assert status.count("Added: canal_") == 30, status
+        assert len(answers) == 30 and {kind for kind, *_ in answers} == {"api", "chat"}
+        for kind, expected, text, cited in answers:
+            assert expected in text and not text.startswith("Error"), (kind, text)
+            assert cited, (kind, text)
+            for source, a, b, quote in cited:  # exact against the file as it is on disk
+                assert (corpus / source).read_text(encoding="utf-8")[a:b] == quote
+        client = Client(url, verbose=False)
+        for i in (0, 17, 29):
+            r = client.predict(f"Who is the lock keeper of canal {i}?", "hybrid", 5, api_name="/ask")
+            assert f"Keeper{i:02d}" in r["text"] and r["citations"][0]["source"] == f"uploads/canal_{i:02d}.txt"
+    assert_index_consistent(corpus, get_settings(index_dir=tmp_path / "index"))
 
 
 def _make_corpus(root: Path, n: int, first: int = 0) -> None:

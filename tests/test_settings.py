@@ -27,6 +27,7 @@ def test_defaults_without_environment() -> None:
     assert s.top_k == 5
     assert s.mode == "hybrid"
     assert s.index_dir == Path("index")
+    assert s.chroma_url is None and s.embed_backend == "onnx"
 
 
 def test_environment_variables_are_read(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -69,6 +70,8 @@ def test_explicit_overrides_beat_environment(monkeypatch: pytest.MonkeyPatch) ->
         ("RAG_CHUNK_TOKENS", "300", "chunk_tokens"),
         ("RAG_CHUNK_OVERLAP", "-1", "chunk_overlap"),
         ("RAG_SECOND_SENTENCE_RATIO", "1.5", "second_sentence_ratio"),
+        ("RAG_EMBED_BACKEND", "cuda", "embed_backend"),
+        ("RAG_MAX_FILE_SECONDS", "0", "max_file_seconds"),
     ],
 )
 def test_invalid_environment_values_raise(monkeypatch: pytest.MonkeyPatch, var: str, value: str, field: str) -> None:

@@ -1,0 +1,64 @@
+"""The ONNX Runtime backends (onnx is the default): exported offline from the bundled model, same
+vectors as torch, same answers; a backend change re-embeds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import DEFAULT_CORPUS, assert_index_consistent
+
+from rag import ask, build_index
+from rag.embedding import get_encoder
+from rag.onnx_encoder import export_path
+from rag.settings import get_settings
+from rag.text import sentence_spans
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("model-cache")
+
+
+@pytest.fixture(scope="module")
+def sentences() -> list[str]:
+    text = (DEFAULT_CORPUS / "001_a1832f6365ab849e.txt").read_text(encoding="utf-8")
+    return [text[a:b] for a, b in sentence_spans(text)][:40]
+
+
+def test_fp32_export_gives_the_torch_vectors(cache_dir: Path, sentences: list[str]) -> None:
+    torch_vecs = get_encoder(None, 16, "torch").encode(sentences)
+    onnx = get_encoder(None, 16, "onnx", cache_dir)
+    assert export_path(onnx.model_path, cache_dir, int8=False).is_file()
+    vecs = onnx.encode(sentences)
+    assert vecs.shape == torch_vecs.shape
+    assert np.allclose(np.linalg.norm(vecs, axis=1), 1.0, atol=1e-5)
+    assert float((vecs * torch_vecs).sum(axis=1).min()) > 0.999
+
+
+def test_int8_export_is_close_but_not_identical(cache_dir: Path, sentences: list[str]) -> None:
+    torch_vecs = get_encoder(None, 16, "torch").encode(sentences)
+    int8 = get_encoder(None, 16, "onnx-int8", cache_dir)
+    path = export_path(int8.model_path, cache_dir, int8=True)
+    assert path.is_file() and path.stat().st_size < export_path(int8.model_path, cache_dir, False).stat().st_size / 2
+    cos = (int8.encode(sentences) * torch_vecs).sum(axis=1)
+    assert 0.9 < float(cos.mean()) < 0.9999  # quantised weights: near, not equal
+
+
+def test_an_index_built_with_onnx_answers_and_a_backend_change_reembeds(
+    cache_dir: Path, corpus_copy: Path, tmp_path: Path
+) -> None:
+    onnx = get_settings(index_dir=tmp_path / "index", embed_backend="onnx", cache_dir=cache_dir)
+    assert len(build_index(corpus_copy, settings=onnx).added) == 2
+    a = ask("Who is the Chinese Embassy spokesman?", corpus=corpus_copy, settings=onnx)
+    assert "Liu Pengyu" in a.text
+    for c in a.citations:
+        assert (corpus_copy / c.source).read_text(encoding="utf-8")[c.start : c.end] == c.quote
+    assert_index_consistent(corpus_copy, onnx)
+    # Vectors of one backend are never mixed with another's: switching rebuilds the index.
+    torch_settings = onnx.model_copy(update={"embed_backend": "torch"})
+    report = build_index(corpus_copy, settings=torch_settings)
+    assert len(report.added) == 2 and report.embedded == report.chunks
