@@ -56,11 +56,16 @@ class Engine:
             return
         with self._lock:
             if self.store.state() != self._state:
+                self.store.reconnect()
                 self.refresh(save=False)
             self._next_check = time.monotonic() + max(1.0, 10 * (time.monotonic() - now))
 
     def index(self, progress: bool = False) -> IndexReport:
         with self._lock, self.store.write_lock():
+            if self.store.state() != self._state:
+                # Another process wrote since we opened the database: write on a fresh view of
+                # it, or this process's stale vector segment would hide that process's chunks.
+                self.store.reconnect()
             report = index_corpus(self.store, self.encoder, progress=progress)
             self.refresh()
             self.synced = True

@@ -70,11 +70,21 @@ def opening_lock(path: Path) -> Iterator[None]:
         yield
 
 
-def chroma_client(path: Path) -> Any:
-    """One PersistentClient per folder per process (Chroma requires it), telemetry off."""
+def chroma_client(path: Path, fresh: bool = False) -> Any:
+    """One PersistentClient per folder per process (Chroma requires it), telemetry off.
+
+    An embedded client does not see what another process writes to the same folder after it
+    opened it (its vector segment stays as loaded). ``fresh`` makes a new client that reads the
+    folder again; clients handed out before keep working, on their old view, until replaced.
+    """
     set_offline_env()
     key = str(path.resolve())
     with _clients_lock:
+        if fresh and key in _clients:
+            from chromadb.api.shared_system_client import SharedSystemClient
+
+            SharedSystemClient.clear_system_cache()  # forget, without stopping, the cached systems
+            del _clients[key]
         if key not in _clients:
             import chromadb
 
@@ -187,6 +197,12 @@ class IndexStore:
             self._open_collection()
         self._bm25: BM25Index | None = None
         self._bm25_saved = False
+
+    def reconnect(self) -> None:
+        """See what other processes wrote since this store opened its embedded database."""
+        if not self.url:
+            self.client = chroma_client(self.settings.index_dir / "chroma", fresh=True)
+            self._open_collection()
 
     @property
     def where(self) -> str:

@@ -318,10 +318,10 @@ def test_file_deleted_between_scan_and_read(tmp_path: Path, settings, monkeypatc
     (corpus / "vanish.txt").write_text(LIGHTHOUSE + "\n", encoding="utf-8")
     real = rag.indexing.read_file
 
-    def read_after_delete(path: Path, source: str, max_bytes: int):  # type: ignore[no-untyped-def]
+    def read_after_delete(path: Path, source: str, max_bytes: int, max_seconds: float):  # type: ignore[no-untyped-def]
         if source == "vanish.txt":
             path.unlink()  # listed by the scan, gone when its turn comes
-        return real(path, source, max_bytes)
+        return real(path, source, max_bytes, max_seconds)
 
     monkeypatch.setattr(rag.indexing, "read_file", read_after_delete)
     report = build_index(corpus, settings=settings)
@@ -506,9 +506,11 @@ def test_upload_indexes_while_ten_chat_and_api_clients_ask(tmp_path: Path) -> No
     incoming = tmp_path / "incoming"
     incoming.mkdir()
     filler = (DEFAULT_CORPUS / ARTICLE).read_text(encoding="utf-8").split()
+    syllables = ["bra", "cel", "dun", "fro", "gal", "hes", "iro", "jun", "kal", "lom"]
+    canals = [syllables[i // 10].title() + syllables[i % 10] + "mere" for i in range(30)]  # Bramere, ...
     for i in range(30):
         body = " ".join(filler[i * 20 : i * 20 + 250])
-        fact = f"The lock keeper of canal {i} is called Keeper{i:02d}."
+        fact = f"The lock keeper of the {canals[i]} canal is called Keeper{i:02d}."
         (incoming / f"canal_{i:02d}.txt").write_text(f"Canal {i}\n\n{fact}\n\n{body}\n", encoding="utf-8")
     start = threading.Barrier(11)
 
@@ -528,7 +530,10 @@ def test_upload_indexes_while_ten_chat_and_api_clients_ask(tmp_path: Path) -> No
                 else:
                     chat, _, sources = client.predict(question, [], "hybrid", 5, 2, "extractive", api_name="/chat")
                     cited = [(src, int(a), int(b), html.unescape(q)) for src, a, b, q in MARK.findall(sources)]
-                    out.append(("chat", expected, chat[-1]["content"], cited))
+                    content = chat[-1]["content"]  # a string, or a list of {"type": "text", "text"} parts
+                    if isinstance(content, list):
+                        content = "".join(part.get("text", "") for part in content)
+                    out.append(("chat", expected, content, cited))
             return out
 
         def uploader() -> str:
@@ -552,7 +557,7 @@ def test_upload_indexes_while_ten_chat_and_api_clients_ask(tmp_path: Path) -> No
                 assert (corpus / source).read_text(encoding="utf-8")[a:b] == quote
         client = Client(url, verbose=False)
         for i in (0, 17, 29):
-            r = client.predict(f"Who is the lock keeper of canal {i}?", "hybrid", 5, api_name="/ask")
+            r = client.predict(f"Who is the lock keeper of the {canals[i]} canal?", "hybrid", 5, api_name="/ask")
             assert f"Keeper{i:02d}" in r["text"] and r["citations"][0]["source"] == f"uploads/canal_{i:02d}.txt"
     assert_index_consistent(corpus, get_settings(index_dir=tmp_path / "index"))
 
