@@ -9,7 +9,7 @@ export HF_HUB_DISABLE_TELEMETRY := 1
 export ANONYMIZED_TELEMETRY := False
 export GRADIO_ANALYTICS_ENABLED := False
 
-.PHONY: install chat index test lint format bench eval eval-squad browser clean
+.PHONY: install chat index test lint format bench bench-scale bench-scale-full bench-onnx eval eval-squad browser chroma clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -46,8 +46,26 @@ format: install
 	$(BIN)/ruff format rag tests eval bench app.py
 	$(BIN)/ruff check --fix rag tests eval bench app.py
 
+# Each writes its own section of bench/RESULTS.md.
 bench: install
+	$(BIN)/python bench/bench_batch.py
 	$(BIN)/python bench/bench_core.py
+
+# 1k and 10k chunks, embedded and server store (about 15 min).
+bench-scale: install
+	$(BIN)/python bench/bench_scale.py
+
+# Adds the 100k-chunk corpus (embedded store): about 45 min more on 2 cores.
+bench-scale-full: install
+	$(BIN)/python bench/bench_scale.py --sizes 1000,10000,100000 --server-sizes 1000,10000
+
+# torch, onnx and onnx-int8 on all of SQuAD dev (about 20 min).
+bench-onnx: install
+	$(BIN)/python bench/bench_onnx.py
+
+# A local Chroma server for RAG_CHROMA_URL=http://127.0.0.1:8000 (data in index/chroma-server/).
+chroma: install
+	$(BIN)/chroma run --path index/chroma-server --host 127.0.0.1 --port 8000
 
 eval: install
 	$(BIN)/rag eval --corpus corpus --dataset eval/datasets/seed_qa.jsonl --out eval/results/seed

@@ -35,7 +35,7 @@ def main() -> None:
 
     set_offline_env()
     settings = get_settings()
-    encoder = get_encoder(settings.embed_model, settings.embed_batch_size)
+    encoder = get_encoder(settings.embed_model, settings.embed_batch_size, settings.embed_backend, settings.cache_dir)
     texts: list[str] = []
     for line in SQUAD.open(encoding="utf-8"):
         row = json.loads(line)
@@ -56,7 +56,7 @@ def main() -> None:
     top = max(best.values())
     lines = [
         f"Command: `python bench/bench_batch.py{'' if args.chunks == 768 else f' --chunks {args.chunks}'}` "
-        f"({args.chunks} SQuAD chunks, best of two interleaved runs).",
+        f"({args.chunks} SQuAD chunks, encoder backend {settings.embed_backend}, best of two interleaved runs).",
         "",
         "| batch size | chunks/s | vs best |",
         "|---|---|---|",

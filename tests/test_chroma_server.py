@@ -59,8 +59,34 @@ class ChromaServer:
                 raise RuntimeError(f"chroma server did not start:\n{self.log.read_text()[-2000:]}")
             time.sleep(0.2)
 
+    def outbound(self) -> list[str]:
+        """Remote addresses of the server's TCP sockets that are not loopback.
+
+        The server is native code, out of reach of the Python network guard; this looks at its
+        open sockets instead (a snapshot, taken before each stop).
+        """
+        assert self.proc is not None
+        inodes = set()
+        for fd in Path(f"/proc/{self.proc.pid}/fd").iterdir():
+            try:
+                target = os.readlink(fd)
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+        remote = []
+        for table in ("tcp", "tcp6"):
+            for line in Path(f"/proc/{self.proc.pid}/net/{table}").read_text().splitlines()[1:]:
+                cols = line.split()
+                if cols[9] in inodes and cols[3] == "01":  # established
+                    addr = cols[2].split(":")[0]
+                    if addr not in ("0100007F", "00000000000000000000000001000000", "0000000000000000FFFF00000100007F"):
+                        remote.append(cols[2])
+        return remote
+
     def stop(self) -> None:
         if self.proc is not None:
+            assert self.outbound() == [], "the Chroma server connected outside this machine"
             self.proc.terminate()
             try:
                 self.proc.wait(timeout=30)
