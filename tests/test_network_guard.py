@@ -26,9 +26,12 @@ def test_loopback_is_allowed() -> None:
         server.bind(("127.0.0.1", 0))
         server.listen(1)
         port = server.getsockname()[1]
-        threading.Thread(target=lambda: server.accept()[0].close(), daemon=True).start()
+        accepted = threading.Thread(target=lambda: server.accept()[0].close(), daemon=True)
+        accepted.start()
         with socket.create_connection(("127.0.0.1", port), timeout=5):
             pass
+        accepted.join(timeout=5)  # before the listening socket closes under it
+        assert not accepted.is_alive()
 
 
 def test_subprocesses_are_guarded_too(subprocess_env: dict[str, str]) -> None:
