@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -160,23 +161,61 @@ def _embed_pending(
     batch: list[tuple[_Pending, list[Chunk]]] = []
     size = 0
     encoded = 0
+    checkpoint = _Checkpoint(store, manifest)
     try:
         for item in chunked:
             batch.append(item)
             size += len(item[1])
             if size >= BATCH_CHUNKS:
                 encoded += _write_batch(store, encoder, manifest, batch, reusable)
+                checkpoint.after_batch()
                 if bar:
                     bar.update(size)
                 batch, size = [], 0
         if batch:
             encoded += _write_batch(store, encoder, manifest, batch, reusable)
+            checkpoint.after_batch()
             if bar:
                 bar.update(size)
     finally:
+        checkpoint.save()  # also after a failure: what was written is recorded
         if bar:
             bar.close()
     return encoded, total - encoded
+
+
+class _Checkpoint:
+    """Saves the manifest after a batch only when enough time has passed since the last save.
+
+    Rewriting the whole manifest after every batch cost 0.4 s per save at 80,000 documents, a
+    tenth of a batch's encoding time. Saving less often loses nothing after a crash: chunks the
+    manifest does not yet claim are deleted by ``repair``, and their vectors are reused by text
+    hash when the documents are indexed again.
+    """
+
+    MIN_INTERVAL_S = 2.0
+    COST_FACTOR = 50  # at most ~2 % of the run spent saving
+
+    def __init__(self, store: IndexStore, manifest: Manifest) -> None:
+        self.store = store
+        self.manifest = manifest
+        self.last = time.monotonic()
+        self.cost = 0.0
+        self.dirty = False
+
+    def after_batch(self) -> None:
+        self.dirty = True
+        if time.monotonic() - self.last >= max(self.MIN_INTERVAL_S, self.COST_FACTOR * self.cost):
+            self.save()
+
+    def save(self) -> None:
+        if not self.dirty:
+            return
+        t0 = time.monotonic()
+        self.store.save_manifest(self.manifest)
+        self.last = time.monotonic()
+        self.cost = self.last - t0
+        self.dirty = False
 
 
 def _write_batch(
@@ -186,7 +225,7 @@ def _write_batch(
     batch: list[tuple[_Pending, list[Chunk]]],
     reusable: dict[str, np.ndarray],
 ) -> int:
-    """Replace the chunks of a few documents, then record them in the manifest (in that order).
+    """Replace the chunks of a few documents, then record them in the manifest (saved by the caller).
 
     Returns how many chunks had to be encoded: text already embedded in the collection reuses
     its stored vector.
@@ -214,5 +253,4 @@ def _write_batch(
     for p, cs in batch:
         p.entry.chunks = len(cs)
         manifest.documents[p.doc.source] = p.entry
-    store.save_manifest(manifest)
     return len(todo)

@@ -62,3 +62,14 @@ def test_an_index_built_with_onnx_answers_and_a_backend_change_reembeds(
     torch_settings = onnx.model_copy(update={"embed_backend": "torch"})
     report = build_index(corpus_copy, settings=torch_settings)
     assert len(report.added) == 2 and report.embedded == report.chunks
+
+
+def test_an_unwritable_cache_dir_is_one_clear_error(tmp_path: Path) -> None:
+    from rag.embedding import Encoder, default_model_path
+    from rag.errors import RagError
+
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the cache folder should be")
+    with pytest.raises(RagError, match=r"cannot write the ONNX export of the model to .*RAG_CACHE_DIR") as info:
+        Encoder(default_model_path(), backend="onnx", cache_dir=blocker)
+    assert "\n" not in str(info.value)
