@@ -27,6 +27,18 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CORPUS = ROOT / "corpus"
 SEED_QA = ROOT / "eval" / "datasets" / "seed_qa.jsonl"
 
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"  # screenshots and timings of the browser tests
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
 BLOCKED: list[str] = []
 NETGUARD_DIR = Path(__file__).resolve().parent / "netguard"
 NETGUARD_LOG = Path(
@@ -144,6 +156,24 @@ def running_app(root: Path, corpus: Path, extra_env: dict[str, str]) -> Iterator
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+@contextlib.contextmanager
+def browser_page(url: str) -> Iterator[Any]:
+    """A page of Debian's headless Chromium (never a browser a tool downloads), opened on ``url``."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Debian's chromium is not installed; run `make browser`")
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(url)
+            yield page
+        finally:
+            browser.close()
 
 
 def assert_index_consistent(corpus: Path, settings: Any) -> None:

@@ -2,31 +2,16 @@
 
 from __future__ import annotations
 
-import contextlib
 import re
 import shutil
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 import pytest
-from conftest import DEFAULT_CORPUS, running_app
+from conftest import ARTIFACTS, DEFAULT_CORPUS, browser_page, running_app
 
 from rag.chat import render_sources, safe_filename
-
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 @pytest.mark.unit
@@ -56,24 +41,6 @@ def test_sources_escape_html_and_mark_the_span() -> None:
     html_out = render_sources(a, lambda s: text)
     assert "<b>" not in html_out and "&lt;b&gt;Bold&lt;/b&gt; claim &amp; more." in html_out
     assert f'data-start="{start}"' in html_out and "q &lt;x&gt;" in html_out
-
-
-@contextlib.contextmanager
-def browser_page(url: str) -> Iterator[Any]:
-    """A page of Debian's headless Chromium (never a browser a tool downloads), opened on ``url``."""
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Debian's chromium is not installed; run `make browser`")
-    from playwright.sync_api import sync_playwright
-
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS, headless=True)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(url)
-            yield page
-        finally:
-            browser.close()
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
+from pdfs import text_pdf
 
 from rag.errors import CorpusError, LoadError
 from rag.loaders import check_corpus_path, load_documents, read_file
@@ -17,47 +18,6 @@ pytestmark = pytest.mark.unit
 
 # ---------------------------------------------------------------------------------------------
 # helpers
-
-
-def _pdf_string(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
-
-
-def make_pdf(lines: list[str], title: str | None = None) -> bytes:
-    """A minimal but valid one-page PDF that shows ``lines`` in Helvetica (built by hand)."""
-    ops = ["BT", "/F1 14 Tf", "16 TL", "72 720 Td"]
-    for i, line in enumerate(lines):
-        if i:
-            ops.append("T*")
-        ops.append(f"({_pdf_string(line)}) Tj")
-    ops.append("ET")
-    stream = "\n".join(ops).encode("latin-1")
-    objects = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
-        b"/Resources << /Font << /F1 5 0 R >> >> /Contents 4 0 R >>",
-        b"<< /Length " + str(len(stream)).encode() + b" >>\nstream\n" + stream + b"\nendstream",
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>",
-    ]
-    if title is not None:
-        objects.append(b"<< /Title (" + _pdf_string(title).encode("latin-1") + b") >>")
-    out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
-    offsets = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += f"{number} 0 obj\n".encode() + body + b"\nendobj\n"
-    xref = len(out)
-    out += f"xref\n0 {len(objects) + 1}\n".encode()
-    out += b"0000000000 65535 f \n"
-    for off in offsets:
-        out += f"{off:010d} 00000 n \n".encode()
-    trailer = f"<< /Size {len(objects) + 1} /Root 1 0 R"
-    if title is not None:
-        trailer += f" /Info {len(objects)} 0 R"
-    trailer += " >>"
-    out += f"trailer\n{trailer}\nstartxref\n{xref}\n%%EOF\n".encode()
-    return bytes(out)
 
 
 def load(root: Path, **kwargs: object) -> tuple[dict[str, Document], dict[str, SkippedFile]]:
@@ -201,7 +161,7 @@ def test_html_title_entities_decoded_once(tmp_path: Path) -> None:
 
 
 def test_pdf_text_is_extracted(tmp_path: Path) -> None:
-    (tmp_path / "report.pdf").write_bytes(make_pdf(["Quarterly revenue grew sharply.", "Costs stayed flat."]))
+    (tmp_path / "report.pdf").write_bytes(text_pdf(["Quarterly revenue grew sharply.", "Costs stayed flat."]))
     docs, skipped = load(tmp_path)
     assert skipped == {}
     text = docs["report.pdf"].text
@@ -213,14 +173,14 @@ def test_pdf_text_is_extracted(tmp_path: Path) -> None:
 
 
 def test_pdf_metadata_title_wins(tmp_path: Path) -> None:
-    (tmp_path / "t.pdf").write_bytes(make_pdf(["Body line."], title="Board Minutes"))
+    (tmp_path / "t.pdf").write_bytes(text_pdf(["Body line."], title="Board Minutes"))
     docs, _ = load(tmp_path)
     assert docs["t.pdf"].title == "Board Minutes"
     assert "Body line." in docs["t.pdf"].text
 
 
 def test_pdf_without_text_is_skipped(tmp_path: Path) -> None:
-    (tmp_path / "blank.pdf").write_bytes(make_pdf([]))
+    (tmp_path / "blank.pdf").write_bytes(text_pdf([]))
     docs, skipped = load(tmp_path)
     assert docs == {}
     assert "no extractable text" in skipped["blank.pdf"].reason
@@ -231,7 +191,7 @@ def test_pdf_without_text_is_skipped(tmp_path: Path) -> None:
 
 
 def _bad_files() -> dict[str, tuple[bytes, str]]:
-    good_pdf = make_pdf(["Some text in a PDF that will be cut."])
+    good_pdf = text_pdf(["Some text in a PDF that will be cut."])
     return {
         "empty.txt": (b"", "empty file"),
         "blank.md": (b"  \n\t\r\n   \n", "empty file"),
@@ -265,7 +225,7 @@ def test_all_bad_files_together_do_not_stop_the_run(tmp_path: Path) -> None:
         (tmp_path / name).write_bytes(data)
     (tmp_path / "a.txt").write_text("First good one.\n", encoding="utf-8")
     (tmp_path / "z.md").write_text("# Last good one\n", encoding="utf-8")
-    (tmp_path / "p.pdf").write_bytes(make_pdf(["Readable PDF."]))
+    (tmp_path / "p.pdf").write_bytes(text_pdf(["Readable PDF."]))
     docs, skipped = load(tmp_path)
     assert sorted(docs) == ["a.txt", "p.pdf", "z.md"]
     assert sorted(skipped) == sorted(bad)

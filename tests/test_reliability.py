@@ -26,6 +26,7 @@ from conftest import DEFAULT_CORPUS, assert_index_consistent
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
+from pdfs import pdf_with_stream, text_pdf
 
 from rag import Answer, ask, build_index, document_text
 from rag.core import get_engine
@@ -43,42 +44,6 @@ LIGHTHOUSE_Q = "What colours is the lighthouse of Punta Brava painted?"
 # helpers
 
 
-def _pdf(content: bytes, flate: bool = False) -> bytes:
-    """A one-page PDF whose page shows ``content`` (a content stream), optionally Flate-compressed."""
-    stream, extra = content, b""
-    if flate:
-        stream, extra = zlib.compress(content, 9), b" /Filter /FlateDecode"
-    return _pdf_with_stream(stream, extra)
-
-
-def _pdf_with_stream(stream: bytes, extra: bytes = b"") -> bytes:
-    objects = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
-        b"/Resources << /Font << /F1 5 0 R >> >> /Contents 4 0 R >>",
-        b"<< /Length " + str(len(stream)).encode() + extra + b" >>\nstream\n" + stream + b"\nendstream",
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>",
-    ]
-    out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
-    offsets = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += f"{number} 0 obj\n".encode() + body + b"\nendobj\n"
-    xref = len(out)
-    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
-    out += b"".join(f"{off:010d} 00000 n \n".encode() for off in offsets)
-    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
-    return bytes(out)
-
-
-def _text_pdf(*lines: str) -> bytes:
-    ops = ["BT", "/F1 14 Tf", "16 TL", "72 720 Td"]
-    for i, line in enumerate(lines):
-        ops += (["T*"] if i else []) + [f"({line}) Tj"]
-    return _pdf("\n".join([*ops, "ET"]).encode("latin-1"))
-
-
 def _zip_of_zeros(megabytes: int) -> bytes:
     """A zip archive (about 100 KB) holding ``megabytes`` MB of zeros, written in 1 MB steps."""
     buf = io.BytesIO()
@@ -94,7 +59,7 @@ def _flate_bomb_pdf(megabytes: int) -> bytes:
     comp = zlib.compressobj(9)
     block = bytes(1_000_000)
     stream = b"".join(comp.compress(block) for _ in range(megabytes)) + comp.flush()
-    return _pdf_with_stream(stream, b" /Filter /FlateDecode")
+    return pdf_with_stream(stream, b" /Filter /FlateDecode")
 
 
 def _copy_corpus(tmp_path: Path, name: str = "docs") -> Path:
@@ -124,7 +89,7 @@ def assert_spokesman_answered(corpus: Path, settings: Any) -> Answer:
 # ---------------------------------------------------------------------------------------------
 # loader fuzzing through build_index: each bad file is skipped with its reason, the rest answers
 
-_SMALL_PDF = _text_pdf(LIGHTHOUSE, "It was built in 1897.")
+_SMALL_PDF = text_pdf([LIGHTHOUSE, "It was built in 1897."])
 _HTML_UNCLOSED = (
     "<html><head><meta charset=utf-8></head><body><div class=x><p>" + LIGHTHOUSE + "<p><b>It was built in 1897."
     "<ul><li>unclosed item<table><tr><td>cell"
@@ -296,7 +261,7 @@ def test_pdf_extraction_over_the_time_limit_is_stopped_and_skipped(tmp_path: Pat
     for real; with the default limit the same file is read.
     """
     corpus = _copy_corpus(tmp_path)
-    (corpus / "slow.pdf").write_bytes(_pdf(b"BT /F1 12 Tf 72 712 Td (" + LIGHTHOUSE.encode() + b") Tj ET"))
+    (corpus / "slow.pdf").write_bytes(pdf_with_stream(b"BT /F1 12 Tf 72 712 Td (" + LIGHTHOUSE.encode() + b") Tj ET"))
     hurried = settings.model_copy(update={"max_file_seconds": 0.05})
     report = build_index(corpus, settings=hurried)
     assert [(s.source, s.reason) for s in report.skipped] == [
@@ -307,6 +272,16 @@ def test_pdf_extraction_over_the_time_limit_is_stopped_and_skipped(tmp_path: Pat
     assert_index_consistent(corpus, hurried)
     patient = read_file(corpus / "slow.pdf", "slow.pdf", 50_000_000, max_seconds=60)
     assert LIGHTHOUSE in patient.text
+
+
+def _assert_vanished_file_skipped(corpus: Path, settings: Any) -> None:
+    """``vanish.txt`` disappeared mid-run: skipped with its reason, the articles still answer."""
+    report = build_index(corpus, settings=settings)
+    assert [(s.source, s.reason) for s in report.skipped] == [
+        ("vanish.txt", "cannot read file (No such file or directory)")
+    ]
+    assert sorted(report.added) == list(GOOD)
+    assert_spokesman_answered(corpus, settings)
 
 
 @pytest.mark.integration
@@ -324,12 +299,7 @@ def test_file_deleted_between_scan_and_read(tmp_path: Path, settings, monkeypatc
         return real(path, source, max_bytes, max_seconds)
 
     monkeypatch.setattr(rag.indexing, "read_file", read_after_delete)
-    report = build_index(corpus, settings=settings)
-    assert [(s.source, s.reason) for s in report.skipped] == [
-        ("vanish.txt", "cannot read file (No such file or directory)")
-    ]
-    assert sorted(report.added) == list(GOOD)
-    assert_spokesman_answered(corpus, settings)
+    _assert_vanished_file_skipped(corpus, settings)
 
 
 @pytest.mark.integration
@@ -345,12 +315,7 @@ def test_file_deleted_between_stat_and_read(tmp_path: Path, settings, monkeypatc
         return real(self)
 
     monkeypatch.setattr(pathlib.Path, "read_bytes", read_bytes)
-    report = build_index(corpus, settings=settings)
-    assert [(s.source, s.reason) for s in report.skipped] == [
-        ("vanish.txt", "cannot read file (No such file or directory)")
-    ]
-    assert sorted(report.added) == list(GOOD)
-    assert_spokesman_answered(corpus, settings)
+    _assert_vanished_file_skipped(corpus, settings)
 
 
 @pytest.mark.unit

@@ -7,29 +7,18 @@ import hashlib
 import inspect
 import shutil
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from conftest import DEFAULT_CORPUS, running_app
+from conftest import DEFAULT_CORPUS, browser_page, running_app
 
 from rag.chat import launch, render_sources, safe_filename
 from rag.errors import InputError
 from rag.settings import get_settings
 from rag.types import Answer, Chunk, Citation, Passage
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 USER, PASSWORD = "alice", "s3cret"
 SPOKESMAN_Q = "Who is the Chinese Embassy spokesman quoted about Ukraine?"
 XSS_SENTENCE = (
@@ -335,23 +324,6 @@ def test_html_in_a_document_is_escaped_in_the_sources_panel(tmp_path: Path, sett
 
 # ---------------------------------------------------------------------------------------------
 # the browser
-
-
-@contextlib.contextmanager
-def browser_page(url: str) -> Iterator[Any]:
-    """A page of Debian's headless Chromium (never a browser a tool downloads), opened on ``url``."""
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Debian's chromium is not installed; run `make browser`")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS, headless=True)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(url)
-            yield page
-        finally:
-            browser.close()
 
 
 @pytest.mark.browser

@@ -1,0 +1,42 @@
+"""Minimal, valid one-page PDFs built by hand, for the loader and reliability tests."""
+
+from __future__ import annotations
+
+
+def pdf_string(text: str) -> str:
+    """``text`` escaped for a PDF literal string."""
+    return text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+
+
+def pdf_with_stream(stream: bytes, extra: bytes = b"", title: str | None = None) -> bytes:
+    """A PDF whose page's content stream is ``stream``; ``extra`` goes into the stream's
+    dictionary (a /Filter, say) and ``title`` into the document information."""
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
+        b"/Resources << /Font << /F1 5 0 R >> >> /Contents 4 0 R >>",
+        b"<< /Length " + str(len(stream)).encode() + extra + b" >>\nstream\n" + stream + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>",
+    ]
+    if title is not None:
+        objects.append(b"<< /Title (" + pdf_string(title).encode("latin-1") + b") >>")
+    out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += f"{number} 0 obj\n".encode() + body + b"\nendobj\n"
+    xref = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+    out += b"".join(f"{off:010d} 00000 n \n".encode() for off in offsets)
+    info = f" /Info {len(objects)} 0 R" if title is not None else ""
+    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R{info} >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    return bytes(out)
+
+
+def text_pdf(lines: list[str], title: str | None = None) -> bytes:
+    """A PDF that shows ``lines`` in Helvetica, one per line."""
+    ops = ["BT", "/F1 14 Tf", "16 TL", "72 720 Td"]
+    for i, line in enumerate(lines):
+        ops += (["T*"] if i else []) + [f"({pdf_string(line)}) Tj"]
+    return pdf_with_stream("\n".join([*ops, "ET"]).encode("latin-1"), title=title)
