@@ -56,6 +56,16 @@ def _settings(**overrides: Any):  # type: ignore[no-untyped-def]
         raise click.UsageError(f"invalid setting {where}: {first.get('msg')}") from None
 
 
+def store_options(func: F) -> F:
+    """``--index-dir`` and ``--chroma-url``: where the index lives, for every command that uses one."""
+    func = click.option(
+        "--chroma-url", metavar="URL", help="Use the Chroma server at URL instead of the embedded store."
+    )(func)
+    return click.option(
+        "--index-dir", type=click.Path(path_type=Path), help="Where the index lives (default: index/)."
+    )(func)
+
+
 @click.group()
 @click.version_option(package_name="rag")
 def cli() -> None:
@@ -71,8 +81,7 @@ def cli() -> None:
 
 @cli.command("index")
 @click.argument("path", required=False, type=click.Path(path_type=Path))
-@click.option("--index-dir", type=click.Path(path_type=Path), help="Where the index lives (default: index/).")
-@click.option("--chroma-url", metavar="URL", help="Use the Chroma server at URL instead of the embedded store.")
+@store_options
 @click.option("--quiet", "-q", is_flag=True, help="Print only the summary line.")
 @friendly_errors
 def index_cmd(path: Path | None, index_dir: Path | None, chroma_url: str | None, quiet: bool) -> None:
@@ -103,8 +112,7 @@ def index_cmd(path: Path | None, index_dir: Path | None, chroma_url: str | None,
 @click.option("--corpus", type=click.Path(path_type=Path), help="Corpus folder or .jsonl (default: corpus/).")
 @click.option("--mode", type=click.Choice(MODES), help="Retrieval mode (default: hybrid).")
 @click.option("--top-k", type=int, help="Passages the answer is drawn from (default: 5).")
-@click.option("--index-dir", type=click.Path(path_type=Path), help="Where the index lives (default: index/).")
-@click.option("--chroma-url", metavar="URL", help="Use the Chroma server at URL instead of the embedded store.")
+@store_options
 @click.option("--json", "as_json", is_flag=True, help="Print the answer as JSON.")
 @click.option("--answerer", type=click.Choice(ANSWERERS), help="Who writes the answer (default: extractive).")
 @click.option("--strict", is_flag=True, help="With an LLM: drop sentences their citation does not support.")
@@ -158,8 +166,7 @@ def ask_cmd(
 @click.option("--limit", type=int, help="Evaluate a random sample of this many questions.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the --limit sample.")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("eval/results/latest"), show_default=True)
-@click.option("--index-dir", type=click.Path(path_type=Path), help="Where the index lives (default: index/).")
-@click.option("--chroma-url", metavar="URL", help="Use the Chroma server at URL instead of the embedded store.")
+@store_options
 @click.option("--answerer", type=click.Choice(ANSWERERS), help="Who writes the answers (default: extractive).")
 @click.option("--strict", is_flag=True, help="With an LLM: drop sentences their citation does not support.")
 @friendly_errors
@@ -210,8 +217,7 @@ def eval_cmd(
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to serve on.")
 @click.option("--port", type=int, default=7860, show_default=True)
 @click.option("--share", is_flag=True, help="Also open a public share link (off by default).")
-@click.option("--index-dir", type=click.Path(path_type=Path), help="Where the index lives (default: index/).")
-@click.option("--chroma-url", metavar="URL", help="Use the Chroma server at URL instead of the embedded store.")
+@store_options
 @friendly_errors
 def chat_cmd(
     corpus: Path | None, host: str, port: int, share: bool, index_dir: Path | None, chroma_url: str | None

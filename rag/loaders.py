@@ -58,13 +58,16 @@ def scan_folder(root: Path) -> tuple[list[SourceFile], list[SkippedFile]]:
     found: list[SourceFile] = []
     skipped: list[SkippedFile] = []
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        followed = []
         for d in sorted(dirnames):
-            if not d.startswith(".") and os.path.islink(os.path.join(dirpath, d)):
+            if d.startswith("."):
+                continue
+            if os.path.islink(os.path.join(dirpath, d)):
                 source = Path(dirpath, d).relative_to(root).as_posix()
                 skipped.append(SkippedFile(source, "symlinked folder not followed (it could loop or leave the corpus)"))
-        dirnames[:] = sorted(
-            d for d in dirnames if not d.startswith(".") and not os.path.islink(os.path.join(dirpath, d))
-        )
+            else:
+                followed.append(d)
+        dirnames[:] = followed
         for name in sorted(filenames):
             if name.startswith("."):
                 continue

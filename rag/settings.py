@@ -14,6 +14,9 @@ AnswererName = Literal["extractive", "openai", "llamacpp"]
 ANSWERERS: tuple[AnswererName, ...] = ("extractive", "openai", "llamacpp")
 
 
+DEFAULT_CACHE_DIR = Path.home() / ".cache" / "rag"
+
+
 class Settings(BaseSettings):
     """Configuration for indexing, retrieval and answering.
 
@@ -61,7 +64,7 @@ class Settings(BaseSettings):
         "slightly different vectors). See bench/RESULTS.md. Changing it re-embeds the index.",
     )
     cache_dir: Path = Field(
-        default=Path.home() / ".cache" / "rag",
+        default=DEFAULT_CACHE_DIR,
         description="Where derived model files (the ONNX exports) are kept.",
     )
     chunk_tokens: int = Field(

@@ -204,11 +204,6 @@ class IndexStore:
             self.client = chroma_client(self.settings.index_dir / "chroma", fresh=True)
             self._open_collection()
 
-    @property
-    def where(self) -> str:
-        """Where the chunks live, for messages."""
-        return f"Chroma server {self.url}, collection {self.name}" if self.url else str(self.settings.index_dir)
-
     def _open_collection(self) -> None:
         from llama_index.vector_stores.chroma import ChromaVectorStore
 
@@ -231,8 +226,7 @@ class IndexStore:
 
     def load_manifest(self) -> Manifest:
         if self.url:
-            with remote_errors(self.url):
-                return self._reading(self._load_server_manifest)
+            return self._reading(self._load_server_manifest)
         try:
             data = json.loads(self.manifest_path.read_text(encoding="utf-8"))
             if data.get("version") != MANIFEST_VERSION:
@@ -258,9 +252,7 @@ class IndexStore:
         meta = self.manifest_collection.metadata or {}
         config = json.loads(str(meta["config"])) if "config" in meta else dict(self.config)
         docs: dict[str, DocEntry] = {}
-        offset = 0
-        while True:
-            got = self.manifest_collection.get(include=["metadatas"], limit=PAGE, offset=offset)
+        for got in self._pages("manifest_collection", ["metadatas"]):
             for source, m in zip(got["ids"], got["metadatas"] or [], strict=False):
                 m = m or {}
                 docs[source] = DocEntry(
@@ -270,9 +262,6 @@ class IndexStore:
                     size=int(m.get("size", -1)),  # type: ignore[arg-type]
                     mtime_ns=int(m.get("mtime_ns", -1)),  # type: ignore[arg-type]
                 )
-            if len(got["ids"]) < PAGE:
-                break
-            offset += PAGE
         self._saved = {source: tuple(vars(e).values()) for source, e in docs.items()}
         self._saved_config = config if "config" in meta else None
         return Manifest(config=config, documents=docs)
@@ -306,8 +295,7 @@ class IndexStore:
 
     def save_manifest(self, manifest: Manifest) -> None:
         if self.url:
-            with remote_errors(self.url):
-                self._reading(lambda: self._save_server_manifest(manifest))
+            self._reading(lambda: self._save_server_manifest(manifest))
             return
         data = {
             "version": MANIFEST_VERSION,
@@ -352,15 +340,10 @@ class IndexStore:
     def stored_chunks(self) -> dict[str, dict[str, Any]]:
         """chunk id -> metadata, for every chunk Chroma holds (paged, for large collections)."""
         out: dict[str, dict[str, Any]] = {}
-        page = PAGE
-        offset = 0
-        while True:
-            got = self._call("get", include=["metadatas"], limit=page, offset=offset)
+        for got in self._pages("collection", ["metadatas"]):
             for cid, meta in zip(got["ids"], got["metadatas"] or [], strict=False):
                 out[cid] = dict(meta or {})
-            if len(got["ids"]) < page:
-                return out
-            offset += page
+        return out
 
     def delete_ids(self, ids: list[str]) -> None:
         for i in range(0, len(ids), PAGE):
@@ -374,12 +357,7 @@ class IndexStore:
         """Vectors of the chunks ``ids``, keyed by the hash of their text."""
         out: dict[str, np.ndarray] = {}
         for i in range(0, len(ids), PAGE):
-            got = self._call("get", ids=ids[i : i + PAGE], include=["embeddings", "metadatas"])
-            embeddings = got["embeddings"] if got["embeddings"] is not None else []
-            for meta, emb in zip(got["metadatas"] or [], embeddings, strict=False):
-                key = str((meta or {}).get("text_hash", ""))
-                if key:
-                    out[key] = np.asarray(emb, dtype=np.float32)
+            out.update(self._vectors_by_text_hash(ids=ids[i : i + PAGE]))
         return out
 
     def vectors_by_text(self, text_hashes: list[str]) -> dict[str, np.ndarray]:
@@ -391,13 +369,18 @@ class IndexStore:
         out: dict[str, np.ndarray] = {}
         wanted = list(dict.fromkeys(text_hashes))
         for i in range(0, len(wanted), PAGE):
-            batch = wanted[i : i + PAGE]
-            got = self._call("get", where={"text_hash": {"$in": batch}}, include=["embeddings", "metadatas"])
-            embeddings = got["embeddings"] if got["embeddings"] is not None else []
-            for meta, emb in zip(got["metadatas"] or [], embeddings, strict=False):
-                key = str((meta or {}).get("text_hash", ""))
-                if key and key not in out:
-                    out[key] = np.asarray(emb, dtype=np.float32)
+            out.update(self._vectors_by_text_hash(where={"text_hash": {"$in": wanted[i : i + PAGE]}}))
+        return out
+
+    def _vectors_by_text_hash(self, **query: Any) -> dict[str, np.ndarray]:
+        """The vectors of the chunks ``query`` selects, keyed by ``text_hash`` (one text, one vector)."""
+        got = self._call("get", include=["embeddings", "metadatas"], **query)
+        embeddings = got["embeddings"] if got["embeddings"] is not None else []
+        out: dict[str, np.ndarray] = {}
+        for meta, emb in zip(got["metadatas"] or [], embeddings, strict=False):
+            key = str((meta or {}).get("text_hash", ""))
+            if key:
+                out[key] = np.asarray(emb, dtype=np.float32)
         return out
 
     def add_chunks(
@@ -442,6 +425,19 @@ class IndexStore:
                 self._open_collection()
                 return read()
 
+    def _pages(self, collection: str, include: list[str]) -> Iterator[dict[str, Any]]:
+        """Every record of ``self.<collection>``, ``PAGE`` at a time (large collections)."""
+        offset = 0
+        while True:
+            got = self._reading(partial(self._page, collection, include, offset))
+            yield got
+            if len(got["ids"]) < PAGE:
+                return
+            offset += PAGE
+
+    def _page(self, collection: str, include: list[str], offset: int) -> Any:
+        return getattr(self, collection).get(include=include, limit=PAGE, offset=offset)
+
     def _call(self, method: str, **kwargs: Any) -> Any:
         """``self.collection.<method>(**kwargs)``, looked up at call time so a reopen takes effect."""
         return self._reading(lambda: getattr(self.collection, method)(**kwargs))
@@ -480,15 +476,10 @@ class IndexStore:
     def all_texts(self) -> tuple[list[str], list[str]]:
         ids: list[str] = []
         texts: list[str] = []
-        page = PAGE
-        offset = 0
-        while True:
-            got = self._call("get", include=["documents"], limit=page, offset=offset)
+        for got in self._pages("collection", ["documents"]):
             ids.extend(got["ids"])
             texts.extend(t or "" for t in got["documents"] or [])
-            if len(got["ids"]) < page:
-                return ids, texts
-            offset += page
+        return ids, texts
 
     def bm25(self, manifest: Manifest, save: bool = True) -> BM25Index:
         """The BM25 index matching ``manifest``, rebuilt from Chroma when it is stale or missing.
