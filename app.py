@@ -9,11 +9,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from rag.embedding import set_offline_env
-
 
 def main() -> None:
-    set_offline_env()
     from rag.chat import launch
     from rag.errors import RagError
     from rag.settings import get_settings

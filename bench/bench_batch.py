@@ -29,11 +29,10 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "RESULTS.md")
     args = ap.parse_args()
     from rag.chunking import chunk_document
-    from rag.embedding import get_encoder, set_offline_env
+    from rag.embedding import get_encoder
     from rag.settings import get_settings
     from rag.types import Document
 
-    set_offline_env()
     settings = get_settings()
     encoder = get_encoder(settings.embed_model, settings.embed_batch_size, settings.embed_backend, settings.cache_dir)
     texts: list[str] = []

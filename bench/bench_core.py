@@ -154,9 +154,6 @@ def main() -> None:
     ap.add_argument("--passages", type=int, default=400, help="SQuAD passages to index for the throughput test")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "RESULTS.md")
     args = ap.parse_args()
-    from rag.embedding import set_offline_env
-
-    set_offline_env()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         indexing = bench_indexing(args.passages, work)

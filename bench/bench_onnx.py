@@ -84,9 +84,6 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=None, help="questions (default: all 10,570)")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "RESULTS.md")
     args = ap.parse_args()
-    from rag.embedding import set_offline_env
-
-    set_offline_env()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         speed = throughput(work / "cache")

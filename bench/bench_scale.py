@@ -277,9 +277,6 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "RESULTS.md")
     ap.add_argument("--child", nargs=3, metavar=("SIZE", "STORE", "CORPUS"), help=argparse.SUPPRESS)
     args = ap.parse_args()
-    from rag.embedding import set_offline_env
-
-    set_offline_env()
     if args.child:
         size, store, corpus = args.child
         result = child(int(size), store, Path(corpus), Path(args.work))

@@ -10,7 +10,8 @@ then scores three kinds of (claim, cited passage) pairs with `rag.grounding.supp
 - invented fact: the claim with its answer swapped for another question's answer, cited to the gold
   passage (the passage is right, the fact is not).
 
-Prints the score distributions and the threshold with the best balanced accuracy.
+Prints the score distributions and the threshold with the best balanced accuracy; the one in use
+is `thresholds.support` in rag/weights.json.
 """
 
 from __future__ import annotations
@@ -51,14 +52,14 @@ def main() -> None:
             continue
         claim = f"{row['question'].rstrip('?')} {answer}."
         fake = f"{row['question'].rstrip('?')} {other}."
-        passages = r.retrieve(r.query(claim), "hybrid", 20)
+        passages = r.retrieve(r.query(claim), "hybrid", 20).passages
         gold_p = next((p for p in passages if p.chunk.source == gold and answer in p.chunk.text), None)
         wrong_p = next((p for p in passages if p.chunk.source != gold), None)
         if gold_p is None or wrong_p is None:
             continue
-        scores["supported"].append(support(r, claim, gold_p)[0])
-        scores["wrong citation"].append(support(r, claim, wrong_p)[0])
-        scores["invented fact"].append(support(r, fake, gold_p)[0])
+        scores["supported"].append(support(r.scorer, claim, gold_p)[0])
+        scores["wrong citation"].append(support(r.scorer, claim, wrong_p)[0])
+        scores["invented fact"].append(support(r.scorer, fake, gold_p)[0])
     for name, values in scores.items():
         v = np.asarray(values)
         print(

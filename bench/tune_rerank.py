@@ -2,6 +2,9 @@
 
     python bench/tune_rerank.py --n 1500 --seed 1
 
+The weights in use are in rag/weights.json (sections rerank, sentence, selection); copy a new
+fit there.
+
 Dumps per-question features once, then grid-searches the linear weights. The slice is drawn
 with its own seed; eval/RESULTS.md reports the full benchmark, of which the slice is a part.
 """
@@ -21,7 +24,6 @@ import numpy as np
 from rag.core import get_engine
 from rag.evaluation.metrics import contains_answer
 from rag.settings import get_settings
-from rag.text import sentence_spans, term_set
 
 BENCH = Path(__file__).resolve().parent.parent.parent / "shared" / "benchmarks" / "squad-v1.1-dev"
 
@@ -38,27 +40,20 @@ def collect(n: int, seed: int, index_dir: str | None) -> list[dict]:
     t0 = time.time()
     for row in rows:
         q = r.query(row["question"])
-        pool = r.pool(q, r.bm25.scores(q.terms))
+        pool, sentences = r.pool(q, r.bm25.scores(q.terms))
         gold = {e["source"] for e in row["evidence"]}
         chunks = []
         for c in pool:
-            spans = sentence_spans(c.chunk.text)
-            texts = [c.chunk.text[a:b] for a, b in spans]
-            if texts:
-                d = r.encoder.encode_cached(texts) @ q.vector
-                qt = set(q.terms)
-                qw = sum(r.bm25.idf(t) for t in qt) or 1.0
-                lex = [sum(r.bm25.idf(t) for t in qt & term_set(t_)) / qw for t_ in texts]
-            else:
-                d, lex = np.zeros(0), []
+            scored = sentences[c.chunk.id]
+            texts = [s.text for s in scored]
             chunks.append(
                 {
                     "gold": c.chunk.source in gold,
                     "dense": c.dense,
                     "bm25": c.bm25_norm,
                     "rrf": c.rrf,
-                    "s_dense": np.asarray(d, dtype=np.float32),
-                    "s_lex": np.asarray(lex, dtype=np.float32),
+                    "s_dense": np.asarray([s.dense for s in scored], dtype=np.float32),
+                    "s_lex": np.asarray([s.lexical for s in scored], dtype=np.float32),
                     "s_has": np.asarray([contains_answer(t_, row["answers"]) for t_ in texts], dtype=bool),
                     "texts": texts,
                 }

@@ -3,19 +3,24 @@
 >>> from rag import ask
 >>> a = ask("Who is the Chinese Embassy spokesman?", corpus="corpus/")  # doctest: +SKIP
 
-Heavy libraries (torch, chromadb, llama-index) load on first use, not at import.
+Importing the package makes every library it uses offline and telemetry-free (``rag.offline``);
+heavy libraries (onnxruntime, chromadb, llama-index) load on first use, not at import.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from rag.errors import CorpusError, IndexBusyError, InputError, RagError
-from rag.settings import Settings
-from rag.types import Answer, Chunk, Citation, Document, IndexReport, Passage, SkippedFile
+from rag.offline import set_offline_env
+
+set_offline_env()  # the one place: before any library that reads these variables is imported
+
+from rag.errors import CorpusError, IndexBusyError, InputError, RagError  # noqa: E402
+from rag.settings import Settings  # noqa: E402
+from rag.types import Answer, Chunk, Citation, Document, Evidence, IndexReport, Passage, SkippedFile  # noqa: E402
 
 if TYPE_CHECKING:
-    from rag.core import ask, build_index, document_text
+    from rag.core import ask, ask_stream, build_index, document_text
 
 __all__ = [
     "Answer",
@@ -23,6 +28,7 @@ __all__ = [
     "Citation",
     "CorpusError",
     "Document",
+    "Evidence",
     "IndexBusyError",
     "IndexReport",
     "InputError",
@@ -31,14 +37,17 @@ __all__ = [
     "Settings",
     "SkippedFile",
     "ask",
+    "ask_stream",
     "build_index",
     "document_text",
 ]
 __version__ = "0.1.0"
 
+_CORE = {"ask", "ask_stream", "build_index", "document_text"}
+
 
 def __getattr__(name: str) -> Any:
-    if name in {"ask", "build_index", "document_text"}:
+    if name in _CORE:
         from rag import core
 
         return getattr(core, name)

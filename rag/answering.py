@@ -1,89 +1,106 @@
-"""The extractive answerer: quote the best supporting sentences verbatim, or abstain."""
+"""Answerers: strategies that turn one question's ``Evidence`` into an ``Answer``.
+
+An answerer knows nothing of the engine: it reads the evidence, checks every quote against the
+``DocumentSource``, and yields pieces of text (for chat UIs) before the finished ``Answer``.
+The extractive answerer here quotes the best supporting sentences verbatim, or abstains.
+"""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Protocol
 
-from rag.answer_types import question_type
-from rag.retrieval import Query, Retriever, ScoredSentence
+from rag.conversation import standalone_query
+from rag.documents import DocumentSource
+from rag.request import Request
 from rag.settings import Settings
-from rag.types import Answer, Citation, Passage
+from rag.types import Answer, CandidateSentence, Citation, Evidence
+from rag.weights import SelectionWeights, fitted
 
 ABSTAIN_TEXT = (
     "The corpus does not say. No passage supports an answer to this question closely enough; "
     "the closest passages are listed as related, not as an answer."
 )
-# A sentence's selection score drops by this much per unit of relative passage-score gap to the
-# top passage, so the answer favours the passage retrieval trusts most (bench/tune_rerank.py).
-PASSAGE_PRIOR = 1.2
-# Questions that ask for a date or a number are answered only if a sentence close to the best
-# one holds a date or a number the question does not already contain; otherwise the corpus
-# mentions the topic but not the fact (a near miss), and the answer abstains.
-GATED_TYPES = ("date", "number")
-TYPE_GATE_MARGIN = 0.3
 
 
-def rank_sentences(retriever: Retriever, q: Query, passages: list[Passage]) -> list[tuple[float, ScoredSentence]]:
-    """Candidate sentences of the passages with their selection score, best first, each span once."""
-    if not passages:
-        return []
-    top = passages[0].score
-    scale = max(abs(top), 1e-6)
-    prior = [PASSAGE_PRIOR * (p.score - top) / scale for p in passages]
-    best: dict[tuple[str, int, int], tuple[float, ScoredSentence]] = {}
-    for s in retriever.sentences(q, [p.chunk for p in passages]):
-        key = (s.source, s.start, s.end)
-        value = s.score + prior[s.rank]
-        if key not in best or value > best[key][0]:
-            best[key] = (value, s)
-    return sorted(best.values(), key=lambda item: -item[0])
+class Answerer(Protocol):
+    @property
+    def name(self) -> str:
+        """What ``Answer.answerer`` says wrote the answer."""
+        ...
+
+    def standalone_query(self, question: str, history: Sequence[str]) -> str:
+        """The query to retrieve with: the question made to stand alone in its conversation."""
+        ...
+
+    def answer(self, evidence: Evidence, documents: DocumentSource) -> Iterator[str | Answer]:
+        """Pieces of the answer's text as it is written, then the verified ``Answer``."""
+        ...
 
 
-def _type_found(q: Query, ranked: list[tuple[float, ScoredSentence]]) -> bool:
-    if question_type(q.text) not in GATED_TYPES:
-        return True
-    floor = ranked[0][0] - TYPE_GATE_MARGIN
-    return any(s.typed for value, s in ranked if value >= floor)
+@dataclass(frozen=True)
+class ExtractiveAnswerer:
+    """Quote at most ``max_sentences`` verbatim sentences with markers, or abstain.
+
+    Abstains when the best sentence scores under ``abstain_threshold``, or when a question that
+    asks for a date or a number (``selection.gated_types``) finds no sentence close to the best
+    one holding such a value the question lacks: the corpus mentions the topic but not the fact.
+    """
+
+    max_sentences: int
+    abstain_threshold: float
+    second_sentence_ratio: float
+    selection: SelectionWeights
+    name: str = "extractive"
+
+    @classmethod
+    def for_request(cls, request: Request, settings: Settings) -> ExtractiveAnswerer:
+        return cls(
+            request.max_sentences, settings.abstain_threshold, settings.second_sentence_ratio, fitted().selection
+        )
+
+    def standalone_query(self, question: str, history: Sequence[str]) -> str:
+        return standalone_query(question, history)
+
+    def answer(self, evidence: Evidence, documents: DocumentSource) -> Iterator[str | Answer]:
+        answer = self.compose(evidence, documents)
+        yield from stream_pieces(answer.text)
+        yield answer
+
+    def compose(self, evidence: Evidence, documents: DocumentSource) -> Answer:
+        ranked = evidence.candidates
+        chosen: list[Citation] = []
+        if ranked and ranked[0].sentence.score >= self.abstain_threshold and self._type_found(evidence):
+            top = ranked[0].selection
+            for c in ranked:
+                if len(chosen) >= self.max_sentences:
+                    break
+                if chosen and c.selection < self.second_sentence_ratio * top:
+                    break
+                citation = verified_citation(c, documents)
+                if citation is not None:
+                    chosen.append(citation)
+        if not chosen:
+            return Answer(ABSTAIN_TEXT, True, (), evidence)
+        text = " ".join(f"{c.quote} [{i}]" for i, c in enumerate(chosen, start=1))
+        return Answer(text, False, tuple(chosen), evidence)
+
+    def _type_found(self, evidence: Evidence) -> bool:
+        if evidence.question_type not in self.selection.gated_types:
+            return True
+        floor = evidence.candidates[0].selection - self.selection.type_gate_margin
+        return any(c.sentence.typed for c in evidence.candidates if c.selection >= floor)
 
 
-def verified_citation(s: ScoredSentence, document_text: Callable[[str], str | None]) -> Citation | None:
+def verified_citation(candidate: CandidateSentence, documents: DocumentSource) -> Citation | None:
     """A citation whose quote is the document's own text at its offsets, or None if it is not."""
-    text = document_text(s.source)
-    if text is None or text[s.start : s.end] != s.text:
+    s = candidate.sentence
+    quote = documents.quote(s.source, s.start, s.end, s.text)
+    if quote is None:
         return None  # the document changed since it was indexed
-    citation = Citation(s.source, s.start, s.end, text[s.start : s.end], s.score, s.chunk_id)
-    assert text[citation.start : citation.end] == citation.quote
-    return citation
-
-
-def extractive_answer(
-    question: str,
-    q: Query,
-    passages: list[Passage],
-    retriever: Retriever,
-    settings: Settings,
-    document_text: Callable[[str], str | None],
-    mode: str,
-    related: tuple[Passage, ...] = (),
-) -> Answer:
-    """Compose an answer from at most ``settings.max_sentences`` verbatim sentences with markers."""
-    ranked = rank_sentences(retriever, q, passages)
-    chosen: list[Citation] = []
-    if ranked and ranked[0][1].score >= settings.abstain_threshold and _type_found(q, ranked):
-        top = ranked[0][0]
-        for value, s in ranked:
-            if len(chosen) >= settings.max_sentences:
-                break
-            if chosen and value < settings.second_sentence_ratio * top:
-                break
-            citation = verified_citation(s, document_text)
-            if citation is not None:
-                chosen.append(citation)
-    if not chosen:
-        return Answer(question, ABSTAIN_TEXT, True, (), related, mode, q.text)
-    text = " ".join(f"{c.quote} [{i}]" for i, c in enumerate(chosen, start=1))
-    return Answer(question, text, False, tuple(chosen), related, mode, q.text)
+    return Citation(s.source, s.start, s.end, quote, s.score, s.chunk_id)
 
 
 def stream_pieces(text: str, words: int = 3) -> list[str]:

@@ -135,7 +135,7 @@ def build_app(corpus: Path, settings: Settings) -> Any:
         assert answer is not None
         history = [*history, message]
         chat[-1] = {"role": "assistant", "content": answer.text}
-        yield chat, history, gr.skip(), render_sources(answer, engine().document_text)
+        yield chat, history, gr.skip(), render_sources(answer, engine().documents.text)
 
     def upload(files: list[Any] | None):  # type: ignore[no-untyped-def]
         if not files:
@@ -257,7 +257,6 @@ def launch(corpus: Path, settings: Settings, host: str = "127.0.0.1", port: int 
     login; the value is checked before the (possibly long) indexing, and an error never repeats it.
     """
     from rag.core import build_index
-    from rag.embedding import set_offline_env
     from rag.errors import InputError
 
     if auth is None and settings.auth:  # unset or empty: no login
@@ -265,7 +264,6 @@ def launch(corpus: Path, settings: Settings, host: str = "127.0.0.1", port: int 
         if not sep or not user.strip() or not password:
             raise InputError("RAG_AUTH must look like user:password, with a non-empty user and password")
         auth = (user, password)
-    set_offline_env()
     report = build_index(corpus, settings=settings)
     print(f"index: {report.summary()}")
     app = build_app(corpus, settings)

@@ -13,7 +13,7 @@ from typing import Any, TypeVar, cast
 import click
 
 from rag.errors import RagError
-from rag.settings import ANSWERERS, MODES, Mode
+from rag.settings import ANSWERERS, MODES, AnswererName, Mode
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -138,8 +138,16 @@ def ask_cmd(
     """
     from rag.core import ask
 
-    settings = _settings(index_dir=index_dir, chroma_url=chroma_url, strict=strict or None)
-    answer = ask(question, corpus=corpus, mode=mode, top_k=top_k, answerer=answerer, settings=settings)  # type: ignore[arg-type]
+    settings = _settings(index_dir=index_dir, chroma_url=chroma_url)
+    answer = ask(
+        question,
+        corpus=corpus,
+        settings=settings,
+        mode=cast("Mode | None", mode),
+        top_k=top_k,
+        answerer=cast("AnswererName | None", answerer),
+        strict=strict or None,
+    )
     if answer.notice:
         click.echo(f"note: {answer.notice}", err=True)
     if as_json:
@@ -239,9 +247,6 @@ def chat_cmd(
 
 
 def main() -> None:
-    from rag.embedding import set_offline_env
-
-    set_offline_env()
     cli()
 
 

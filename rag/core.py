@@ -1,23 +1,37 @@
-"""One core behind the API, the CLI and the chat: ``build_index``, ``ask``, ``document_text``."""
+"""One core behind the API, the CLI and the chat: ``build_index``, ``ask``, ``document_text``.
+
+A question goes one way: ``Request.build`` checks the call's options once; the ``Engine`` (one
+per corpus and settings) picks the answerer, which makes the question standalone; the evidence
+is gathered once; the answerer turns it into an ``Answer``, verifying every quote against the
+``DocumentSource``.
+"""
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import ParamSpec
 
-from rag.answering import extractive_answer, stream_pieces
-from rag.conversation import standalone_query
+from typing_extensions import Unpack
+
+from rag.answering import Answerer, ExtractiveAnswerer
+from rag.documents import DocumentSource
 from rag.embedding import Encoder, get_encoder
-from rag.errors import CorpusError, IndexBusyError, InputError, LoadError
-from rag.generation import generate_answer
+from rag.errors import CorpusError, IndexBusyError
+from rag.evidence import gather_evidence
 from rag.indexing import index_corpus
-from rag.loaders import check_corpus_path, is_jsonl_corpus, iter_jsonl, read_file
+from rag.loaders import check_corpus_path
+from rag.request import AskOptions, Request
 from rag.retrieval import Retriever
-from rag.settings import ANSWERERS, MODES, AnswererName, Mode, Settings, get_settings
+from rag.scoring import SentenceScorer
+from rag.settings import Settings, get_settings
 from rag.store import IndexStore
-from rag.types import Answer, Document, IndexReport
+from rag.types import Answer, IndexReport
+
+P = ParamSpec("P")
 
 
 class Engine:
@@ -30,10 +44,9 @@ class Engine:
             settings.embed_model, settings.embed_batch_size, settings.embed_backend, settings.cache_dir
         )
         self.store = IndexStore(corpus, settings, self.encoder.model_id)
+        self.documents = DocumentSource(corpus, settings)
         self.synced = False
         self._lock = threading.RLock()
-        self._texts: dict[str, tuple[tuple[int, int], str]] = {}
-        self._jsonl: tuple[tuple[int, int], dict[str, Document]] | None = None
         self._next_check = 0.0
         self.refresh(save=False)  # only a writer, holding the lock, saves a rebuilt BM25
 
@@ -82,83 +95,25 @@ class Engine:
                 raise
             self.synced = True  # another process is updating it; answer from what is there
 
-    def document_text(self, source: str) -> str | None:
-        """The text that offsets of ``source`` index, as the loader extracts it now."""
-        if is_jsonl_corpus(self.corpus):
-            st = self.corpus.stat()
-            stamp = (st.st_size, st.st_mtime_ns)
-            if self._jsonl is None or self._jsonl[0] != stamp:
-                docs = {d.source: d for d in iter_jsonl(self.corpus) if isinstance(d, Document)}
-                self._jsonl = (stamp, docs)
-            doc = self._jsonl[1].get(source)
-            return doc.text if doc else None
-        path = (self.corpus / source).resolve()
-        if not path.is_relative_to(self.corpus):
-            return None
-        try:
-            st = path.stat()
-        except OSError:
-            return None
-        stamp = (st.st_size, st.st_mtime_ns)
-        cached = self._texts.get(source)
-        if cached and cached[0] == stamp:
-            return cached[1]
-        try:
-            text = read_file(path, source, self.settings.max_file_bytes, self.settings.max_file_seconds).text
-        except LoadError:
-            return None
-        self._texts[source] = (stamp, text)
-        return text
-
-    def ask(
-        self,
-        question: str,
-        mode: Mode,
-        top_k: int,
-        history: Sequence[str] = (),
-        max_sentences: int | None = None,
-        answerer: AnswererName = "extractive",
-    ) -> Answer:
-        return final_answer(self.ask_stream(question, mode, top_k, history, max_sentences, answerer))
-
-    def ask_stream(
-        self,
-        question: str,
-        mode: Mode,
-        top_k: int,
-        history: Sequence[str] = (),
-        max_sentences: int | None = None,
-        answerer: AnswererName = "extractive",
-    ) -> Iterator[str | Answer]:
+    def answer(self, request: Request) -> Iterator[str | Answer]:
         """Yield pieces of text as the answer is written, then the finished, verified Answer."""
         self.ensure_indexed()
         self.follow()
         with self._lock:
             retriever = self.retriever
-        settings = self.settings
-        if max_sentences is not None:
-            settings = settings.model_copy(update={"max_sentences": max_sentences})
-        if answerer == "extractive":
-            q = retriever.query(standalone_query(question, history))
-            passages = retriever.retrieve(q, mode, max(top_k, settings.candidates))
-            answer = extractive_answer(
-                question, q, passages[:top_k], retriever, settings, self.document_text, mode, related=tuple(passages)
-            )
-            yield from stream_pieces(answer.text)
-            yield answer
-            return
-        yield from generate_answer(self, retriever, settings, question, mode, top_k, history, answerer)
+        answerer = make_answerer(request, self.settings, retriever.scorer)
+        query = answerer.standalone_query(request.question, request.history)
+        evidence = gather_evidence(retriever, request, query)
+        yield from answerer.answer(evidence, self.documents)
 
 
-def final_answer(stream: Iterator[str | Answer]) -> Answer:
-    """The Answer at the end of an answer stream (the text pieces before it are for chat UIs)."""
-    answer = None
-    for item in stream:
-        if isinstance(item, Answer):
-            answer = item
-    if answer is None:
-        raise RuntimeError("answer stream ended without an answer")
-    return answer
+def make_answerer(request: Request, settings: Settings, scorer: SentenceScorer) -> Answerer:
+    """The strategy that writes the answer: extractive, or an LLM checked against the evidence."""
+    if request.answerer == "extractive":
+        return ExtractiveAnswerer.for_request(request, settings)
+    from rag.generation import LLMAnswerer  # LLM clients load only when an LLM is asked for
+
+    return LLMAnswerer(request, settings, scorer)
 
 
 _engines: dict[tuple[str, Settings], Engine] = {}
@@ -187,94 +142,65 @@ def build_index(
     return get_engine(corpus, settings).index(progress=progress)
 
 
-def validate_question(question: object, settings: Settings) -> str:
-    if not isinstance(question, str):
-        raise InputError("question must be a string")
-    text = question.strip()
-    if not text:
-        raise InputError("question is empty")
-    if len(text) > settings.max_question_chars:
-        raise InputError(f"question is too long ({len(text)} characters; the limit is {settings.max_question_chars})")
-    return text
-
-
-def _validated(
-    question: str,
-    mode: Mode | None,
-    top_k: int | None,
-    max_sentences: int | None,
-    answerer: str | None,
-    settings: Settings,
-) -> tuple[str, Mode, int, AnswererName]:
-    text = validate_question(question, settings)
-    mode = mode or settings.mode
-    if mode not in MODES:
-        raise InputError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
-    top_k = top_k or settings.top_k
-    if not 1 <= top_k <= 50:
-        raise InputError(f"top_k must be between 1 and 50, not {top_k}")
-    if max_sentences is not None and not 1 <= max_sentences <= 10:
-        raise InputError(f"max_sentences must be between 1 and 10, not {max_sentences}")
-    answerer = answerer or settings.answerer
-    if answerer not in ANSWERERS:
-        raise InputError(f"unknown answerer {answerer!r}; choose one of {', '.join(ANSWERERS)}")
-    return text, mode, top_k, answerer  # type: ignore[return-value]
-
-
-def ask(
-    question: str,
-    corpus: str | Path | None = None,
-    mode: Mode | None = None,
-    top_k: int | None = None,
-    *,
-    history: Sequence[str] = (),
-    max_sentences: int | None = None,
-    answerer: AnswererName | None = None,
-    settings: Settings | None = None,
-) -> Answer:
-    """Answer ``question`` from ``corpus`` with verbatim, span-exact citations.
-
-    ``history`` holds the earlier questions of a conversation: a follow-up such as
-    "And when did that happen?" is retrieved together with the last of them.
-    ``answerer`` picks who writes the answer (default ``settings.answerer``: extractive).
-
-    >>> a = ask("Who is the Chinese Embassy spokesman?", corpus="corpus/")  # doctest: +SKIP
-    >>> a.citations[0].source, a.citations[0].quote  # doctest: +SKIP
-    ('001_a1832f6365ab849e.txt', 'Chinese Embassy spokesman Liu Pengyu said ...')
-    """
-    stream = ask_stream(
-        question,
-        corpus,
-        mode,
-        top_k,
-        history=history,
-        max_sentences=max_sentences,
-        answerer=answerer,
-        settings=settings,
-    )
-    return final_answer(stream)
-
-
 def ask_stream(
     question: str,
     corpus: str | Path | None = None,
-    mode: Mode | None = None,
-    top_k: int | None = None,
     *,
     history: Sequence[str] = (),
-    max_sentences: int | None = None,
-    answerer: AnswererName | None = None,
     settings: Settings | None = None,
+    **options: Unpack[AskOptions],
 ) -> Iterator[str | Answer]:
-    """Like ``ask``, but yields text as it is written, then the finished Answer (for chat UIs)."""
+    """Answer ``question`` from ``corpus``, yielding text as it is written, then the finished Answer.
+
+    ``history`` holds the earlier questions of a conversation: a follow-up such as "And when did
+    that happen?" is retrieved together with the last of them. ``options`` are ``mode``
+    (dense, bm25, hybrid), ``top_k``, ``max_sentences``, ``answerer`` (extractive, openai,
+    llamacpp) and ``strict``; each defaults to the setting of the same name. Bad options raise
+    ``InputError`` here, before any work.
+    """
     settings = settings or get_settings()
-    text, mode, top_k, answerer = _validated(question, mode, top_k, max_sentences, answerer, settings)
-    return get_engine(corpus, settings).ask_stream(text, mode, top_k, history, max_sentences, answerer)
+    request = Request.build(question, settings, history, options)
+    return get_engine(corpus, settings).answer(request)
+
+
+def final_answer(stream: Iterator[str | Answer]) -> Answer:
+    """The Answer at the end of an answer stream (the text pieces before it are for chat UIs)."""
+    answer = None
+    for item in stream:
+        if isinstance(item, Answer):
+            answer = item
+    if answer is None:
+        raise RuntimeError("answer stream ended without an answer")
+    return answer
+
+
+def _finished(stream: Callable[P, Iterator[str | Answer]]) -> Callable[P, Answer]:
+    """``stream`` with the same signature, returning only its final Answer."""
+
+    @functools.wraps(stream)
+    def run(*args: P.args, **kwargs: P.kwargs) -> Answer:
+        return final_answer(stream(*args, **kwargs))
+
+    return run
+
+
+ask = _finished(ask_stream)
+ask.__name__ = ask.__qualname__ = "ask"
+ask.__doc__ = """Answer ``question`` from ``corpus`` with verbatim, span-exact citations.
+
+Takes what ``ask_stream`` takes and returns its final ``Answer``.
+
+>>> a = ask("Who is the Chinese Embassy spokesman?", corpus="corpus/")  # doctest: +SKIP
+>>> a.citations[0].source, a.citations[0].quote  # doctest: +SKIP
+('001_a1832f6365ab849e.txt', 'Chinese Embassy spokesman Liu Pengyu said ...')
+>>> ask("When did Biden and Xi meet?", mode="bm25", top_k=3).abstained  # doctest: +SKIP
+False
+"""
 
 
 def document_text(source: str, corpus: str | Path | None = None, *, settings: Settings | None = None) -> str:
     """The extracted text of one document, the text citation offsets index."""
-    text = get_engine(corpus, settings).document_text(source)
+    text = get_engine(corpus, settings).documents.text(source)
     if text is None:
         raise CorpusError(f"no readable document {source!r} in corpus {corpus}")
     return text

@@ -15,22 +15,6 @@ from typing import Any
 
 import numpy as np
 
-OFFLINE_ENV = {
-    "HF_HUB_OFFLINE": "1",
-    "TRANSFORMERS_OFFLINE": "1",
-    "HF_HUB_DISABLE_TELEMETRY": "1",
-    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
-    "TOKENIZERS_PARALLELISM": "false",
-    "ANONYMIZED_TELEMETRY": "False",
-    "GRADIO_ANALYTICS_ENABLED": "False",
-}
-
-
-def set_offline_env() -> None:
-    """Make every library we use work without a network and without telemetry."""
-    for key, value in OFFLINE_ENV.items():
-        os.environ.setdefault(key, value)
-
 
 def default_cache_dir() -> Path:
     """``$RAG_CACHE_DIR``, else the settings' default: where derived model files are kept."""
@@ -60,7 +44,6 @@ class Encoder:
         backend: str = "onnx",
         cache_dir: Path | None = None,
     ) -> None:
-        set_offline_env()
         import transformers
         from llama_index.embeddings.huggingface import HuggingFaceEmbedding
 

@@ -1,8 +1,9 @@
 """Check an LLM's answer against its citations, sentence by sentence.
 
 The model cites passages as ``[n]``. For each sentence we look inside the cited passage for the
-span (one sentence, or two adjacent ones) that supports it best, by a score mixing the share of
-the sentence's rare terms found in the span with their embedding similarity. A sentence whose
+span (one sentence, or two adjacent ones) that supports it best, by the one sentence-support
+score of ``rag.scoring`` (the share of the sentence's rare terms found in the span, and their
+embedding similarity). A sentence whose
 citation is missing, out of range, or too weakly supported is flagged as unsupported; the
 supported ones get a citation to the exact span, quoted verbatim from the document.
 """
@@ -10,10 +11,11 @@ supported ones get a citation to the exact span, quoted verbatim from the docume
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from rag.retrieval import Retriever
+from rag.documents import DocumentSource
+from rag.scoring import SentenceScorer
 from rag.text import sentence_spans, term_set
 from rag.types import Citation, Passage
 
@@ -23,8 +25,6 @@ REFUSAL = re.compile(
     r"\b(i (do not|don't|cannot|can't) (know|answer|find))|\bno (information|answer) (is )?(given|provided|available)",
     re.IGNORECASE,
 )
-W_LEX = 0.5
-W_DENSE = 0.5
 
 
 @dataclass(frozen=True)
@@ -61,61 +61,47 @@ def is_refusal(text: str) -> bool:
     return bool(REFUSAL.search(text))
 
 
-def support(retriever: Retriever, claim: str, passage: Passage) -> tuple[float, int, int]:
-    """Best support score of ``claim`` within ``passage``, with the span's document offsets."""
+def support(scorer: SentenceScorer, claim: str, passage: Passage) -> tuple[float, int, int]:
+    """Best support score of ``claim`` within ``passage``, with the span's document offsets.
+
+    The span is one sentence of the passage or two adjacent ones, scored by the same
+    sentence-support function the retriever ranks with (no answer-type bonus for a claim).
+    """
     chunk = passage.chunk
     spans = sentence_spans(chunk.text)
     windows = [(a, b) for a, b in spans] + [(spans[i][0], spans[i + 1][1]) for i in range(len(spans) - 1)]
     if not windows:
         return 0.0, chunk.start, chunk.start
-    texts = [chunk.text[a:b] for a, b in windows]
-    claim_vec = retriever.encoder.encode_cached([claim])[0]
-    dense = retriever.encoder.encode_cached(texts) @ claim_vec
-    claim_terms = term_set(claim)
-    weight = sum(retriever.bm25.idf(t) for t in claim_terms) or 1.0
-    best = (-1.0, 0, 0)
-    for (a, b), text, d in zip(windows, texts, dense, strict=True):
-        lex = sum(retriever.bm25.idf(t) for t in claim_terms & term_set(text)) / weight
-        score = W_LEX * lex + W_DENSE * float(d)
-        if score > best[0]:
-            best = (score, chunk.start + a, chunk.start + b)
-    return best
+    result = scorer.support(scorer.vector(claim), term_set(claim), [chunk.text[a:b] for a, b in windows])
+    best = int(result.score.argmax())
+    a, b = windows[best]
+    return float(result.score[best]), chunk.start + a, chunk.start + b
 
 
 def ground(
     text: str,
-    passages: list[Passage],
-    retriever: Retriever,
-    document_text: Callable[[str], str | None],
+    passages: Sequence[Passage],
+    scorer: SentenceScorer,
+    documents: DocumentSource,
     threshold: float,
     strict: bool,
 ) -> Grounded:
     """Map each generated sentence to an exact supporting span, or flag it."""
-    sentences = split_generated(text)
     citations: list[Citation] = []
     index: dict[tuple[str, int, int], int] = {}
     parts: list[str] = []
     unsupported: list[str] = []
+    sentences = split_generated(text)
     for s in sentences:
         found: list[int] = []
-        valid = bool(s.cited) and all(1 <= n <= len(passages) for n in s.cited)
-        if valid:
+        if s.cited and all(1 <= n <= len(passages) for n in s.cited):
             for n in dict.fromkeys(s.cited):
-                score, start, end = support(retriever, s.claim, passages[n - 1])
-                source = passages[n - 1].chunk.source
-                doc = document_text(source)
-                if (
-                    score < threshold
-                    or doc is None
-                    or doc[start:end]
-                    != passages[n - 1].chunk.text[
-                        start - passages[n - 1].chunk.start : end - passages[n - 1].chunk.start
-                    ]
-                ):
+                citation = _supporting_span(s.claim, passages[n - 1], scorer, documents, threshold)
+                if citation is None:
                     continue
-                key = (source, start, end)
+                key = (citation.source, citation.start, citation.end)
                 if key not in index:
-                    citations.append(Citation(source, start, end, doc[start:end], score))
+                    citations.append(citation)
                     index[key] = len(citations)
                 found.append(index[key])
         if found:
@@ -125,3 +111,15 @@ def ground(
             if not strict:
                 parts.append(f"{s.claim} [unsupported]")
     return Grounded(" ".join(parts), tuple(citations), tuple(unsupported), len(sentences))
+
+
+def _supporting_span(
+    claim: str, passage: Passage, scorer: SentenceScorer, documents: DocumentSource, threshold: float
+) -> Citation | None:
+    """The verified span of ``passage`` that supports ``claim`` at least ``threshold``, or None."""
+    score, start, end = support(scorer, claim, passage)
+    chunk = passage.chunk
+    if score < threshold:
+        return None
+    quote = documents.quote(chunk.source, start, end, chunk.text[start - chunk.start : end - chunk.start])
+    return None if quote is None else Citation(chunk.source, start, end, quote, score)

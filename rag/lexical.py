@@ -83,15 +83,15 @@ class BM25Index:
             return np.zeros(len(self.ids), dtype=np.float32)
         return np.asarray(self._retriever.get_scores(query_terms), dtype=np.float32)  # type: ignore[attr-defined]
 
-    def top(self, query_terms: list[str], k: int) -> list[tuple[str, float]]:
-        """The ``k`` best chunk ids with their scores (only chunks sharing a term with the query)."""
-        s = self.scores(query_terms)
-        if not len(s):
-            return []
-        k = min(k, len(s))
-        idx = np.argpartition(-s, k - 1)[:k]
-        idx = idx[np.argsort(-s[idx], kind="stable")]
-        return [(self.ids[i], float(s[i])) for i in idx if s[i] > 0]
+
+def top_indices(scores: np.ndarray, k: int) -> list[int]:
+    """Positions of the ``k`` best scores, best first; only positive scores (a shared term) count."""
+    if not len(scores) or k <= 0:
+        return []
+    k = min(k, len(scores))
+    idx = np.argpartition(-scores, k - 1)[:k]
+    idx = idx[np.argsort(-scores[idx], kind="stable")]
+    return [int(i) for i in idx if scores[i] > 0]
 
 
 class _Empty:

@@ -263,23 +263,3 @@ def iter_jsonl(corpus: Path) -> Iterator[Document | SkippedFile]:
                 continue
             seen.add(doc_id)
             yield Document(source=doc_id, text=row["text"], title=str(row.get("title") or doc_id))
-
-
-def load_documents(
-    corpus: Path, max_bytes: int = 50_000_000, max_seconds: float = 60.0
-) -> tuple[list[Document], list[SkippedFile]]:
-    """Load every usable document of a corpus; one bad file never stops the others."""
-    corpus = check_corpus_path(corpus)
-    docs: list[Document] = []
-    skipped: list[SkippedFile] = []
-    if is_jsonl_corpus(corpus):
-        for item in iter_jsonl(corpus):
-            (docs if isinstance(item, Document) else skipped).append(item)  # type: ignore[arg-type]
-        return docs, skipped
-    files, skipped = scan_folder(corpus)
-    for f in files:
-        try:
-            docs.append(read_file(f.path, f.source, max_bytes, max_seconds))
-        except LoadError as err:
-            skipped.append(SkippedFile(f.source, str(err)))
-    return docs, skipped

@@ -2,53 +2,31 @@
 
 Hybrid fuses the dense and BM25 lists with reciprocal rank fusion, then reranks the pool with
 features that neither list sees alone: the best single sentence of each chunk (how close it is
-to the question and how much of the question's rare vocabulary it holds).
+to the question and how much of the question's rare vocabulary it holds). The sentences scored
+on the way are returned with the passages, so nothing is scored twice for one question.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from rag.answer_types import offers_type, question_type
 from rag.embedding import Encoder
-from rag.lexical import BM25Index
+from rag.lexical import BM25Index, top_indices
+from rag.scoring import SentenceScorer
 from rag.settings import Mode, Settings
 from rag.store import IndexStore
-from rag.text import sentence_spans, term_set, terms
-from rag.types import Chunk, Passage
+from rag.text import sentence_spans, terms
+from rag.types import Chunk, Passage, ScoredSentence
+from rag.weights import RerankWeights, Weights, fitted
 
-# Reranking weights, fitted by bench/tune_rerank.py on 1,500 SQuAD dev questions (seed 1).
-W_CHUNK_DENSE = 0.4
-W_CHUNK_BM25 = 0.2
-W_SENTENCE = 1.0
-W_RRF = 2.0
-# Sentence score: dense similarity, idf-weighted coverage of the question's terms, and a small
-# bonus when the sentence holds an answer of the type the question asks for (date, number...).
-W_SENT_DENSE = 0.5
-W_SENT_LEX = 0.5
-W_SENT_TYPE = 0.05
+SentencesByChunk = dict[str, list[ScoredSentence]]
 
 
 @dataclass(frozen=True)
-class ScoredSentence:
-    """A sentence of a retrieved chunk, in document offsets, with its evidence score."""
-
-    source: str
-    start: int
-    end: int
-    text: str
-    score: float
-    dense: float
-    lexical: float
-    chunk_id: str
-    rank: int
-    typed: bool = False
-
-
-@dataclass(frozen=True)
-class Candidate:
+class PoolEntry:
     """A chunk in the hybrid pool with the features of its rerank score."""
 
     chunk: Chunk
@@ -58,12 +36,12 @@ class Candidate:
     rrf: float
     best_sentence: float
 
-    def rerank_score(self) -> float:
+    def rerank_score(self, w: RerankWeights) -> float:
         return (
-            W_CHUNK_DENSE * self.dense
-            + W_CHUNK_BM25 * self.bm25_norm
-            + W_SENTENCE * self.best_sentence
-            + W_RRF * self.rrf
+            w.chunk_dense * self.dense
+            + w.chunk_bm25 * self.bm25_norm
+            + w.best_sentence * self.best_sentence
+            + w.rrf * self.rrf
         )
 
 
@@ -74,36 +52,54 @@ class Query:
     terms: list[str]
 
 
+@dataclass(frozen=True)
+class Retrieval:
+    """Passages best first, and the sentences scored while ranking them (hybrid only), by chunk id."""
+
+    passages: list[Passage]
+    sentences: SentencesByChunk = field(default_factory=dict)
+
+
 class Retriever:
-    def __init__(self, store: IndexStore, encoder: Encoder, bm25: BM25Index, settings: Settings) -> None:
+    def __init__(
+        self, store: IndexStore, encoder: Encoder, bm25: BM25Index, settings: Settings, weights: Weights | None = None
+    ) -> None:
         self.store = store
         self.encoder = encoder
         self.bm25 = bm25
         self.settings = settings
+        self.weights = weights or fitted()
+        self.scorer = SentenceScorer(encoder, bm25.idf, self.weights.sentence)
 
     def query(self, text: str) -> Query:
-        return Query(text, self.encoder.encode_cached([text])[0], terms(text))
+        return Query(text, self.scorer.vector(text), terms(text))
 
-    def retrieve(self, q: Query, mode: Mode, depth: int) -> list[Passage]:
+    def retrieve(self, q: Query, mode: Mode, depth: int) -> Retrieval:
         """Up to ``depth`` passages, best first."""
         if mode == "dense":
-            return [Passage(c, s, dense=s) for c, s in self.store.query_dense(q.vector, depth)]
+            return Retrieval([Passage(c, s, dense=s) for c, s in self.store.query_dense(q.vector, depth)])
         bm25_scores = self.bm25.scores(q.terms)
         if mode == "bm25":
-            top = _top_indices(bm25_scores, depth)
+            top = top_indices(bm25_scores, depth)
             chunks = self.store.get_chunks([self.bm25.ids[i] for i in top])
-            return [
-                Passage(chunks[self.bm25.ids[i]], float(bm25_scores[i]), bm25=float(bm25_scores[i]))
-                for i in top
-                if self.bm25.ids[i] in chunks
-            ]
-        return self._hybrid(q, bm25_scores, depth)
+            return Retrieval(
+                [
+                    Passage(chunks[self.bm25.ids[i]], float(bm25_scores[i]), bm25=float(bm25_scores[i]))
+                    for i in top
+                    if self.bm25.ids[i] in chunks
+                ]
+            )
+        pool, sentences = self.pool(q, bm25_scores)
+        w = self.weights.rerank
+        scored = [Passage(e.chunk, e.rerank_score(w), dense=e.dense, bm25=e.bm25) for e in pool]
+        scored.sort(key=lambda p: -p.score)
+        return Retrieval(scored[:depth], sentences)
 
-    def pool(self, q: Query, bm25_scores: np.ndarray) -> list[Candidate]:
-        """Union of the dense and BM25 top lists, with every feature the reranker uses."""
+    def pool(self, q: Query, bm25_scores: np.ndarray) -> tuple[list[PoolEntry], SentencesByChunk]:
+        """Union of the dense and BM25 top lists with every feature the reranker uses, and their sentences."""
         k = self.settings.candidates
         dense = self.store.query_dense(q.vector, k)
-        bm25_top = _top_indices(bm25_scores, k)
+        bm25_top = top_indices(bm25_scores, k)
         rrf: dict[str, float] = {}
         chunks: dict[str, Chunk] = {}
         cos: dict[str, float] = {}
@@ -121,52 +117,34 @@ class Retriever:
                 cos[cid] = float(np.dot(q.vector, emb))
         ids = [cid for cid in rrf if cid in chunks]
         bm25_max = max(float(bm25_scores.max()) if len(bm25_scores) else 0.0, 1e-9)
-        best = self.best_sentences(q, [chunks[c] for c in ids])
+        sentences = self.score_sentences(q, [chunks[c] for c in ids])
         out = []
         for cid in ids:
             b = float(bm25_scores[self.bm25.position[cid]]) if cid in self.bm25.position else 0.0
-            out.append(Candidate(chunks[cid], cos.get(cid, 0.0), b, b / bm25_max, rrf[cid], best.get(cid, 0.0)))
-        return out
+            best = max((s.score for s in sentences[cid]), default=0.0)
+            out.append(PoolEntry(chunks[cid], cos.get(cid, 0.0), b, b / bm25_max, rrf[cid], max(best, 0.0)))
+        return out, sentences
 
-    def _hybrid(self, q: Query, bm25_scores: np.ndarray, depth: int) -> list[Passage]:
-        scored = [Passage(c.chunk, c.rerank_score(), dense=c.dense, bm25=c.bm25) for c in self.pool(q, bm25_scores)]
-        scored.sort(key=lambda p: -p.score)
-        return scored[:depth]
-
-    def sentences(self, q: Query, chunks: list[Chunk]) -> list[ScoredSentence]:
-        """Every sentence of every chunk, scored; overlapping chunks repeat a sentence."""
-        spans = [(rank, chunk, a, b) for rank, chunk in enumerate(chunks) for a, b in sentence_spans(chunk.text)]
-        if not spans:
-            return []
-        texts = [c.text[a:b] for _, c, a, b in spans]
-        dense = self.encoder.encode_cached(texts) @ q.vector
-        q_terms = set(q.terms)
-        q_weight = sum(self.bm25.idf(t) for t in q_terms) or 1.0
+    def score_sentences(self, q: Query, chunks: list[Chunk]) -> SentencesByChunk:
+        """Every sentence of every chunk, scored in one batch; each chunk id maps to its sentences."""
+        spans = [(chunk, a, b) for chunk in chunks for a, b in sentence_spans(chunk.text)]
+        texts = [c.text[a:b] for c, a, b in spans]
         qtype = question_type(q.text)
-        out = []
-        for (rank, chunk, a, b), text, d in zip(spans, texts, dense, strict=True):
-            lex = sum(self.bm25.idf(t) for t in q_terms.intersection(term_set(text))) / q_weight
-            typed = offers_type(text, qtype, q.text)
-            score = W_SENT_DENSE * float(d) + W_SENT_LEX * lex + W_SENT_TYPE * typed
-            out.append(
+        typed = [offers_type(text, qtype, q.text) for text in texts]
+        support = self.scorer.support(q.vector, frozenset(q.terms), texts, typed)
+        out: SentencesByChunk = {chunk.id: [] for chunk in chunks}
+        for i, ((chunk, a, b), text) in enumerate(zip(spans, texts, strict=True)):
+            out[chunk.id].append(
                 ScoredSentence(
-                    chunk.source, chunk.start + a, chunk.start + b, text, score, float(d), lex, chunk.id, rank, typed
+                    chunk.source,
+                    chunk.start + a,
+                    chunk.start + b,
+                    text,
+                    chunk.id,
+                    float(support.score[i]),
+                    float(support.dense[i]),
+                    float(support.lexical[i]),
+                    typed[i],
                 )
             )
         return out
-
-    def best_sentences(self, q: Query, chunks: list[Chunk]) -> dict[str, float]:
-        """chunk id -> score of its best sentence."""
-        best: dict[str, float] = {}
-        for s in self.sentences(q, chunks):
-            best[s.chunk_id] = max(best.get(s.chunk_id, 0.0), s.score)
-        return best
-
-
-def _top_indices(scores: np.ndarray, k: int) -> list[int]:
-    if not len(scores):
-        return []
-    k = min(k, len(scores))
-    idx = np.argpartition(-scores, k - 1)[:k]
-    idx = idx[np.argsort(-scores[idx], kind="stable")]
-    return [int(i) for i in idx if scores[i] > 0]

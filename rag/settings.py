@@ -8,6 +8,8 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from rag.weights import fitted
+
 Mode = Literal["dense", "bm25", "hybrid"]
 MODES: tuple[Mode, ...] = ("dense", "bm25", "hybrid")
 AnswererName = Literal["extractive", "openai", "llamacpp"]
@@ -18,8 +20,10 @@ DEFAULT_CACHE_DIR = Path.home() / ".cache" / "rag"
 
 
 class Settings(BaseSettings):
-    """Configuration for indexing, retrieval and answering.
+    """Configuration for indexing, retrieval and answering: every knob a user may turn.
 
+    Fitted weights live in ``rag/weights.json``; ``mode``, ``top_k``, ``max_sentences``,
+    ``answerer`` and ``strict`` are the defaults of the per-call options (``rag.request``).
     Every field can be set with an environment variable of the same name in upper case
     and prefixed with ``RAG_`` (``RAG_INDEX_DIR``, ``RAG_TOP_K``, ...), or passed directly.
     """
@@ -87,8 +91,9 @@ class Settings(BaseSettings):
     rrf_k: int = Field(default=60, ge=1, description="Constant of reciprocal rank fusion.")
     max_sentences: int = Field(default=2, ge=1, le=10, description="Most sentences an extractive answer quotes.")
     abstain_threshold: float = Field(
-        default=0.21,
-        description="Evidence score under which the answer says the corpus does not say; calibrated on eval/datasets/seed_qa.jsonl.",
+        default_factory=lambda: fitted().thresholds.abstain,
+        description="Evidence score under which the answer says the corpus does not say; the default is "
+        "the value calibrated on eval/datasets/seed_qa.jsonl (rag/weights.json).",
     )
     second_sentence_ratio: float = Field(
         default=0.0,
@@ -121,12 +126,18 @@ class Settings(BaseSettings):
         description="Drop generated sentences whose citation does not support them (instead of flagging them).",
     )
     support_threshold: float = Field(
-        default=0.64,
-        description="Support score a generated sentence needs from its cited passage; calibrated by "
-        "bench/calibrate_support.py.",
+        default_factory=lambda: fitted().thresholds.support,
+        description="Support score a generated sentence needs from its cited passage; the default is the "
+        "value calibrated by bench/calibrate_support.py (rag/weights.json).",
     )
     prompts_dir: Path | None = Field(
-        default=None, description="Folder of prompt templates; by default the project's prompts/."
+        default=None, description="Folder of prompt templates; by default the ones shipped in rag/prompts/."
+    )
+    document_cache_bytes: int = Field(
+        default=64_000_000,
+        ge=0,
+        description="Characters of extracted document text kept in memory to verify quotes (least recently "
+        "used first out); a document changed on disk is read again.",
     )
     max_file_bytes: int = Field(
         default=50_000_000, ge=1, description="Files larger than this are skipped while loading."

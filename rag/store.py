@@ -35,7 +35,6 @@ from typing import Any, TypeVar
 import numpy as np
 
 from rag.chunking import chunk_id
-from rag.embedding import set_offline_env
 from rag.errors import IndexBusyError, StoreError
 from rag.lexical import BM25Index
 from rag.settings import Settings
@@ -77,7 +76,6 @@ def chroma_client(path: Path, fresh: bool = False) -> Any:
     opened it (its vector segment stays as loaded). ``fresh`` makes a new client that reads the
     folder again; clients handed out before keep working, on their old view, until replaced.
     """
-    set_offline_env()
     key = str(path.resolve())
     with _clients_lock:
         if fresh and key in _clients:
@@ -99,7 +97,6 @@ def chroma_http_client(url: str, token: str = "") -> Any:
     """A client of the Chroma server at ``url`` (http or https, default port 8000), telemetry off."""
     from urllib.parse import urlsplit
 
-    set_offline_env()
     parts = urlsplit(url if "://" in url else f"http://{url}")
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/"):
         raise StoreError(f"invalid Chroma URL {url!r}: expected http(s)://host[:port]")

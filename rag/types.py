@@ -1,8 +1,9 @@
-"""Core value types: a document, its chunks, what retrieval found, and the answer built on it."""
+"""Core value types, in the order a question meets them: documents and chunks, retrieved passages,
+scored sentences, the evidence for one question, and the answer built on it."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,58 @@ class Passage:
 
 
 @dataclass(frozen=True)
+class ScoredSentence:
+    """A sentence of a retrieved chunk, in document offsets, with how well it supports the query.
+
+    ``score`` is the one sentence-support score (``rag.scoring``) over the features beside it:
+    cosine to the query (``dense``), idf-weighted share of the query's terms it holds
+    (``lexical``), and whether it offers an answer of the type the question asks for (``typed``).
+    """
+
+    source: str
+    start: int
+    end: int
+    text: str
+    chunk_id: str
+    score: float
+    dense: float
+    lexical: float
+    typed: bool = False
+
+
+@dataclass(frozen=True)
+class CandidateSentence:
+    """A sentence an answer may quote: its support plus the prior of the passage it came from."""
+
+    sentence: ScoredSentence
+    selection: float
+    passage_rank: int
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Everything one question needs, computed once: what every answerer reads.
+
+    ``passages`` are all retrieved passages, best first (the related ones shown on an
+    abstention); the answer is drawn from the first ``top_k``. ``candidates`` are the sentences
+    of those, each span once, best first by selection score.
+    """
+
+    question: str
+    query: str
+    mode: str
+    top_k: int
+    passages: tuple[Passage, ...] = ()
+    candidates: tuple[CandidateSentence, ...] = ()
+    question_type: str | None = None
+
+    @property
+    def shown(self) -> tuple[Passage, ...]:
+        """The passages the answer is drawn from (and, for an LLM, the ones it is shown)."""
+        return self.passages[: self.top_k]
+
+
+@dataclass(frozen=True)
 class Citation:
     """An exact span of a source document: ``document_text(source)[start:end] == quote``."""
 
@@ -59,19 +112,36 @@ class Citation:
 
 @dataclass(frozen=True)
 class Answer:
-    """What ``ask`` returns. ``text`` carries markers ``[n]`` that point at ``citations[n-1]``."""
+    """What ``ask`` returns. ``text`` carries markers ``[n]`` that point at ``citations[n-1]``.
 
-    question: str
+    ``evidence`` is what the answer was built from (question, query, passages, scored
+    sentences); ``question``, ``query``, ``mode`` and ``passages`` read through to it.
+    """
+
     text: str
     abstained: bool
-    citations: tuple[Citation, ...] = ()
-    passages: tuple[Passage, ...] = ()
-    mode: str = "hybrid"
-    query: str = ""
-    unsupported_sentences: tuple[str, ...] = ()
+    citations: tuple[Citation, ...]
+    evidence: Evidence
     answerer: str = "extractive"
     notice: str = ""
+    unsupported_sentences: tuple[str, ...] = ()
     generated_sentences: int = 0
+
+    @property
+    def question(self) -> str:
+        return self.evidence.question
+
+    @property
+    def query(self) -> str:
+        return self.evidence.query
+
+    @property
+    def mode(self) -> str:
+        return self.evidence.mode
+
+    @property
+    def passages(self) -> tuple[Passage, ...]:
+        return self.evidence.passages
 
     def to_dict(self) -> dict[str, object]:
         out: dict[str, object] = {
@@ -110,7 +180,6 @@ class IndexReport:
     chunks: int = 0
     embedded: int = 0
     reused: int = 0
-    extra: dict[str, object] = field(default_factory=dict, compare=False)
 
     def summary(self) -> str:
         parts = [

@@ -16,10 +16,8 @@ from typing import Any
 
 import pytest
 
-from rag.embedding import OFFLINE_ENV
+from rag.offline import OFFLINE_ENV  # importing rag applied it to this process already
 
-for _key, _value in OFFLINE_ENV.items():
-    os.environ.setdefault(_key, _value)
 # Derived model files (ONNX exports) go to a temp dir, never to the user's ~/.cache.
 os.environ["RAG_CACHE_DIR"] = tempfile.mkdtemp(prefix="rag-test-cache-")
 

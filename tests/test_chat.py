@@ -32,12 +32,13 @@ def test_safe_filename(name: str, expected: str) -> None:
 
 @pytest.mark.unit
 def test_sources_escape_html_and_mark_the_span() -> None:
-    from rag.types import Answer, Citation
+    from rag.types import Answer, Citation, Evidence
 
     text = "Intro. <b>Bold</b> claim & more. Outro."
     quote = "<b>Bold</b> claim & more."
     start = text.index(quote)
-    a = Answer("q", f"{quote} [1]", False, (Citation("d.txt", start, start + len(quote), quote, 0.9),), query="q <x>")
+    citation = Citation("d.txt", start, start + len(quote), quote, 0.9)
+    a = Answer(f"{quote} [1]", False, (citation,), Evidence("q", "q <x>", "hybrid", 5))
     html_out = render_sources(a, lambda s: text)
     assert "<b>" not in html_out and "&lt;b&gt;Bold&lt;/b&gt; claim &amp; more." in html_out
     assert f'data-start="{start}"' in html_out and "q &lt;x&gt;" in html_out

@@ -10,9 +10,9 @@ import pytest
 from conftest import DEFAULT_CORPUS
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from loading import load_documents
 
 from rag.chunking import chunk_document, chunk_id, doc_key
-from rag.loaders import load_documents
 from rag.text import sentence_spans
 from rag.types import Chunk, Document
 

@@ -12,7 +12,7 @@ from fake_llm import REWRITTEN, FakeLLM
 
 from rag import Answer, ask
 from rag.core import ask_stream
-from rag.prompts import PromptError, load_prompts
+from rag.templates import PromptError, load_prompts
 
 pytestmark = pytest.mark.integration
 Q = "Who is the Chinese Embassy spokesman quoted about Ukraine?"

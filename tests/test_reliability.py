@@ -681,7 +681,7 @@ def test_injected_instruction_reaches_the_llm_only_as_quoted_data(injected, llm)
 def test_passage_cannot_break_out_of_its_quotes(tmp_path: Path, settings, llm) -> None:  # type: ignore[no-untyped-def]
     """A document holding « » cannot end its own quote and write prompt structure outside it.
 
-    Failed before rag/prompts.py replaced « » inside passages (the injected "System:" line landed
+    Failed before rag/templates.py replaced « » inside passages (the injected "System:" line landed
     outside every passage); kept as a regression test."""
     corpus = _copy_corpus(tmp_path)
     (corpus / "memo.txt").write_text(

@@ -17,7 +17,7 @@ from conftest import DEFAULT_CORPUS, browser_page, running_app
 from rag.chat import launch, render_sources, safe_filename
 from rag.errors import InputError
 from rag.settings import get_settings
-from rag.types import Answer, Chunk, Citation, Passage
+from rag.types import Answer, Chunk, Citation, Evidence, Passage
 
 USER, PASSWORD = "alice", "s3cret"
 SPOKESMAN_Q = "Who is the Chinese Embassy spokesman quoted about Ukraine?"
@@ -166,7 +166,8 @@ def test_safe_filename_never_escapes_the_uploads_folder(name: str, tmp_path: Pat
 
 def _answer_with(text: str, quote: str, query: str = "q") -> Answer:
     start = text.index(quote)
-    return Answer("q", f"{quote} [1]", False, (Citation("d.txt", start, start + len(quote), quote, 0.9),), query=query)
+    citation = Citation("d.txt", start, start + len(quote), quote, 0.9)
+    return Answer(f"{quote} [1]", False, (citation,), Evidence("q", query, "hybrid", 5))
 
 
 @pytest.mark.unit
@@ -181,11 +182,10 @@ def test_render_sources_escapes_every_piece_of_document_text() -> None:
 
     chunk = Chunk("c1", f"evil{evil}.txt", 0, 0, len(text), text)
     abstained = Answer(
-        "q",
         "The corpus does not say.",
         True,
-        passages=(Passage(chunk, 0.1),),
-        query="q",
+        (),
+        Evidence("q", "q", "hybrid", 5, passages=(Passage(chunk, 0.1),)),
         notice=f"LLM said {evil}",
         unsupported_sentences=(f"Claim {evil}",),
     )

@@ -123,7 +123,7 @@ def run_eval(
     started = time.perf_counter()
     engine = get_engine(corpus, settings)
     index_report = engine.index(progress=progress)
-    evidence, warnings = resolve_evidence(rows, engine.document_text)
+    evidence, warnings = resolve_evidence(rows, engine.documents.text)
     notes = [f"index: {index_report.summary()}"]
     if len(rows) >= PRIME_MIN_QUESTIONS:
         t0 = time.perf_counter()
@@ -146,10 +146,10 @@ def run_eval(
         bar = _bar(len(rows), f"eval {mode}", progress)
         for row in rows:
             t0 = time.perf_counter()
-            answer = ask(row.question, corpus, mode, settings=settings, history=row.history)
+            answer = ask(row.question, corpus, mode=mode, history=row.history, settings=settings)
             latency = (time.perf_counter() - t0) * 1000
             totals.latencies_ms.append(latency)
-            record = score_answer(totals, row, answer, evidence[row.id], engine.document_text, settings.candidates)
+            record = score_answer(totals, row, answer, evidence[row.id], engine.documents.text, settings.candidates)
             record["mode"] = mode
             record["latency"] = round(latency, 2)
             details.append(record)

@@ -1,4 +1,4 @@
-"""Prompt templates kept as files in ``prompts/``, checked for their placeholders when loaded."""
+"""Prompt templates kept as files in ``rag/prompts/`` (package data), checked for their placeholders when loaded."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 from rag.errors import RagError
 
-DEFAULT_DIR = Path(__file__).resolve().parent.parent / "prompts"
+DEFAULT_DIR = Path(__file__).resolve().parent / "prompts"  # shipped with the package
 REQUIRED = {
     "system.txt": set(),
     "answer.txt": {"passages", "question"},

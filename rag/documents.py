@@ -1,0 +1,119 @@
+"""The text of each document, by source, as the loader extracts it now: what quotes are checked against.
+
+A citation is only given when the document's current text at its offsets is the quote, so an
+edited or deleted file can never be quoted from a stale index. Texts are cached, stamped with
+the file's size and modification time, within a byte budget (least recently used out first).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from pathlib import Path
+
+from rag.errors import LoadError
+from rag.loaders import is_jsonl_corpus, iter_jsonl, read_file
+from rag.settings import Settings
+from rag.types import Document
+
+Stamp = tuple[int, int]
+
+
+def _stamp(path: Path) -> Stamp | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_size, st.st_mtime_ns)
+
+
+class DocumentSource:
+    def __init__(self, corpus: Path, settings: Settings) -> None:
+        self.corpus = corpus
+        self.max_file_bytes = settings.max_file_bytes
+        self.max_file_seconds = settings.max_file_seconds
+        self.budget = settings.document_cache_bytes
+        self._jsonl = is_jsonl_corpus(corpus)
+        self._cache: OrderedDict[str, tuple[Stamp, str]] = OrderedDict()
+        self._size = 0
+        self._complete: Stamp | None = None  # a .jsonl corpus whose every text is in the cache
+        self._lock = threading.Lock()
+
+    def text(self, source: str) -> str | None:
+        """The document's text now, or None when it is gone, unreadable or outside the corpus."""
+        if self._jsonl:
+            return self._jsonl_text(source)
+        path = (self.corpus / source).resolve()
+        if not path.is_relative_to(self.corpus):
+            return None
+        stamp = _stamp(path)
+        if stamp is None:
+            return None
+        cached = self._get(source, stamp)
+        if cached is not None:
+            return cached
+        try:
+            text = read_file(path, source, self.max_file_bytes, self.max_file_seconds).text
+        except LoadError:
+            return None
+        self._put(source, stamp, text)
+        return text
+
+    def quote(self, source: str, start: int, end: int, expected: str) -> str | None:
+        """``text(source)[start:end]`` when it is exactly ``expected``; None when the document changed."""
+        text = self.text(source)
+        if text is None or text[start:end] != expected:
+            return None
+        return text[start:end]
+
+    def _jsonl_text(self, source: str) -> str | None:
+        """One pass over the file fills the cache; a miss is final while every text fits in it."""
+        stamp = _stamp(self.corpus)
+        if stamp is None:
+            return None
+        cached = self._get(source, stamp)
+        if cached is not None or self._complete == stamp:
+            return cached
+        with self._lock:
+            self._clear()  # texts of another version of the file, or a partial pass
+        found = None
+        complete = True
+        for doc in iter_jsonl(self.corpus):
+            if isinstance(doc, Document):
+                complete = self._put(doc.source, stamp, doc.text) and complete
+                if doc.source == source:
+                    found = doc.text
+        if found is not None and not complete:
+            self._put(source, stamp, found)  # keep the one asked for, most recently used
+        self._complete = stamp if complete else None
+        return found
+
+    def _get(self, source: str, stamp: Stamp) -> str | None:
+        with self._lock:
+            item = self._cache.get(source)
+            if item is None or item[0] != stamp:
+                return None
+            self._cache.move_to_end(source)
+            return item[1]
+
+    def _put(self, source: str, stamp: Stamp, text: str) -> bool:
+        """Cache ``text``; False when the budget forced anything (it, or older texts) out."""
+        with self._lock:
+            old = self._cache.pop(source, None)
+            if old is not None:
+                self._size -= len(old[1])
+            if len(text) > self.budget:
+                return False
+            self._cache[source] = (stamp, text)
+            self._size += len(text)
+            kept = True
+            while self._size > self.budget:
+                _, (_, dropped) = self._cache.popitem(last=False)
+                self._size -= len(dropped)
+                kept = False
+            return kept
+
+    def _clear(self) -> None:
+        self._cache.clear()
+        self._size = 0
+        self._complete = None

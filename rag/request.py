@@ -1,0 +1,69 @@
+"""One question as every face asks it: the question, its conversation, and the call's options.
+
+The faces (``ask``, the CLI, the chat, the eval) pass options by name; ``Request.build``
+checks them once, fills the rest from ``Settings``, and the core reads only the ``Request``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TypedDict
+
+from rag.errors import InputError
+from rag.settings import ANSWERERS, MODES, AnswererName, Mode, Settings
+
+
+class AskOptions(TypedDict, total=False):
+    """Per-call options of ``ask``; each defaults to the ``Settings`` field of the same name."""
+
+    mode: Mode | None
+    top_k: int | None
+    max_sentences: int | None
+    answerer: AnswererName | None
+    strict: bool | None
+
+
+OPTION_LIMITS = {"top_k": (1, 50), "max_sentences": (1, 10)}
+
+
+@dataclass(frozen=True)
+class Request:
+    question: str
+    history: tuple[str, ...]
+    mode: Mode
+    top_k: int
+    max_sentences: int
+    answerer: AnswererName
+    strict: bool
+
+    @classmethod
+    def build(
+        cls, question: object, settings: Settings, history: Sequence[str] = (), options: Mapping[str, object] = {}
+    ) -> Request:
+        """The validated request; a bad value is an ``InputError`` naming it."""
+        text = validate_question(question, settings.max_question_chars)
+        unknown = sorted(set(options) - set(AskOptions.__annotations__))
+        if unknown:
+            raise InputError(f"unknown option {unknown[0]!r}; known: {', '.join(AskOptions.__annotations__)}")
+        given = {k: v for k, v in options.items() if v is not None}
+        value: dict[str, Any] = {name: given.get(name, getattr(settings, name)) for name in AskOptions.__annotations__}
+        if value["mode"] not in MODES:
+            raise InputError(f"unknown mode {value['mode']!r}; choose one of {', '.join(MODES)}")
+        if value["answerer"] not in ANSWERERS:
+            raise InputError(f"unknown answerer {value['answerer']!r}; choose one of {', '.join(ANSWERERS)}")
+        for name, (low, high) in OPTION_LIMITS.items():
+            if not isinstance(value[name], int) or not low <= value[name] <= high:
+                raise InputError(f"{name} must be between {low} and {high}, not {value[name]!r}")
+        return cls(text, tuple(h for h in history if isinstance(h, str)), **value)
+
+
+def validate_question(question: object, max_chars: int) -> str:
+    if not isinstance(question, str):
+        raise InputError("question must be a string")
+    text = question.strip()
+    if not text:
+        raise InputError("question is empty")
+    if len(text) > max_chars:
+        raise InputError(f"question is too long ({len(text)} characters; the limit is {max_chars})")
+    return text

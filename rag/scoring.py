@@ -1,0 +1,56 @@
+"""The one sentence-support score: how well a sentence supports a text (a question or a claim).
+
+The retriever's reranker scores sentences against the question with it, and the LLM grounding
+scores windows of a cited passage against a generated claim with it: a weighted sum of the
+embedding cosine, the idf-weighted share of the text's terms the sentence holds, and (for
+questions) a bonus when the sentence offers an answer of the asked-for type.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from rag.embedding import Encoder
+from rag.text import term_set
+from rag.weights import SentenceWeights
+
+
+@dataclass(frozen=True)
+class Support:
+    """Scores of sentences against one text, one entry per sentence."""
+
+    score: np.ndarray
+    dense: np.ndarray
+    lexical: np.ndarray
+
+
+class SentenceScorer:
+    def __init__(self, encoder: Encoder, idf: Callable[[str], float], weights: SentenceWeights) -> None:
+        self.encoder = encoder
+        self.idf = idf
+        self.weights = weights
+
+    def vector(self, text: str) -> np.ndarray:
+        return self.encoder.encode_cached([text])[0]
+
+    def support(
+        self, vector: np.ndarray, terms: frozenset[str], sentences: list[str], typed: Sequence[bool] = ()
+    ) -> Support:
+        """Score ``sentences`` against the text with unit ``vector`` and term set ``terms``.
+
+        All sentences are encoded in one call (cached by text).
+        """
+        if not sentences:
+            empty = np.zeros(0, dtype=np.float32)
+            return Support(empty, empty, empty)
+        dense = self.encoder.encode_cached(sentences) @ vector
+        weight = sum(self.idf(t) for t in terms) or 1.0
+        lexical = np.array([sum(self.idf(t) for t in terms.intersection(term_set(s))) / weight for s in sentences])
+        w = self.weights
+        score = w.dense * dense.astype(np.float64) + w.lexical * lexical
+        if len(typed):
+            score = score + w.answer_type * np.asarray(typed, dtype=np.float64)
+        return Support(score, dense, lexical)
