@@ -194,3 +194,28 @@ def test_eval_with_llm_answerer_reports_supported_share(indexed, llm, tmp_path: 
     assert 0.0 <= gen["supported_share"] <= 2 / 3
     assert report["modes"]["hybrid"]["citations"]["quote_fidelity"] == 1.0
     assert "| generation supported_share |" in (tmp_path / "report.md").read_text()
+
+
+@pytest.mark.parametrize("model", ["no-citations", "empty", "correct"])
+def test_one_retrieval_per_question_and_the_fallback_reuses_its_evidence(
+    indexed, llm, model: str, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    from rag.retrieval import Retriever
+
+    corpus, _ = indexed
+    calls: list[str] = []
+    retrieve = Retriever.retrieve
+
+    def counted(self, q, mode, depth):  # type: ignore[no-untyped-def]
+        calls.append(q.text)
+        return retrieve(self, q, mode, depth)
+
+    monkeypatch.setattr(Retriever, "retrieve", counted)
+    a = ask(Q, corpus=corpus, settings=_settings(indexed, llm, model), top_k=4)
+    assert calls == [Q]
+    assert a.evidence.question == Q and a.evidence.top_k == 4 and a.passages
+    if model != "correct":
+        assert a.answerer == "extractive (fallback from openai)"
+        extractive = ask(Q, corpus=corpus, settings=indexed[1], top_k=4)
+        assert a.text == extractive.text and a.citations == extractive.citations
+        assert a.evidence == extractive.evidence  # the same evidence, not a second retrieval

@@ -1,0 +1,87 @@
+"""DocumentSource: the current text of each document, what every quote is verified against."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from rag.documents import DocumentSource
+from rag.settings import get_settings
+
+pytestmark = pytest.mark.unit
+
+
+def source(corpus: Path, **overrides: object) -> DocumentSource:
+    return DocumentSource(corpus.resolve(), get_settings(**overrides))
+
+
+def test_text_follows_edits_and_deletions(tmp_path: Path) -> None:
+    (tmp_path / "a.txt").write_text("First version.", encoding="utf-8")
+    docs = source(tmp_path)
+    assert docs.text("a.txt") == "First version."
+    (tmp_path / "a.txt").write_text("Second version, longer.", encoding="utf-8")
+    assert docs.text("a.txt") == "Second version, longer."
+    st = (tmp_path / "a.txt").stat()
+    (tmp_path / "a.txt").write_text("Third version, longer!", encoding="utf-8")  # same size
+    os.utime(tmp_path / "a.txt", ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
+    assert docs.text("a.txt") == "Third version, longer!"
+    (tmp_path / "a.txt").unlink()
+    assert docs.text("a.txt") is None
+
+
+def test_quote_only_when_the_text_at_the_offsets_is_the_quote(tmp_path: Path) -> None:
+    (tmp_path / "a.txt").write_text("Alpha beta. Gamma delta.", encoding="utf-8")
+    docs = source(tmp_path)
+    assert docs.quote("a.txt", 12, 24, "Gamma delta.") == "Gamma delta."
+    assert docs.quote("a.txt", 12, 24, "Gamma delta!") is None
+    assert docs.quote("a.txt", 11, 23, "Gamma delta.") is None
+    assert docs.quote("missing.txt", 0, 5, "Alpha") is None
+
+
+def test_nothing_outside_the_corpus_is_read(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (tmp_path / "secret.txt").write_text("secret", encoding="utf-8")
+    (corpus / "link.txt").symlink_to(tmp_path / "secret.txt")
+    docs = source(corpus)
+    assert docs.text("../secret.txt") is None
+    assert docs.text("link.txt") is None
+    assert docs.text("/etc/hostname") is None
+
+
+def test_cache_stays_within_its_budget(tmp_path: Path) -> None:
+    for i in range(10):
+        (tmp_path / f"d{i}.txt").write_text(f"{i}" * 100, encoding="utf-8")
+    docs = source(tmp_path, document_cache_bytes=350)
+    for i in range(10):
+        assert docs.text(f"d{i}.txt") == f"{i}" * 100
+        assert docs._size <= 350
+    assert list(docs._cache) == ["d7.txt", "d8.txt", "d9.txt"]  # least recently used out first
+    docs.text("d7.txt")
+    docs.text("d0.txt")
+    assert list(docs._cache) == ["d9.txt", "d7.txt", "d0.txt"]
+    assert source(tmp_path, document_cache_bytes=50).text("d1.txt") == "1" * 100  # too big to cache, still read
+
+
+def test_jsonl_corpus_is_read_in_one_pass_and_follows_changes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "c.jsonl"
+    rows = [{"id": f"r{i}", "text": f"Row {i} text."} for i in range(5)]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    docs = source(path)
+    passes = []
+    import rag.documents as module
+
+    real = module.iter_jsonl
+    monkeypatch.setattr(module, "iter_jsonl", lambda p: (passes.append(p), *real(p))[1:])
+    assert docs.text("r3") == "Row 3 text."
+    assert docs.text("r0") == "Row 0 text." and docs.text("nope") is None
+    assert len(passes) == 1  # every text fit: a miss needs no second pass
+    with path.open("a", encoding="utf-8") as fh:
+        fh.write(json.dumps({"id": "r9", "text": "Added later."}) + "\n")
+    assert docs.text("r9") == "Added later."
+    assert len(passes) == 2
+    small = source(path, document_cache_bytes=15)
+    assert small.text("r4") == "Row 4 text." and small.text("r1") == "Row 1 text."

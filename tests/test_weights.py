@@ -1,0 +1,37 @@
+"""The fitted weights: one reviewable file, read by the code and by the settings' defaults."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+
+import pytest
+
+from rag.settings import get_settings
+from rag.weights import fitted
+
+pytestmark = pytest.mark.unit
+
+
+def test_every_section_says_how_it_was_fitted() -> None:
+    raw = json.loads(resources.files("rag").joinpath("weights.json").read_text(encoding="utf-8"))
+    sections = {k: v for k, v in raw.items() if isinstance(v, dict)}
+    assert set(sections) == {"rerank", "sentence", "selection", "thresholds"}
+    for name, section in sections.items():
+        assert "python bench/" in section["fitted_by"] or "seed_qa" in section["fitted_by"], name
+
+
+def test_the_code_reads_the_file() -> None:
+    w = fitted()
+    raw = json.loads(resources.files("rag").joinpath("weights.json").read_text(encoding="utf-8"))
+    assert w.rerank.rrf == raw["rerank"]["rrf"] and w.sentence.dense == raw["sentence"]["dense"]
+    assert w.selection.gated_types == tuple(raw["selection"]["gated_types"])
+    s = get_settings()
+    assert s.abstain_threshold == raw["thresholds"]["abstain"]
+    assert s.support_threshold == raw["thresholds"]["support"]
+    assert get_settings(abstain_threshold=0.5).abstain_threshold == 0.5
+
+
+def test_thresholds_still_read_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RAG_ABSTAIN_THRESHOLD", "0.33")
+    assert get_settings().abstain_threshold == 0.33
