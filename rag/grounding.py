@@ -3,9 +3,9 @@
 The model cites passages as ``[n]``. For each sentence we look inside the cited passage for the
 span (one sentence, or two adjacent ones) that supports it best, by the one sentence-support
 score of ``rag.scoring`` (the share of the sentence's rare terms found in the span, and their
-embedding similarity). A sentence whose
-citation is missing, out of range, or too weakly supported is flagged as unsupported; the
-supported ones get a citation to the exact span, quoted verbatim from the document.
+embedding similarity). A sentence whose citation is missing, out of range, or too weakly
+supported is flagged as unsupported; the supported ones get a citation to the exact span, quoted
+verbatim from the document.
 """
 
 from __future__ import annotations

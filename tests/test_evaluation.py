@@ -147,6 +147,10 @@ def test_quality_gate_on_seed_dataset(indexed, tmp_path: Path) -> None:
         for (group, name), floor in gate.items():
             assert metrics[group][name] >= floor, (mode, group, name, metrics[group][name])
     assert report["modes"]["hybrid"]["retrieval"]["mrr@10"] >= report["modes"]["bm25"]["retrieval"]["mrr@10"]
+    details = [json.loads(line) for line in (out / "details.jsonl").read_text().splitlines()]
+    answered = [d for d in details if not d["abstained"]]
+    # every answer's record carries its evidence's best sentence, whose score is the first citation's
+    assert answered and all(d["best_sentence"]["score"] == pytest.approx(d["score"], abs=1e-4) for d in answered)
 
 
 @pytest.mark.integration

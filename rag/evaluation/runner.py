@@ -14,7 +14,7 @@ from rag.core import ask, get_engine
 from rag.evaluation.dataset import EvalRow, load_dataset
 from rag.evaluation.metrics import ModeTotals, Span, contains_answer, first_hit_rank, token_f1
 from rag.settings import MODES, Mode, Settings, get_settings
-from rag.types import Answer
+from rag.types import Answer, ScoredSentence
 
 PRIME_MIN_QUESTIONS = 1000
 
@@ -88,6 +88,7 @@ def score_answer(
         totals.evidence_cited += sum(
             any(span.overlaps(c.source, c.start, c.end) for span in item for c in answer.citations) for item in evidence
         )
+    best = answer.evidence.candidates[0].sentence if answer.evidence.candidates else None
     return {
         "id": row.id,
         "abstained": answer.abstained,
@@ -97,11 +98,18 @@ def score_answer(
         "citations": len(answer.citations),
         "citations_on_evidence": on_evidence,
         "score": answer.citations[0].score if answer.citations else None,
+        "best_sentence": _features(best),  # what the evidence offered, for fitting what reads it next
         "query": answer.query,
         "answerer": answer.answerer,
         "unsupported": list(answer.unsupported_sentences),
         "text": answer.text[:300],
     }
+
+
+def _features(s: ScoredSentence | None) -> dict[str, Any] | None:
+    if s is None:
+        return None
+    return {"score": round(s.score, 4), "dense": round(s.dense, 4), "lexical": round(s.lexical, 4), "typed": s.typed}
 
 
 def run_eval(
