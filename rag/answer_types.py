@@ -14,7 +14,8 @@ _MONTHS = "january|february|march|april|may|june|july|august|september|october|n
 _DATE = re.compile(
     rf"\b(1\d{{3}}|20\d{{2}}|\d{{1,2}}(st|nd|rd|th)? century|{_MONTHS}|"
     r"monday|tuesday|wednesday|thursday|friday|saturday|sunday|\d{1,2}s|\d{4}s)\b"
-    r"|\b(jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec)\.",
+    r"|\b(jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec)\."
+    r"|\b\d{1,2}(:\d{2})?\s?(am|pm|a\.m\.|p\.m\.)|\b\d{1,2}:\d{2}\b|\b(noon|midnight|o'clock)\b",
     re.IGNORECASE,
 )
 _NUMBER_WORDS = (
@@ -53,3 +54,36 @@ def offers_type(sentence: str, qtype: str | None, question: str) -> bool:
         return any(m.group(0).lower() not in q_words for m in _NUMBER.finditer(sentence))
     # name / place: a capitalised word (not sentence-initial) the question does not contain
     return any(m.group(0).lower() not in q_words for m in _CAPITALIZED.finditer(sentence))
+
+
+# Finer answer types for the confidence model, by the entity labels (spaCy, OntoNotes) that can
+# answer them. First match wins, so the specific patterns come before the general ones.
+_LABELS = (
+    ("time", re.compile(r"\b(what|which) time\b|\bat what (time|hour)\b", re.I), {"TIME"}),
+    ("duration", re.compile(r"\bhow long\b|\bfor how many (years|months|weeks|days|hours|minutes)\b", re.I),
+     {"DATE", "TIME", "QUANTITY", "CARDINAL"}),
+    ("percent", re.compile(r"\bwhat (percentage|percent|proportion|share|fraction)\b", re.I),
+     {"PERCENT", "CARDINAL", "QUANTITY"}),
+    ("money", re.compile(r"\bhow much\b|\bwhat (was|is|were|are) the (cost|price|budget|value|revenue)\b", re.I),
+     {"MONEY", "QUANTITY", "CARDINAL", "PERCENT"}),
+    ("date", re.compile(r"^\s*when\b|\bwhat (year|date|day|month|century|decade|era|period)\b|"
+                        r"\bin (what|which) (year|century|decade|month)\b", re.I), {"DATE", "TIME"}),
+    ("number", re.compile(r"\bhow (many|old|far|large|big|tall|high|often|fast|wide|deep|heavy)\b|"
+                          r"\bwhat (number|amount|size|population)\b", re.I),
+     {"CARDINAL", "QUANTITY", "MONEY", "PERCENT", "DATE", "ORDINAL"}),
+    ("organisation", re.compile(r"\b(what|which) (company|organi[sz]ation|team|party|university|school|group|"
+                                r"agency|band|club|newspaper|network|firm)\b", re.I), {"ORG"}),
+    ("place", re.compile(r"^\s*where\b|\b(what|which) (country|city|state|place|region|continent|town|nation|"
+                         r"location|river|island|county|province|area)\b", re.I), {"GPE", "LOC", "FAC"}),
+    ("person", re.compile(r"^\s*(who|whom|whose)\b|\b(who|whom|whose) (is|was|were|are|did|does)\b|"
+                          r"\bwhat (is|was) the name of\b", re.I), {"PERSON", "ORG", "NORP"}),
+)  # fmt: skip
+
+
+@lru_cache(maxsize=50_000)
+def answer_labels(question: str) -> tuple[str, frozenset[str]] | None:
+    """The question's answer type and the entity labels that can answer it, or None."""
+    for name, pattern, labels in _LABELS:
+        if pattern.search(question):
+            return name, frozenset(labels)
+    return None

@@ -12,12 +12,13 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from rag.confidence import features
 from rag.conversation import standalone_query
 from rag.documents import DocumentSource
 from rag.request import Request
 from rag.settings import Settings
 from rag.types import Answer, CandidateSentence, Citation, Evidence
-from rag.weights import SelectionWeights, fitted
+from rag.weights import ConfidenceModel, SelectionWeights, fitted
 
 ABSTAIN_TEXT = (
     "The corpus does not say. No passage supports an answer to this question closely enough; "
@@ -47,18 +48,28 @@ class ExtractiveAnswerer:
     Abstains when the best sentence scores under ``abstain_threshold``, or when a question that
     asks for a date or a number (``selection.gated_types``) finds no sentence close to the best
     one holding such a value the question lacks: the corpus mentions the topic but not the fact.
+    Every answer carries the fitted model's confidence (``rag.confidence``) in what it quotes;
+    under ``min_confidence`` (off by default, see ``Settings.min_confidence``) it abstains too.
     """
 
     max_sentences: int
     abstain_threshold: float
     second_sentence_ratio: float
+    min_confidence: float
     selection: SelectionWeights
+    model: ConfidenceModel
     name: str = "extractive"
 
     @classmethod
     def for_request(cls, request: Request, settings: Settings) -> ExtractiveAnswerer:
+        w = fitted()
         return cls(
-            request.max_sentences, settings.abstain_threshold, settings.second_sentence_ratio, fitted().selection
+            request.max_sentences,
+            settings.abstain_threshold,
+            settings.second_sentence_ratio,
+            settings.min_confidence,
+            w.selection,
+            w.confidence,
         )
 
     def standalone_query(self, question: str, history: Sequence[str]) -> str:
@@ -69,8 +80,13 @@ class ExtractiveAnswerer:
         yield from stream_pieces(answer.text)
         yield answer
 
+    def confidence(self, evidence: Evidence, picked: Sequence[CandidateSentence]) -> float:
+        """The model's probability that an answer quoting ``picked`` is right."""
+        return self.model(features(evidence, picked)) if picked else 0.0
+
     def compose(self, evidence: Evidence, documents: DocumentSource) -> Answer:
         ranked = evidence.candidates
+        picked: list[CandidateSentence] = []
         chosen: list[Citation] = []
         if ranked and ranked[0].sentence.score >= self.abstain_threshold and self._type_found(evidence):
             top = ranked[0].selection
@@ -81,17 +97,32 @@ class ExtractiveAnswerer:
                     break
                 citation = verified_citation(c, documents)
                 if citation is not None:
+                    picked.append(c)
                     chosen.append(citation)
-        if not chosen:
-            return Answer(ABSTAIN_TEXT, True, (), evidence)
+        confidence = self.confidence(evidence, picked or ranked[:1])
+        if not chosen or confidence < self.min_confidence:
+            return Answer(ABSTAIN_TEXT, True, (), evidence, confidence=confidence)
         text = " ".join(f"{c.quote} [{i}]" for i, c in enumerate(chosen, start=1))
-        return Answer(text, False, tuple(chosen), evidence)
+        return Answer(text, False, tuple(chosen), evidence, confidence=confidence)
 
     def _type_found(self, evidence: Evidence) -> bool:
         if evidence.question_type not in self.selection.gated_types:
             return True
         floor = evidence.candidates[0].selection - self.selection.type_gate_margin
         return any(c.sentence.typed for c in evidence.candidates if c.selection >= floor)
+
+    @staticmethod
+    def adjacent(
+        evidence: Evidence, first: CandidateSentence, documents: DocumentSource
+    ) -> tuple[CandidateSentence, Citation] | None:
+        """The best candidate right before or after ``first`` in its document, verified."""
+        s = first.sentence
+        for c in evidence.candidates:
+            o = c.sentence
+            if o.source == s.source and (0 <= o.start - s.end <= 2 or 0 <= s.start - o.end <= 2):
+                citation = verified_citation(c, documents)
+                return None if citation is None else (c, citation)
+        return None
 
 
 def verified_citation(candidate: CandidateSentence, documents: DocumentSource) -> Citation | None:

@@ -47,7 +47,10 @@ def safe_filename(name: str) -> str:
 
 def render_sources(answer: Any, text_of: Any) -> str:
     """HTML for the sources panel: each citation expands to its passage with the span highlighted."""
-    parts = [f'<div class="src-query">Searched for: <code>{html.escape(answer.query)}</code></div>']
+    parts = [
+        f'<div class="src-query">Searched for: <code>{html.escape(answer.query)}</code> · '
+        f'confidence <span class="src-confidence">{answer.confidence:.2f}</span></div>'
+    ]
     if answer.notice:
         parts.append(f'<div class="src-notice">Note: {html.escape(answer.notice)}</div>')
     if answer.unsupported_sentences:

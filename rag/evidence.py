@@ -35,6 +35,9 @@ def gather_evidence(retriever: Retriever, request: Request, query: str) -> Evide
         passages=tuple(found.passages),
         candidates=rank_sentences(shown, sentences, prior),
         question_type=question_type(query),
+        passage_coverage=tuple(
+            float(c) for c in retriever.scorer.coverage(frozenset(q.terms), [p.chunk.text for p in shown])
+        ),
     )
 
 

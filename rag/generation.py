@@ -57,6 +57,12 @@ class LLMAnswerer:
         if self.backend is None:
             yield from self._fallback(evidence, documents, f"{self.error}; {FALLBACK}")
             return
+        # The same confidence and threshold as the extractive answer: no LLM call on evidence
+        # that cannot carry an answer.
+        confidence = self.extractive.compose(evidence, documents).confidence
+        if confidence < self.extractive.min_confidence:
+            yield Answer(ABSTAIN_TEXT, True, (), evidence, answerer=self.name, confidence=confidence)
+            return
         messages = [
             ("system", self.prompts.system),
             ("user", self.prompts.answer_message(evidence.query, [p.chunk.text for p in evidence.shown])),
@@ -74,7 +80,7 @@ class LLMAnswerer:
             yield from self._fallback(evidence, documents, f"the LLM returned an empty reply; {FALLBACK}")
             return
         if is_refusal(text):
-            yield Answer(ABSTAIN_TEXT, True, (), evidence, answerer=self.name)
+            yield Answer(ABSTAIN_TEXT, True, (), evidence, answerer=self.name, confidence=confidence)
             return
         g = ground(text, evidence.shown, self.scorer, documents, self.threshold, self.strict)
         if not g.citations:
@@ -82,7 +88,7 @@ class LLMAnswerer:
             why = "no sentence of the LLM answer is supported by the passage it cites"
             yield from self._fallback(evidence, documents, f"{why}; {FALLBACK}", g)
             return
-        yield Answer(g.text, False, g.citations, evidence, self.name, "", g.unsupported, g.generated)
+        yield Answer(g.text, False, g.citations, evidence, self.name, "", g.unsupported, g.generated, confidence)
 
     def _fallback(
         self, evidence: Evidence, documents: DocumentSource, notice: str, grounded: Grounded | None = None

@@ -36,6 +36,11 @@ class SentenceScorer:
     def vector(self, text: str) -> np.ndarray:
         return self.encoder.encode_cached([text])[0]
 
+    def coverage(self, terms: frozenset[str], texts: list[str]) -> np.ndarray:
+        """Idf-weighted share of ``terms`` each text holds (rare terms count most)."""
+        weight = sum(self.idf(t) for t in terms) or 1.0
+        return np.array([sum(self.idf(t) for t in terms.intersection(term_set(s))) / weight for s in texts])
+
     def support(
         self, vector: np.ndarray, terms: frozenset[str], sentences: list[str], typed: Sequence[bool] = ()
     ) -> Support:
@@ -47,8 +52,7 @@ class SentenceScorer:
             empty = np.zeros(0, dtype=np.float32)
             return Support(empty, empty, empty)
         dense = self.encoder.encode_cached(sentences) @ vector
-        weight = sum(self.idf(t) for t in terms) or 1.0
-        lexical = np.array([sum(self.idf(t) for t in terms.intersection(term_set(s))) / weight for s in sentences])
+        lexical = self.coverage(terms, sentences)
         w = self.weights
         score = w.dense * dense.astype(np.float64) + w.lexical * lexical
         if len(typed):

@@ -89,7 +89,12 @@ class Settings(BaseSettings):
         description="Passages each retriever returns before fusion and reranking (also the depth reported to the evaluation).",
     )
     rrf_k: int = Field(default=60, ge=1, description="Constant of reciprocal rank fusion.")
-    max_sentences: int = Field(default=2, ge=1, le=10, description="Most sentences an extractive answer quotes.")
+    max_sentences: int = Field(
+        default=2,
+        ge=1,
+        le=10,
+        description="Most sentences an extractive answer quotes.",
+    )
     abstain_threshold: float = Field(
         default_factory=lambda: fitted().thresholds.abstain,
         description="Evidence score under which the answer says the corpus does not say; the default is "
@@ -100,6 +105,14 @@ class Settings(BaseSettings):
         ge=0.0,
         le=1.0,
         description="A further sentence is quoted only when its score reaches this share of the best one.",
+    )
+    min_confidence: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=1.0,
+        description="Confidence (the model's probability that the answer is right, Answer.confidence) under "
+        "which the answer also abstains. Off (0) by default: the value fitted for 5 % false refusal on SQuAD "
+        "(rag/weights.json, confidence_5pct_false_refusal) refuses far more on other text (eval/RESULTS.md).",
     )
     max_question_chars: int = Field(default=2000, ge=1, description="Longest question accepted, in characters.")
     answerer: AnswererName = Field(

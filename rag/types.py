@@ -82,6 +82,7 @@ class Evidence:
     passages: tuple[Passage, ...] = ()
     candidates: tuple[CandidateSentence, ...] = ()
     question_type: str | None = None
+    passage_coverage: tuple[float, ...] = ()  # idf-weighted share of the query's terms in each shown passage
 
     @property
     def shown(self) -> tuple[Passage, ...]:
@@ -116,6 +117,8 @@ class Answer:
 
     ``evidence`` is what the answer was built from (question, query, passages, scored
     sentences); ``question``, ``query``, ``mode`` and ``passages`` read through to it.
+    ``confidence`` is the estimated probability that the answer is right (it contains an
+    acceptable answer and cites it); an abstention carries that of the answer it held back.
     """
 
     text: str
@@ -126,6 +129,7 @@ class Answer:
     notice: str = ""
     unsupported_sentences: tuple[str, ...] = ()
     generated_sentences: int = 0
+    confidence: float = 0.0
 
     @property
     def question(self) -> str:
@@ -147,6 +151,7 @@ class Answer:
         out: dict[str, object] = {
             "text": self.text,
             "abstained": self.abstained,
+            "confidence": round(self.confidence, 4),
             "citations": [c.to_dict() for c in self.citations],
         }
         if self.answerer != "extractive":

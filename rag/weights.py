@@ -6,6 +6,7 @@ Kept out of the code so a refit is a reviewable data change; see each section's 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -43,6 +44,24 @@ class SelectionWeights:
 class Thresholds:
     abstain: float
     support: float
+    confidence_5pct_false_refusal: float
+
+
+@dataclass(frozen=True)
+class ConfidenceModel:
+    """Logistic regression on standardised features: P(correct) = sigmoid(b + sum w * (x - mean) / scale)."""
+
+    names: tuple[str, ...]
+    mean: tuple[float, ...]
+    scale: tuple[float, ...]
+    coef: tuple[float, ...]
+    intercept: float
+
+    def __call__(self, values: dict[str, float]) -> float:
+        z = self.intercept + sum(
+            w * (values[n] - m) / s for n, m, s, w in zip(self.names, self.mean, self.scale, self.coef, strict=True)
+        )
+        return 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
 
 
 @dataclass(frozen=True)
@@ -51,6 +70,7 @@ class Weights:
     sentence: SentenceWeights
     selection: SelectionWeights
     thresholds: Thresholds
+    confidence: ConfidenceModel
 
 
 def _section(raw: dict[str, object], cls: type) -> object:
@@ -67,4 +87,11 @@ def fitted() -> Weights:
         sentence=_section(raw["sentence"], SentenceWeights),  # type: ignore[arg-type]
         selection=_section(raw["selection"], SelectionWeights),  # type: ignore[arg-type]
         thresholds=_section(raw["thresholds"], Thresholds),  # type: ignore[arg-type]
+        confidence=ConfidenceModel(
+            names=tuple(raw["confidence"]["features"]),
+            mean=tuple(raw["confidence"]["mean"]),
+            scale=tuple(raw["confidence"]["scale"]),
+            coef=tuple(raw["confidence"]["coef"]),
+            intercept=float(raw["confidence"]["intercept"]),
+        ),
     )

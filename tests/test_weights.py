@@ -16,7 +16,7 @@ pytestmark = pytest.mark.unit
 def test_every_section_says_how_it_was_fitted() -> None:
     raw = json.loads(resources.files("rag").joinpath("weights.json").read_text(encoding="utf-8"))
     sections = {k: v for k, v in raw.items() if isinstance(v, dict)}
-    assert set(sections) == {"rerank", "sentence", "selection", "thresholds"}
+    assert set(sections) == {"rerank", "sentence", "selection", "thresholds", "confidence"}
     for name, section in sections.items():
         assert "python bench/" in section["fitted_by"] or "seed_qa" in section["fitted_by"], name
 
@@ -26,12 +26,16 @@ def test_the_code_reads_the_file() -> None:
     raw = json.loads(resources.files("rag").joinpath("weights.json").read_text(encoding="utf-8"))
     assert w.rerank.rrf == raw["rerank"]["rrf"] and w.sentence.dense == raw["sentence"]["dense"]
     assert w.selection.gated_types == tuple(raw["selection"]["gated_types"])
+    assert w.confidence.names == tuple(raw["confidence"]["features"]) and w.confidence.coef == tuple(
+        raw["confidence"]["coef"]
+    )
     s = get_settings()
     assert s.abstain_threshold == raw["thresholds"]["abstain"]
     assert s.support_threshold == raw["thresholds"]["support"]
-    assert get_settings(abstain_threshold=0.5).abstain_threshold == 0.5
+    assert 0 < w.thresholds.confidence_5pct_false_refusal < 1
+    assert s.min_confidence == 0.0 and get_settings(min_confidence=0.5).min_confidence == 0.5
 
 
 def test_thresholds_still_read_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("RAG_ABSTAIN_THRESHOLD", "0.33")
-    assert get_settings().abstain_threshold == 0.33
+    monkeypatch.setenv("RAG_MIN_CONFIDENCE", "0.33")
+    assert get_settings().min_confidence == 0.33

@@ -78,6 +78,71 @@ def ratio(num: float, den: float) -> float:
     return float(num) / den if den else 0.0
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """One question seen by its confidence: what the answer (or the one held back) would have been.
+
+    ``correct``: answerable, the answer contains an acceptable answer and a citation is on
+    the evidence. ``cited``/``cited_on_evidence`` count its citations.
+    """
+
+    confidence: float
+    answerable: bool
+    correct: bool
+    contained: bool
+    cited: int
+    cited_on_evidence: int
+
+
+def auroc(positive: Sequence[float], negative: Sequence[float]) -> float | None:
+    """P(a positive scores above a negative), ties counting half; None without both classes."""
+    if not positive or not negative:
+        return None
+    scores = np.asarray([*positive, *negative], dtype=float)
+    order = scores.argsort(kind="mergesort")
+    ranks = np.empty(len(scores))
+    ranks[order] = np.arange(1, len(scores) + 1)
+    for value in np.unique(scores):  # average ranks of ties
+        tied = scores == value
+        ranks[tied] = ranks[tied].mean()
+    n_pos, n_neg = len(positive), len(negative)
+    return float((ranks[:n_pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def expected_calibration_error(outcomes: Sequence[Outcome], bins: int = 10) -> float:
+    """Mean |confidence - accuracy| over equal-width confidence bins, weighted by their size."""
+    if not outcomes:
+        return 0.0
+    conf = np.asarray([o.confidence for o in outcomes])
+    correct = np.asarray([o.correct for o in outcomes], dtype=float)
+    which = np.minimum((conf * bins).astype(int), bins - 1)
+    return float(
+        sum(
+            abs(conf[which == b].mean() - correct[which == b].mean()) * (which == b).sum()
+            for b in range(bins)
+            if (which == b).any()
+        )
+        / len(outcomes)
+    )
+
+
+def risk_coverage(outcomes: Sequence[Outcome]) -> dict[str, list[float]]:
+    """Answering the most confident questions first: at each coverage, the share of the answers
+    that are right (contain an acceptable answer; for unanswerable questions, none is) and the
+    precision of their citations."""
+    ranked = sorted(outcomes, key=lambda o: -o.confidence)
+    n = len(ranked)
+    contained = np.cumsum([o.answerable and o.contained for o in ranked])
+    cited = np.cumsum([o.cited for o in ranked])
+    on_evidence = np.cumsum([o.cited_on_evidence for o in ranked])
+    k = np.arange(1, n + 1)
+    return {
+        "coverage": (k / n).tolist() if n else [],
+        "containment": (contained / k).tolist() if n else [],
+        "precision": np.divide(on_evidence, cited, out=np.zeros(n), where=cited > 0).tolist() if n else [],
+    }
+
+
 @dataclass
 class ModeTotals:
     """Running sums for one retrieval mode."""
@@ -100,8 +165,9 @@ class ModeTotals:
     generated_sentences: int = 0
     unsupported_sentences: int = 0
     fallbacks: int = 0
+    outcomes: list[Outcome] = field(default_factory=list)
 
-    def summary(self) -> dict[str, dict[str, float]]:
+    def summary(self) -> dict[str, dict[str, float | None]]:
         def hit(k: int) -> float:
             return ratio(sum(1 for r in self.ranks if r is not None and r <= k), self.n_retrieval)
 
@@ -126,9 +192,20 @@ class ModeTotals:
                 "precision": ratio(self.abstained_right, abstained) if abstained else 1.0,
                 "recall": ratio(self.abstained_right, self.unanswerable) if self.unanswerable else 1.0,
                 "false_refusal": ratio(self.abstained_wrong, self.answerable),
+                "auroc": auroc(
+                    [1 - o.confidence for o in self.outcomes if not o.answerable],
+                    [1 - o.confidence for o in self.outcomes if o.answerable],
+                ),
             },
+            "calibration": {"ece": expected_calibration_error(self.outcomes)},
+            "risk_coverage": {"aurc": self.aurc(), "coverage": ratio(self.n - abstained, self.n)},
             "latency_ms": {"p50": percentile(self.latencies_ms, 50), "p95": percentile(self.latencies_ms, 95)},
         }
+
+    def aurc(self) -> float:
+        """Area under the risk-coverage curve, risk being 1 - the share of right answers (lower is better)."""
+        curve = risk_coverage(self.outcomes)
+        return float(np.mean([1 - c for c in curve["containment"]])) if curve["containment"] else 0.0
 
     def generation(self) -> dict[str, float]:
         """Only for LLM answerers: how much of what the model wrote its citations support."""

