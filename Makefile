@@ -9,7 +9,7 @@ export HF_HUB_DISABLE_TELEMETRY := 1
 export ANONYMIZED_TELEMETRY := False
 export GRADIO_ANALYTICS_ENABLED := False
 
-.PHONY: install chat index test lint format bench bench-scale bench-scale-full bench-onnx eval eval-squad browser chroma clean
+.PHONY: install chat index test lint format bench bench-scale bench-scale-full bench-onnx eval eval-squad eval-heldout fit-confidence browser chroma clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -73,6 +73,17 @@ eval: install
 eval-squad: install
 	$(BIN)/rag eval --corpus ../shared/benchmarks/squad-v1.1-dev/corpus.jsonl \
 	  --dataset ../shared/benchmarks/squad-v1.1-dev/questions.jsonl --out eval/results/squad
+
+# The held-out half of SQuAD dev's articles with their unanswerable twins (never used for fitting).
+eval-heldout: install
+	$(BIN)/rag eval --corpus ../shared/benchmarks/squad-v1.1-dev/corpus.jsonl \
+	  --dataset eval/datasets/squad_heldout.jsonl --modes hybrid --limit 3000 --out eval/results/heldout
+	$(BIN)/python eval/thresholds.py eval/results/heldout/details.jsonl
+
+# Rebuild the adversarial sets, then refit the confidence model on the fit half (about 10 min).
+fit-confidence: install
+	$(BIN)/python eval/make_adversarial.py
+	$(BIN)/python bench/fit_confidence.py --n 2500 --seed 0 --write
 
 clean:
 	rm -rf index/chroma index/*-* .pytest_cache tests/artifacts
