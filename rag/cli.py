@@ -154,9 +154,7 @@ def ask_cmd(
         click.echo(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
         return
     click.echo(answer.text)
-    click.echo(
-        f"\nconfidence {answer.confidence:.2f}" + (" (under the threshold: not answered)" if answer.abstained else "")
-    )
+    click.echo(f"\nconfidence {answer.confidence:.2f} (estimated probability that the answer is right)")
     if answer.citations:
         click.echo("")
     for i, c in enumerate(answer.citations, start=1):

@@ -116,7 +116,7 @@ def test_importing_rag_loads_no_heavy_library_and_goes_offline() -> None:
     code = (
         "import json, os, sys; import rag, rag.core; "
         "heavy = [m for m in ('torch', 'transformers', 'sentence_transformers', 'chromadb', 'llama_index', "
-        "'gradio', 'onnxruntime') if m in sys.modules]; "
+        "'gradio', 'onnxruntime', 'spacy', 'sklearn') if m in sys.modules]; "
         "print(json.dumps([heavy, os.environ.get('HF_HUB_OFFLINE'), os.environ.get('ANONYMIZED_TELEMETRY')]))"
     )
     env = {k: v for k, v in __import__("os").environ.items() if k not in ("HF_HUB_OFFLINE", "ANONYMIZED_TELEMETRY")}

@@ -28,7 +28,8 @@ def test_index_then_ask_json(corpus_copy: Path, tmp_path: Path) -> None:
     res = runner.invoke(cli, ["ask", Q, "--corpus", str(corpus_copy), "--index-dir", index_dir, "--json"])
     assert res.exit_code == 0, res.output
     payload = json.loads(res.output)
-    assert set(payload) == {"text", "abstained", "citations"}
+    assert set(payload) == {"text", "abstained", "confidence", "citations"}
+    assert 0.5 < payload["confidence"] <= 1
     assert "Liu Pengyu" in payload["text"] and payload["abstained"] is False
     c = payload["citations"][0]
     assert set(c) == {"source", "start", "end", "quote", "score"}
@@ -44,6 +45,7 @@ def test_ask_plain_text_lists_citations_and_related(corpus_copy: Path, tmp_path:
     res = runner.invoke(cli, ["ask", Q, "--mode", "bm25", "--top-k", "3", *args])
     assert res.exit_code == 0
     assert "[1] 001_a1832f6365ab849e.txt [" in res.output
+    assert "\nconfidence 0." in res.output or "\nconfidence 1.00" in res.output
     res = runner.invoke(cli, ["ask", "What is the boiling point of mercury?", *args])
     assert res.output.startswith("The corpus does not say")
     assert "Related, but not an answer:" in res.output
