@@ -117,6 +117,7 @@ def bench_ask(work: Path) -> dict[str, dict[str, float]]:
 
 
 def render(indexing: dict[str, float], asks: dict[str, dict[str, float]], command: str) -> str:
+    n_questions = sum(1 for line in SEED.read_text(encoding="utf-8").splitlines() if line.strip())
     raw_p50 = asks["raw encoder, one question"]["p50"]
     lines = [
         f"Command: `{command}`",
@@ -131,7 +132,7 @@ def render(indexing: dict[str, float], asks: dict[str, dict[str, float]], comman
         f"| {indexing['passages']} | {indexing['chunks']} | {indexing['raw_chunks_per_s']:.1f} | "
         f"{indexing['pipeline_chunks_per_s']:.1f} | **{indexing['ratio']:.2f}** |",
         "",
-        "### `ask` latency on the default corpus (69 seed questions)",
+        f"### `ask` latency on the default corpus ({n_questions} seed questions)",
         "",
         "| what | p50 ms | p95 ms | p50 / raw encoder p50 |",
         "|---|---|---|---|",
