@@ -6,8 +6,8 @@ Rows: real questions of the ``fit`` articles (eval/make_adversarial.py's split) 
 adversarial unanswerable twins (eval/datasets/squad_adversarial_fit.jsonl). For each question
 the evidence is gathered as ``ask`` gathers it (hybrid), and the features of the answers the
 candidate answers are recorded: each of the first five candidate sentences alone, and the first
-two each with its adjacent sentence. The label is whether that answer contains an acceptable answer (always 0
-for an unanswerable question). A logistic regression on standardised features is fitted with
+two each with its adjacent sentence. The label is whether that answer contains an acceptable
+answer (always 0 for an unanswerable question). A logistic regression on standardised features is fitted with
 the unanswerable rows weighted to 20 % of the mass, then its intercept is shifted so that on
 real questions alone the mean confidence equals the accuracy (users mostly ask answerable
 questions; the held-out evaluation checks the calibration).
@@ -38,8 +38,19 @@ UNANSWERABLE_SHARE = 0.2
 FALSE_REFUSAL = 0.05
 
 
+def adjacent(evidence: Any, first: Any, documents: Any) -> Any:
+    """The best candidate right before or after ``first`` in its document, if verified."""
+    from rag.answering import verified_citation
+
+    s = first.sentence
+    for c in evidence.candidates:
+        o = c.sentence
+        if o.source == s.source and (0 <= o.start - s.end <= 2 or 0 <= s.start - o.end <= 2):
+            return c if verified_citation(c, documents) is not None else None
+    return None
+
+
 def collect(rows: list[dict[str, Any]], index_dir: str | None) -> list[dict[str, Any]]:
-    from rag.answering import ExtractiveAnswerer
     from rag.confidence import features
     from rag.core import get_engine
     from rag.evaluation.metrics import contains_answer
@@ -62,9 +73,9 @@ def collect(rows: list[dict[str, Any]], index_dir: str | None) -> list[dict[str,
         head = ev.candidates[:top]
         options: list[tuple[str, list[Any]]] = [("best" if j == 0 else f"c{j}", [c]) for j, c in enumerate(head)]
         for j, c in enumerate(head[:2]):
-            adjacent = ExtractiveAnswerer.adjacent(ev, c, engine.documents)
-            if adjacent is not None:
-                options.append(("pair" if j == 0 else f"pair{j}", [c, adjacent[0]]))
+            other = adjacent(ev, c, engine.documents)
+            if other is not None:
+                options.append(("pair" if j == 0 else f"pair{j}", [c, other]))
         for kind, picked in options:
             text = " ".join(c.sentence.text for c in picked)
             out.append(

@@ -111,19 +111,6 @@ class ExtractiveAnswerer:
         floor = evidence.candidates[0].selection - self.selection.type_gate_margin
         return any(c.sentence.typed for c in evidence.candidates if c.selection >= floor)
 
-    @staticmethod
-    def adjacent(
-        evidence: Evidence, first: CandidateSentence, documents: DocumentSource
-    ) -> tuple[CandidateSentence, Citation] | None:
-        """The best candidate right before or after ``first`` in its document, verified."""
-        s = first.sentence
-        for c in evidence.candidates:
-            o = c.sentence
-            if o.source == s.source and (0 <= o.start - s.end <= 2 or 0 <= s.start - o.end <= 2):
-                citation = verified_citation(c, documents)
-                return None if citation is None else (c, citation)
-        return None
-
 
 def verified_citation(candidate: CandidateSentence, documents: DocumentSource) -> Citation | None:
     """A citation whose quote is the document's own text at its offsets, or None if it is not."""

@@ -219,3 +219,14 @@ def test_one_retrieval_per_question_and_the_fallback_reuses_its_evidence(
         extractive = ask(Q, corpus=corpus, settings=indexed[1], top_k=4)
         assert a.text == extractive.text and a.citations == extractive.citations
         assert a.evidence == extractive.evidence  # the same evidence, not a second retrieval
+
+
+def test_llm_refuses_by_the_same_confidence_without_calling_the_model(indexed, llm) -> None:  # type: ignore[no-untyped-def]
+    corpus, _ = indexed
+    settings = _settings(indexed, llm, "correct", min_confidence=1.0)
+    items = list(ask_stream(Q, corpus=corpus, settings=settings))
+    assert len(items) == 1 and isinstance(items[0], Answer)  # no text streamed: the LLM was not asked
+    a = items[0]
+    assert a.abstained and a.answerer == "openai" and a.generated_sentences == 0
+    extractive = ask(Q, corpus=corpus, settings=indexed[1])
+    assert a.confidence == pytest.approx(extractive.confidence) and 0 < a.confidence < 1
