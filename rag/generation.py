@@ -54,12 +54,13 @@ class LLMAnswerer:
 
     def answer(self, evidence: Evidence, documents: DocumentSource) -> Iterator[str | Answer]:
         """Stream the LLM's words, then yield the grounded Answer (or the extractive fallback)."""
+        # The extractive answer on the same evidence: the fallback, and the confidence (with its
+        # threshold) that the LLM answer shares, so evidence that cannot carry an answer costs no call.
+        base = self.extractive.compose(evidence, documents)
         if self.backend is None:
-            yield from self._fallback(evidence, documents, f"{self.error}; {FALLBACK}")
+            yield from self._fallback(base, f"{self.error}; {FALLBACK}")
             return
-        # The same confidence and threshold as the extractive answer: no LLM call on evidence
-        # that cannot carry an answer.
-        confidence = self.extractive.compose(evidence, documents).confidence
+        confidence = base.confidence
         if confidence < self.extractive.min_confidence:
             yield Answer(ABSTAIN_TEXT, True, (), evidence, answerer=self.name, confidence=confidence)
             return
@@ -74,10 +75,10 @@ class LLMAnswerer:
                 yield delta
         except LLMError as err:
             yield "\n\n"
-            yield from self._fallback(evidence, documents, f"{err}; {FALLBACK}")
+            yield from self._fallback(base, f"{err}; {FALLBACK}")
             return
         if not text.strip():
-            yield from self._fallback(evidence, documents, f"the LLM returned an empty reply; {FALLBACK}")
+            yield from self._fallback(base, f"the LLM returned an empty reply; {FALLBACK}")
             return
         if is_refusal(text):
             yield Answer(ABSTAIN_TEXT, True, (), evidence, answerer=self.name, confidence=confidence)
@@ -86,15 +87,12 @@ class LLMAnswerer:
         if not g.citations:
             yield "\n\n"
             why = "no sentence of the LLM answer is supported by the passage it cites"
-            yield from self._fallback(evidence, documents, f"{why}; {FALLBACK}", g)
+            yield from self._fallback(base, f"{why}; {FALLBACK}", g)
             return
         yield Answer(g.text, False, g.citations, evidence, self.name, "", g.unsupported, g.generated, confidence)
 
-    def _fallback(
-        self, evidence: Evidence, documents: DocumentSource, notice: str, grounded: Grounded | None = None
-    ) -> Iterator[str | Answer]:
+    def _fallback(self, base: Answer, notice: str, grounded: Grounded | None = None) -> Iterator[str | Answer]:
         """The extractive answer on the same evidence, saying why the LLM's was not used."""
-        base = self.extractive.compose(evidence, documents)
         answer = dataclasses.replace(
             base,
             answerer=f"extractive (fallback from {self.name})",

@@ -78,7 +78,7 @@ def score_answer(
         totals.faithful_quotes += text is not None and text[c.start : c.end] == c.quote
         if row.answerable and evidence:
             totals.citations += 1
-            hit = any(span.overlaps(c.source, c.start, c.end) for item in evidence for span in item)
+            hit = on_evidence_span(evidence, c.source, c.start, c.end)
             on_evidence += hit
             totals.citations_on_evidence += hit
         elif not row.answerable:
@@ -108,6 +108,11 @@ def score_answer(
     }
 
 
+def on_evidence_span(evidence: list[list[Span]], source: str, start: int, end: int) -> bool:
+    """Whether the span overlaps any evidence item of the question."""
+    return any(span.overlaps(source, start, end) for item in evidence for span in item)
+
+
 def outcome(row: EvalRow, answer: Answer, evidence: list[list[Span]], contained: bool, on_evidence: int) -> Outcome:
     """The question as the risk-coverage curve and the calibration see it.
 
@@ -119,11 +124,7 @@ def outcome(row: EvalRow, answer: Answer, evidence: list[list[Span]], contained:
         best = answer.evidence.candidates[0].sentence if answer.evidence.candidates else None
         contained = best is not None and row.answerable and contains_answer(best.text, row.answers)
         cited = int(best is not None)
-        on = int(
-            best is not None
-            and row.answerable
-            and any(s.overlaps(best.source, best.start, best.end) for i in evidence for s in i)
-        )
+        on = int(best is not None and row.answerable and on_evidence_span(evidence, best.source, best.start, best.end))
     correct = row.answerable and contained and on > 0
     return Outcome(answer.confidence, row.answerable, correct, contained, cited, on)
 
@@ -240,19 +241,19 @@ def render_markdown(report: dict[str, Any]) -> str:
             values = []
             for m in modes:
                 v = report["modes"][m][group][metric]
-                values.append(
-                    "n/a"
-                    if v is None
-                    else str(v)
-                    if isinstance(v, int)
-                    else f"{v:.1f}"
-                    if group == "latency_ms"
-                    else f"{v:.3f}"
-                )
+                values.append(_cell(v, group))
             lines.append(f"| {group} {metric} | " + " | ".join(values) + " |")
     if report.get("notes"):
         lines += ["", "Notes:", *[f"- {n}" for n in report["notes"]]]
     return "\n".join(lines) + "\n"
+
+
+def _cell(value: float | int | None, group: str) -> str:
+    if value is None:
+        return "n/a"  # e.g. AUROC on a set without unanswerable questions
+    if isinstance(value, int):
+        return str(value)
+    return f"{value:.1f}" if group == "latency_ms" else f"{value:.3f}"
 
 
 def plot_report(report: dict[str, Any], details: list[dict[str, Any]], out: Path) -> None:
