@@ -17,8 +17,8 @@ from rag.conversation import standalone_query
 from rag.documents import DocumentSource
 from rag.request import Request
 from rag.settings import Settings
-from rag.types import Answer, CandidateSentence, Citation, Evidence
-from rag.weights import ConfidenceModel, SelectionWeights, fitted
+from rag.types import Answer, CandidateSentence, Citation, Evidence, ScoredSentence
+from rag.weights import ConfidenceModel, fitted
 
 ABSTAIN_TEXT = (
     "The corpus does not say. No passage supports an answer to this question closely enough; "
@@ -43,33 +43,31 @@ class Answerer(Protocol):
 
 @dataclass(frozen=True)
 class ExtractiveAnswerer:
-    """Quote at most ``max_sentences`` verbatim sentences with markers, or abstain.
+    """Quote the best sentence verbatim (a second one only when it helps), or abstain.
 
-    Abstains when the best sentence scores under ``abstain_threshold``, or when a question that
-    asks for a date or a number (``selection.gated_types``) finds no sentence close to the best
-    one holding such a value the question lacks: the corpus mentions the topic but not the fact.
-    Every answer carries the fitted model's confidence (``rag.confidence``) in what it quotes;
-    under ``min_confidence`` (off by default, see ``Settings.min_confidence``) it abstains too.
+    The first quote is the best-ranked sentence that verifies and scores at least
+    ``abstain_threshold`` on its own. A second sentence (the first's neighbour in its document,
+    or the runner-up) is added only when the confidence model (``rag.confidence``) rates the two
+    together ``second_sentence_gain`` above the first alone: it adds support the first lacks.
+    The answer abstains when nothing clears the bar or its confidence is under ``min_confidence``
+    (fitted for 5 % false refusal, see ``Settings.min_confidence``).
     """
 
     max_sentences: int
     abstain_threshold: float
-    second_sentence_ratio: float
+    second_sentence_gain: float
     min_confidence: float
-    selection: SelectionWeights
     model: ConfidenceModel
     name: str = "extractive"
 
     @classmethod
     def for_request(cls, request: Request, settings: Settings) -> ExtractiveAnswerer:
-        w = fitted()
         return cls(
             request.max_sentences,
             settings.abstain_threshold,
-            settings.second_sentence_ratio,
+            settings.second_sentence_gain,
             settings.min_confidence,
-            w.selection,
-            w.confidence,
+            fitted().confidence,
         )
 
     def standalone_query(self, question: str, history: Sequence[str]) -> str:
@@ -85,31 +83,46 @@ class ExtractiveAnswerer:
         return self.model(features(evidence, picked)) if picked else 0.0
 
     def compose(self, evidence: Evidence, documents: DocumentSource) -> Answer:
-        ranked = evidence.candidates
-        picked: list[CandidateSentence] = []
-        chosen: list[Citation] = []
-        if ranked and ranked[0].sentence.score >= self.abstain_threshold and self._type_found(evidence):
-            top = ranked[0].selection
-            for c in ranked:
-                if len(chosen) >= self.max_sentences:
-                    break
-                if chosen and c.selection < self.second_sentence_ratio * top:
-                    break
-                citation = verified_citation(c, documents)
-                if citation is not None:
-                    picked.append(c)
-                    chosen.append(citation)
-        confidence = self.confidence(evidence, picked or ranked[:1])
-        if not chosen or confidence < self.min_confidence:
+        quotable = self._quotable(evidence, documents)
+        if not quotable:
+            confidence = self.confidence(evidence, evidence.candidates[:1])
             return Answer(ABSTAIN_TEXT, True, (), evidence, confidence=confidence)
-        text = " ".join(f"{c.quote} [{i}]" for i, c in enumerate(chosen, start=1))
-        return Answer(text, False, tuple(chosen), evidence, confidence=confidence)
+        first = quotable[0]
+        picked, alone = [first], self.confidence(evidence, [first[0]])
+        confidence = alone
+        for second in self._seconds(quotable) if self.max_sentences > 1 else ():
+            together = self.confidence(evidence, [first[0], second[0]])
+            if together >= alone + self.second_sentence_gain and together > confidence:
+                picked, confidence = [first, second], together
+        if confidence < self.min_confidence:
+            return Answer(ABSTAIN_TEXT, True, (), evidence, confidence=confidence)
+        text = " ".join(f"{c.quote} [{i}]" for i, (_, c) in enumerate(picked, start=1))
+        return Answer(text, False, tuple(c for _, c in picked), evidence, confidence=confidence)
 
-    def _type_found(self, evidence: Evidence) -> bool:
-        if evidence.question_type not in self.selection.gated_types:
-            return True
-        floor = evidence.candidates[0].selection - self.selection.type_gate_margin
-        return any(c.sentence.typed for c in evidence.candidates if c.selection >= floor)
+    def _quotable(self, evidence: Evidence, documents: DocumentSource) -> list[tuple[CandidateSentence, Citation]]:
+        """Candidates that clear the refusal bar on their own and verify, best first.
+
+        The first is the answer; the rest are the sentences a second quote may come from.
+        """
+        out: list[tuple[CandidateSentence, Citation]] = []
+        for c in evidence.candidates:
+            if c.sentence.score < self.abstain_threshold:
+                continue
+            citation = verified_citation(c, documents)
+            if citation is not None:
+                out.append((c, citation))
+        return out
+
+    @staticmethod
+    def _seconds(quotable: list[tuple[CandidateSentence, Citation]]) -> list[tuple[CandidateSentence, Citation]]:
+        """What may join the first quote: its neighbour in the document, and the runner-up."""
+        first = quotable[0][0].sentence
+        out = [q for q in quotable[1:] if q[0].sentence.source == first.source and _adjacent(q[0].sentence, first)]
+        return out[:1] + [q for q in quotable[1:2] if q not in out[:1]]
+
+
+def _adjacent(a: ScoredSentence, b: ScoredSentence) -> bool:
+    return 0 <= a.start - b.end <= 2 or 0 <= b.start - a.end <= 2
 
 
 def verified_citation(candidate: CandidateSentence, documents: DocumentSource) -> Citation | None:

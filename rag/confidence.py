@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 from rag.answer_types import answer_labels
 from rag.nlp import analyse
+from rag.text import term_set, terms
 from rag.types import CandidateSentence, Evidence
 
 FEATURES = (
@@ -36,6 +37,10 @@ FEATURES = (
     "bm25_rank",
     "passage_rank",
     "two_sentences",
+    "passage_missing",
+    "focus_missing",
+    "focus_missing_passage",
+    "count_unattached",
 )
 
 _NEGATION = re.compile(r"\b(not|never|no|none|neither|nor|without|cannot)\b|n't\b", re.I)
@@ -52,6 +57,17 @@ _ANTONYM_PAIRS = (
     ("allowed", "banned"), ("public", "private"), ("legal", "illegal"), ("success", "failure"),
 )  # fmt: skip
 ANTONYMS = {a: b for a, b in _ANTONYM_PAIRS} | {b: a for a, b in _ANTONYM_PAIRS}
+_FOCUS = re.compile(
+    r"\b(what|which|how many|how much)\s+(?:(?:kind|type|sort|form|group|name|names|part)s?\s+of\s+)?"
+    r"(?:the\s+|a\s+|an\s+)?([a-z][a-z-]+)"
+)
+_NOT_FOCUS = frozenset(
+    ["is", "was", "are", "were", "did", "does", "do", "has", "have", "had", "can", "could", "would", "will", "should", "might", "may", "must", "in", "on", "at", "of", "to", "for", "by", "from", "with", "about", "as", "it", "its", "their", "his", "her", "they", "he", "she", "this", "that", "these", "those"]
+)
+_TOKEN = re.compile(r"[\w$€£][\w,.$%-]*")
+_COUNT_WORDS = frozenset(
+    ["one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve", "dozen", "dozens", "hundred", "hundreds", "thousand", "thousands", "million", "millions", "billion", "billions", "several", "few", "many", "some"]
+)
 
 
 def _anchors(question: str) -> list[str]:
@@ -89,6 +105,33 @@ def _antonym_mismatch(question: str, text: str) -> float:
     return float(any(w in ANTONYMS and ANTONYMS[w] in s_words and w not in s_words for w in q_words))
 
 
+def focus(question: str) -> tuple[str, str] | None:
+    """(wh-word, stemmed head word) of "what/which/how many/how much X" questions, else None.
+
+    "How many troops…?" asks about troops: a sentence that never mentions them (or mentions
+    them with no number) is on topic but not an answer.
+    """
+    m = _FOCUS.search(question.lower())
+    if m is None or m.group(2) in _NOT_FOCUS:
+        return None
+    stems = terms(m.group(2))
+    return (m.group(1), stems[0]) if stems else None
+
+
+def _count_unattached(question: str, text: str) -> float:
+    """1.0 for a "how many X" question whose text has no number just before an X (see ``focus``)."""
+    f = focus(question)
+    if f is None or f[0] != "how many":
+        return 0.0
+    tokens = _TOKEN.findall(text.lower())
+    for i, token in enumerate(tokens):
+        if terms(token)[:1] == [f[1]]:
+            before = tokens[max(0, i - 4) : i]
+            if any(any(ch.isdigit() for ch in t) or t in _COUNT_WORDS for t in before):
+                return 0.0
+    return 1.0
+
+
 def _ranks(evidence: Evidence, chunk_id: str) -> tuple[float, float]:
     """1/(1+rank) of the passage among the evidence by dense and by BM25 score (0 if unscored)."""
     out = []
@@ -112,6 +155,8 @@ def features(evidence: Evidence, picked: Sequence[CandidateSentence]) -> dict[st
     offered, missing = _type_offered(question, text)
     dense_rank, bm25_rank = _ranks(evidence, s.chunk_id)
     coverage = evidence.passage_coverage
+    missing_terms = evidence.passage_missing
+    head = focus(question)
     return {
         "support": max(c.sentence.score for c in picked),
         "dense": max(c.sentence.dense for c in picked),
@@ -130,4 +175,8 @@ def features(evidence: Evidence, picked: Sequence[CandidateSentence]) -> dict[st
         "bm25_rank": bm25_rank,
         "passage_rank": 1.0 / (1 + first.passage_rank),
         "two_sentences": float(len(picked) > 1),
+        "passage_missing": missing_terms[first.passage_rank] if first.passage_rank < len(missing_terms) else 1.0,
+        "focus_missing": float(head is not None and head[1] not in term_set(text)),
+        "focus_missing_passage": float(head is not None and head[1] not in term_set(passage)),
+        "count_unattached": _count_unattached(question, text),
     }

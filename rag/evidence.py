@@ -27,6 +27,7 @@ def gather_evidence(retriever: Retriever, request: Request, query: str) -> Evide
     if missing:
         sentences.update(retriever.score_sentences(q, missing))
     prior = retriever.weights.selection.passage_prior
+    terms, texts = frozenset(q.terms), [p.chunk.text for p in shown]
     return Evidence(
         question=request.question,
         query=query,
@@ -35,9 +36,8 @@ def gather_evidence(retriever: Retriever, request: Request, query: str) -> Evide
         passages=tuple(found.passages),
         candidates=rank_sentences(shown, sentences, prior),
         question_type=question_type(query),
-        passage_coverage=tuple(
-            float(c) for c in retriever.scorer.coverage(frozenset(q.terms), [p.chunk.text for p in shown])
-        ),
+        passage_coverage=tuple(float(c) for c in retriever.scorer.coverage(terms, texts)),
+        passage_missing=tuple(float(c) for c in retriever.scorer.missing(terms, texts)),
     )
 
 

@@ -41,6 +41,16 @@ class SentenceScorer:
         weight = sum(self.idf(t) for t in terms) or 1.0
         return np.array([sum(self.idf(t) for t in terms.intersection(term_set(s))) / weight for s in texts])
 
+    def missing(self, terms: frozenset[str], texts: list[str]) -> np.ndarray:
+        """For each text, the idf of the rarest of ``terms`` it lacks over that of the rarest term.
+
+        1.0 when the question's rarest word is absent (a swapped name, an invented detail), 0.0
+        when every term is present: a text can cover most of a question and still miss its point.
+        """
+        idf = {t: self.idf(t) for t in terms}
+        top = max(idf.values(), default=0.0) or 1.0
+        return np.array([max((v for t, v in idf.items() if t not in term_set(s)), default=0.0) / top for s in texts])
+
     def support(
         self, vector: np.ndarray, terms: frozenset[str], sentences: list[str], typed: Sequence[bool] = ()
     ) -> Support:

@@ -100,19 +100,20 @@ class Settings(BaseSettings):
         description="Evidence score under which the answer says the corpus does not say; the default is "
         "the value calibrated on eval/datasets/seed_qa.jsonl (rag/weights.json).",
     )
-    second_sentence_ratio: float = Field(
-        default=0.0,
+    second_sentence_gain: float = Field(
+        default_factory=lambda: fitted().thresholds.second_sentence_gain,
         ge=0.0,
         le=1.0,
-        description="A further sentence is quoted only when its score reaches this share of the best one.",
+        description="A second sentence is quoted only when the confidence model rates the two together this "
+        "much above the first alone (rag/weights.json, fitted with the confidence model).",
     )
     min_confidence: float = Field(
-        default=0.0,
+        default_factory=lambda: fitted().thresholds.min_confidence,
         ge=0.0,
         le=1.0,
         description="Confidence (the model's probability that the answer is right, Answer.confidence) under "
-        "which the answer also abstains. Off (0) by default: the value fitted for 5 % false refusal on SQuAD "
-        "(rag/weights.json, confidence_5pct_false_refusal) refuses far more on other text (eval/RESULTS.md).",
+        "which the answer abstains. The default is fitted for 5 % false refusal on the fitting half of SQuAD "
+        "v1.1 dev's articles (rag/weights.json); 0 turns refusal by confidence off.",
     )
     max_question_chars: int = Field(default=2000, ge=1, description="Longest question accepted, in characters.")
     answerer: AnswererName = Field(

@@ -83,6 +83,7 @@ class Evidence:
     candidates: tuple[CandidateSentence, ...] = ()
     question_type: str | None = None
     passage_coverage: tuple[float, ...] = ()  # idf-weighted share of the query's terms in each shown passage
+    passage_missing: tuple[float, ...] = ()  # idf of the rarest query term each shown passage lacks, over the rarest's
 
     @property
     def shown(self) -> tuple[Passage, ...]:

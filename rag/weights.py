@@ -10,6 +10,7 @@ import math
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -33,35 +34,60 @@ class SentenceWeights:
 
 @dataclass(frozen=True)
 class SelectionWeights:
-    """Extractive sentence selection: passage prior and the answer-type gate for near misses."""
+    """Extractive sentence selection: how much a sentence's passage rank weighs."""
 
     passage_prior: float
-    gated_types: tuple[str, ...]
-    type_gate_margin: float
 
 
 @dataclass(frozen=True)
 class Thresholds:
     abstain: float
     support: float
-    confidence_5pct_false_refusal: float
+    min_confidence: float
+    second_sentence_gain: float
+
+
+@dataclass(frozen=True)
+class Tree:
+    """One regression tree, as parallel node arrays; a leaf has ``left == -1`` and holds ``value``."""
+
+    feature: tuple[int, ...]
+    threshold: tuple[float, ...]
+    left: tuple[int, ...]
+    right: tuple[int, ...]
+    value: tuple[float, ...]
+
+    def __call__(self, x: list[float]) -> float:
+        node = 0
+        while self.left[node] != -1:
+            node = self.left[node] if x[self.feature[node]] <= self.threshold[node] else self.right[node]
+        return self.value[node]
 
 
 @dataclass(frozen=True)
 class ConfidenceModel:
-    """Logistic regression on standardised features: P(correct) = sigmoid(b + sum w * (x - mean) / scale)."""
+    """Small gradient-boosted trees: P(correct) = sigmoid(init + rate * sum of the trees' values).
+
+    Shallow trees (depth 3) let a feature count only where it matters (a missing answer type
+    only for a question that asks for one), which a linear model cannot.
+    """
 
     names: tuple[str, ...]
-    mean: tuple[float, ...]
-    scale: tuple[float, ...]
-    coef: tuple[float, ...]
-    intercept: float
+    init: float
+    rate: float
+    trees: tuple[Tree, ...]
 
     def __call__(self, values: dict[str, float]) -> float:
-        z = self.intercept + sum(
-            w * (values[n] - m) / s for n, m, s, w in zip(self.names, self.mean, self.scale, self.coef, strict=True)
-        )
+        x = [values[n] for n in self.names]
+        z = self.init + self.rate * sum(t(x) for t in self.trees)
         return 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> ConfidenceModel:
+        trees = tuple(
+            Tree(*(tuple(t[k]) for k in ("feature", "threshold", "left", "right", "value"))) for t in raw["trees"]
+        )
+        return cls(tuple(raw["features"]), float(raw["init"]), float(raw["rate"]), trees)
 
 
 @dataclass(frozen=True)
@@ -87,11 +113,5 @@ def fitted() -> Weights:
         sentence=_section(raw["sentence"], SentenceWeights),  # type: ignore[arg-type]
         selection=_section(raw["selection"], SelectionWeights),  # type: ignore[arg-type]
         thresholds=_section(raw["thresholds"], Thresholds),  # type: ignore[arg-type]
-        confidence=ConfidenceModel(
-            names=tuple(raw["confidence"]["features"]),
-            mean=tuple(raw["confidence"]["mean"]),
-            scale=tuple(raw["confidence"]["scale"]),
-            coef=tuple(raw["confidence"]["coef"]),
-            intercept=float(raw["confidence"]["intercept"]),
-        ),
+        confidence=ConfidenceModel.from_json(raw["confidence"]),
     )

@@ -9,9 +9,9 @@ import pytest
 
 from rag import ask
 from rag.answer_types import answer_labels
-from rag.confidence import FEATURES, features
+from rag.confidence import FEATURES, _count_unattached, features, focus
 from rag.nlp import analyse
-from rag.weights import ConfidenceModel, fitted
+from rag.weights import ConfidenceModel, Tree, fitted
 
 FERRY = (
     "Harbour notes\n\nThe ferry to Oslo leaves at 7 pm. Tickets for the crossing cost $45 and the trip takes "
@@ -39,11 +39,40 @@ def test_times_durations_money_and_names_are_answer_types(question: str, text: s
 
 
 @pytest.mark.unit
-def test_the_model_is_a_logistic_regression_on_standardised_features() -> None:
-    model = ConfidenceModel(("a", "b"), (1.0, 0.0), (2.0, 1.0), (0.5, -1.0), 0.25)
-    z = 0.25 + 0.5 * (3.0 - 1.0) / 2.0 - 1.0 * 2.0
-    assert model({"a": 3.0, "b": 2.0}) == pytest.approx(1 / (1 + math.exp(-z)))
+def test_the_model_is_boosted_trees_read_from_the_file() -> None:
+    # one stump on "a" (<= 0.5 goes left) and one on "b": z = init + rate * (leaf_a + leaf_b)
+    stump_a = Tree((0, 0, 0), (0.5, 0.0, 0.0), (1, -1, -1), (2, -1, -1), (0.0, -1.0, 2.0))
+    stump_b = Tree((1, 0, 0), (3.0, 0.0, 0.0), (1, -1, -1), (2, -1, -1), (0.0, 0.5, -0.5))
+    model = ConfidenceModel(("a", "b"), 0.25, 0.1, (stump_a, stump_b))
+    z = 0.25 + 0.1 * (2.0 + 0.5)
+    assert model({"a": 1.0, "b": 2.0}) == pytest.approx(1 / (1 + math.exp(-z)))
+    assert model({"a": 0.0, "b": 9.0}) < model({"a": 1.0, "b": 2.0})
     assert fitted().confidence.names == FEATURES  # the file and the code agree on the features
+    assert len(fitted().confidence.trees) == 100
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(
+    ("question", "wh", "head"),
+    [
+        ("How many troops did Russia mass near the border?", "how many", "troop"),
+        ("What tariff did China put on wheat?", "what", "tariff"),
+        ("What kind of security concept did Xi advocate?", "what", "secur"),
+        ("Which newspaper first reported it?", "which", "newspap"),
+    ],
+)
+def test_focus_is_the_thing_the_question_asks_about(question: str, wh: str, head: str) -> None:
+    assert focus(question) == (wh, head)
+    assert focus("What is the capital of Australia?") is None
+
+
+@pytest.mark.unit
+def test_a_count_must_sit_next_to_what_is_counted() -> None:
+    q = "How many troops did Russia mass near the border?"
+    assert _count_unattached(q, "Russian troop movements near the border were reported.") == 1.0
+    assert _count_unattached(q, "Russia massed more than 100,000 troops near the border.") == 0.0
+    assert _count_unattached(q, "Russia massed several thousand troops there.") == 0.0
+    assert _count_unattached("Who massed troops?", "Russian troop movements.") == 0.0
 
 
 @pytest.fixture(scope="module")
@@ -81,6 +110,9 @@ def test_features_see_swapped_names_and_missing_types(ferry) -> None:  # type: i
     negated = ask("Who did not open the new terminal?", corpus=corpus, settings=settings)
     f_neg = features(negated.evidence, negated.evidence.candidates[:1])
     assert f_neg["negation_mismatch"] == 1.0
+    invented = ask("Who opened the new ferry terminal in Bergen?", corpus=corpus, settings=settings)
+    f_inv = features(invented.evidence, invented.evidence.candidates[:1])
+    assert f_inv["passage_missing"] == 1.0 and f_real["passage_missing"] < 1.0  # "Bergen" is nowhere
     antonym = ask("Who closed the old terminal first?", corpus=corpus, settings=settings)
     assert {"anchors_in_sentence", "type_offered", "type_missing"} <= set(
         features(antonym.evidence, antonym.evidence.candidates[:1])

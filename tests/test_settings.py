@@ -69,7 +69,7 @@ def test_explicit_overrides_beat_environment(monkeypatch: pytest.MonkeyPatch) ->
         ("RAG_MODE", "fuzzy", "mode"),
         ("RAG_CHUNK_TOKENS", "300", "chunk_tokens"),
         ("RAG_CHUNK_OVERLAP", "-1", "chunk_overlap"),
-        ("RAG_SECOND_SENTENCE_RATIO", "1.5", "second_sentence_ratio"),
+        ("RAG_SECOND_SENTENCE_GAIN", "1.5", "second_sentence_gain"),
         ("RAG_MIN_CONFIDENCE", "1.5", "min_confidence"),
         ("RAG_EMBED_BACKEND", "cuda", "embed_backend"),
         ("RAG_MAX_FILE_SECONDS", "0", "max_file_seconds"),

@@ -25,15 +25,14 @@ def test_the_code_reads_the_file() -> None:
     w = fitted()
     raw = json.loads(resources.files("rag").joinpath("weights.json").read_text(encoding="utf-8"))
     assert w.rerank.rrf == raw["rerank"]["rrf"] and w.sentence.dense == raw["sentence"]["dense"]
-    assert w.selection.gated_types == tuple(raw["selection"]["gated_types"])
-    assert w.confidence.names == tuple(raw["confidence"]["features"]) and w.confidence.coef == tuple(
-        raw["confidence"]["coef"]
-    )
+    assert w.confidence.names == tuple(raw["confidence"]["features"]) and w.confidence.init == raw["confidence"]["init"]
+    assert w.confidence.trees[0].value == tuple(raw["confidence"]["trees"][0]["value"])
     s = get_settings()
     assert s.abstain_threshold == raw["thresholds"]["abstain"]
     assert s.support_threshold == raw["thresholds"]["support"]
-    assert 0 < w.thresholds.confidence_5pct_false_refusal < 1
-    assert s.min_confidence == 0.0 and get_settings(min_confidence=0.5).min_confidence == 0.5
+    assert 0 < w.thresholds.min_confidence < 1 and s.min_confidence == w.thresholds.min_confidence
+    assert s.second_sentence_gain == w.thresholds.second_sentence_gain
+    assert get_settings(min_confidence=0.0).min_confidence == 0.0
 
 
 def test_thresholds_still_read_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,0 +1,84 @@
+"""The extractive answerer on a real index: one precise citation, every quote over the bar, refusal by confidence."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rag import ask
+from rag.confidence import features
+from rag.weights import fitted
+
+HARBOUR = (
+    "Harbour notes\n\nThe ferry to Oslo leaves at 7 pm. Tickets for the crossing cost $45 and the trip takes "
+    "an hour and a half. The harbour master, Ingrid Dahl, opened the new terminal in 2019.\n\n"
+    "The old terminal closed after the storm."
+)
+DAM = "Dam records\n\nThe Zorvath dam was finished in 1931 by the engineer Petra Lund. It holds back the Vell river."
+QUESTIONS = (
+    "When does the ferry to Oslo leave?",
+    "How much do tickets for the crossing cost?",
+    "Who opened the new terminal?",
+    "How long does the trip take?",
+    "Who finished the Zorvath dam?",
+)
+
+
+@pytest.fixture()
+def corpus(tmp_path: Path):  # type: ignore[no-untyped-def]
+    from rag.settings import get_settings
+
+    (tmp_path / "corpus").mkdir()
+    (tmp_path / "corpus" / "harbour.txt").write_text(HARBOUR, encoding="utf-8")
+    (tmp_path / "corpus" / "dam.txt").write_text(DAM, encoding="utf-8")
+    return tmp_path / "corpus", get_settings(index_dir=tmp_path / "index")
+
+
+@pytest.mark.integration
+def test_one_citation_unless_a_second_adds_support(corpus) -> None:  # type: ignore[no-untyped-def]
+    folder, settings = corpus
+    one = settings.model_copy(update={"second_sentence_gain": 1.0})  # no pair can gain that much
+    eager = settings.model_copy(update={"second_sentence_gain": 0.0})
+    for q in QUESTIONS:
+        default, single, pairs = (ask(q, corpus=folder, settings=s) for s in (settings, one, eager))
+        assert len(single.citations) <= 1 and len(default.citations) <= 2
+        assert len(pairs.citations) >= len(default.citations) >= len(single.citations)
+        if len(default.citations) == 2:  # only when the model says the pair beats the first alone
+            first = [c for c in default.evidence.candidates if c.sentence.start == default.citations[0].start][:1]
+            alone = fitted().confidence(features(default.evidence, first))
+            assert default.confidence >= alone + settings.second_sentence_gain
+    a = ask("When does the ferry to Oslo leave?", corpus=folder, settings=settings)
+    assert [c.quote for c in a.citations] == ["The ferry to Oslo leaves at 7 pm."]
+
+
+@pytest.mark.integration
+def test_every_quote_clears_the_bar_on_its_own(corpus) -> None:  # type: ignore[no-untyped-def]
+    folder, settings = corpus
+    for q in QUESTIONS:
+        a = ask(q, corpus=folder, settings=settings)
+        scores = {(c.sentence.start, c.sentence.source): c.sentence.score for c in a.evidence.candidates}
+        assert all(scores[(c.start, c.source)] >= settings.abstain_threshold for c in a.citations)
+
+
+@pytest.mark.integration
+def test_a_deleted_document_is_not_replaced_by_a_weak_quote(corpus) -> None:  # type: ignore[no-untyped-def]
+    folder, settings = corpus
+    before = ask("Who finished the Zorvath dam?", corpus=folder, settings=settings)
+    assert not before.abstained and "Petra Lund" in before.citations[0].quote
+    (folder / "dam.txt").unlink()
+    after = ask("Who finished the Zorvath dam?", corpus=folder, settings=settings)
+    assert after.abstained or all(
+        c.source != "dam.txt" and c.score >= settings.abstain_threshold for c in after.citations
+    )
+    assert "Mr. Xi" not in after.text
+
+
+@pytest.mark.integration
+def test_refusal_follows_the_fitted_confidence(corpus) -> None:  # type: ignore[no-untyped-def]
+    folder, settings = corpus
+    assert settings.min_confidence == fitted().thresholds.min_confidence > 0
+    for q in (*QUESTIONS, "How many passengers did the ferry carry in 2031?", "Who won the 2018 FIFA World Cup?"):
+        a = ask(q, corpus=folder, settings=settings)
+        assert a.abstained == (a.confidence < settings.min_confidence) or not a.citations
+        assert 0.0 <= a.confidence <= 1.0
