@@ -77,7 +77,7 @@ eval-squad: install
 # The held-out half of SQuAD dev's articles with their unanswerable twins (never used for fitting).
 eval-heldout: install
 	$(BIN)/rag eval --corpus ../shared/benchmarks/squad-v1.1-dev/corpus.jsonl \
-	  --dataset eval/datasets/squad_heldout.jsonl --modes hybrid --limit 3000 --out eval/results/heldout
+	  --dataset eval/datasets/squad_heldout.jsonl --modes hybrid --limit 1000 --out eval/results/heldout
 	$(BIN)/python eval/thresholds.py eval/results/heldout/details.jsonl
 
 # Rebuild the adversarial sets, then refit the confidence model on the fit half (about 10 min).

@@ -103,7 +103,9 @@ def collect(rows: list[dict[str, Any]], index_dir: str | None) -> list[dict[str,
 
 def compact(text: str) -> str:
     """Lists of numbers on one line each, so a tree is a few reviewable lines."""
-    return re.sub(r"\[\s+([-\d.,\se]+?)\s+\]", lambda m: "[" + ", ".join(v.strip() for v in m.group(1).split(",")) + "]", text)
+    return re.sub(
+        r"\[\s+([-\d.,\se]+?)\s+\]", lambda m: "[" + ", ".join(v.strip() for v in m.group(1).split(",")) + "]", text
+    )
 
 
 def answer_of(options: dict[str, tuple[float, bool, bool]], gain: float) -> tuple[float, bool, bool, bool]:

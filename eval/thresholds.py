@@ -38,11 +38,20 @@ def table(rows: list[dict], thresholds: list[float]) -> list[tuple[float, float,
     return out
 
 
+def by_kind(rows: list[dict], kinds: dict[str, str]) -> dict[str, float]:
+    """Share of each kind of question the run abstained on."""
+    seen: dict[str, list[bool]] = {}
+    for r in rows:
+        seen.setdefault(kinds.get(r["id"], "?"), []).append(bool(r["abstained"]))
+    return {k: sum(v) / len(v) for k, v in sorted(seen.items())}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("details", type=Path)
     ap.add_argument("--mode", default="hybrid")
     ap.add_argument("--thresholds", default="0,0.1,0.2,0.25,0.3,0.35,0.4,0.5,0.6")
+    ap.add_argument("--dataset", type=Path, help="the run's dataset: also print abstention recall by question kind")
     args = ap.parse_args()
     rows = [json.loads(line) for line in args.details.read_text(encoding="utf-8").splitlines() if line.strip()]
     rows = [r for r in rows if r["mode"] == args.mode]
@@ -51,6 +60,12 @@ def main() -> None:
     print("|---|---|---|---|---|")
     for t, fr, recall, cont, cov in table(rows, [float(x) for x in args.thresholds.split(",")]):
         print(f"| {t:.3f} | {fr:.3f} | {recall:.3f} | {cont:.3f} | {cov:.3f} |")
+    if args.dataset:
+        kinds = {}
+        for line in args.dataset.read_text(encoding="utf-8").splitlines():
+            item = json.loads(line)
+            kinds[item["id"]] = item.get("kind", "answerable" if item.get("answers") else "unanswerable")
+        print("abstention by kind, as run: " + ", ".join(f"{k} {v:.2f}" for k, v in by_kind(rows, kinds).items()))
 
 
 if __name__ == "__main__":

