@@ -61,7 +61,7 @@ class LLMAnswerer:
             yield from self._fallback(base, f"{self.error}; {FALLBACK}")
             return
         confidence = base.confidence
-        if confidence < self.extractive.min_confidence:
+        if base.abstained:  # the same refusal as the extractive answer: no evidence, no call
             yield Answer(ABSTAIN_TEXT, True, (), evidence, answerer=self.name, confidence=confidence)
             return
         messages = [
