@@ -14,7 +14,9 @@ _ABBREVIATIONS = {
 }  # fmt: skip
 
 # A candidate end: terminal punctuation, optional closing quotes/brackets, then white space.
-_END = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s)")
+# Possessive quantifiers and the look-behind keep this linear: a run of dots with no space
+# after it (a table of contents' leaders) is tried once, not from each of its dots.
+_END = re.compile(r"(?<![.!?…])[.!?…]++[\"'”’)\]]*+(?=\s)")
 _NEWLINE = re.compile(r"\n\s*")
 _WORD = re.compile(r"\w\w+")
 

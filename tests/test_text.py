@@ -241,3 +241,40 @@ def test_terms_are_lower_case_and_never_stop_words(text: str) -> None:
     assert all(t and t == t.lower() for t in out)
     assert not {"the", "and", "of", "is"} & set(out)
     assert terms(text.lower()) == out
+
+
+def _seconds(fn, text: str) -> float:  # type: ignore[no-untyped-def]
+    import time
+
+    t0 = time.perf_counter()
+    fn(text)
+    return time.perf_counter() - t0
+
+
+ADVERSARIAL = {
+    "dot leaders": lambda n: "." * n,
+    "table of contents": lambda n: ("Chapter one " + "." * 200 + " 3\n") * (n // 215),
+    "one long line": lambda n: "word " * (n // 5),
+    "abbreviations": lambda n: "e.g. " * (n // 5),
+    "initials": lambda n: "a." * (n // 2),
+    "blank lines": lambda n: "\n \n" * (n // 3),
+    "ellipses and quotes": lambda n: '..."! ' * (n // 6),
+}
+
+
+@pytest.mark.unit
+@pytest.mark.timeout(120)  # quadratic splitting of 1 MB alone would take hours: fail, do not hang
+@pytest.mark.parametrize("kind", sorted(ADVERSARIAL))
+def test_splitting_grows_linearly_on_adversarial_text(kind: str) -> None:
+    """10 MB of hostile text splits in time proportional to its size, not its square.
+
+    Compared with 1 MB in the same process (a ratio, not a wall-clock bound): linear work gives
+    about 10x, quadratic work 100x. Both are also checked for valid, ordered spans.
+    """
+    make = ADVERSARIAL[kind]
+    small, big = make(1_000_000), make(10_000_000)
+    base = max(min(_seconds(sentence_spans, small) for _ in range(3)), 1e-3)
+    ratio = _seconds(sentence_spans, big) / base
+    assert ratio < 30, f"{kind}: 10 MB took {ratio:.0f}x the time of 1 MB"
+    spans = sentence_spans(big)
+    assert all(a < b for a, b in spans) and all(b1 <= a2 for (_, b1), (a2, _) in zip(spans, spans[1:]))
