@@ -95,13 +95,14 @@ def index_cmd(path: Path | None, index_dir: Path | None, chroma_url: str | None,
       rag index --chroma-url http://127.0.0.1:8000   # into a Chroma server
     """
     from rag.core import build_index
+    from rag.types import printable
 
     settings = _settings(index_dir=index_dir, chroma_url=chroma_url)
     report = build_index(path, settings=settings, progress=not quiet)
     if not quiet:
         for label, items in (("added", report.added), ("updated", report.updated), ("removed", report.removed)):
             for source in items:
-                click.echo(f"{label}: {source}")
+                click.echo(f"{label}: {printable(source)}")
         for skipped in report.skipped:
             click.echo(str(skipped), err=True)
     click.echo(report.summary())

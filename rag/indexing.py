@@ -58,7 +58,7 @@ def _scan(
 ) -> Iterator[tuple[str, Document | None, int, int] | SkippedFile]:
     """Yield (source, document or None when unchanged by stat, size, mtime_ns) or a SkippedFile."""
     if is_jsonl_corpus(corpus):
-        for item in iter_jsonl(corpus):
+        for item in iter_jsonl(corpus, max_bytes):
             if isinstance(item, SkippedFile):
                 yield item
             else:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from html.parser import HTMLParser
@@ -34,6 +35,19 @@ class SourceFile:
     path: Path
     size: int
     mtime_ns: int
+
+
+_SURROGATES = re.compile("[\ud800-\udfff]")
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
+
+
+def bad_name(name: str) -> str | None:
+    """Why a file name or document id cannot be stored and cited, or None if it can."""
+    if _SURROGATES.search(name):
+        return "name is not valid UTF-8; rename it"
+    if _CONTROL.search(name):
+        return "name contains a control character (a line break or tab); rename it"
+    return None
 
 
 def content_hash(text: str) -> str:
@@ -73,6 +87,10 @@ def scan_folder(root: Path) -> tuple[list[SourceFile], list[SkippedFile]]:
                 continue
             path = Path(dirpath, name)
             source = path.relative_to(root).as_posix()
+            why = bad_name(source)
+            if why is not None:
+                skipped.append(SkippedFile(source, why))
+                continue
             if path.suffix.lower() not in SUPPORTED_SUFFIXES:
                 skipped.append(SkippedFile(source, f"unsupported file type '{path.suffix or name}'"))
                 continue
@@ -227,8 +245,13 @@ def _pdf_text(raw: bytes, max_seconds: float) -> tuple[str, str]:
     return text, str(result["title"]) or _first_line_title(text)
 
 
-def iter_jsonl(corpus: Path) -> Iterator[Document | SkippedFile]:
-    """Documents of a .jsonl corpus; bad lines come out as SkippedFile entries."""
+def iter_jsonl(corpus: Path, max_bytes: int | None = None) -> Iterator[Document | SkippedFile]:
+    """Documents of a .jsonl corpus; bad lines come out as SkippedFile entries.
+
+    A byte-order mark before the first record is ignored; a record over ``max_bytes`` is
+    skipped; a lone surrogate in a text (JSON allows ``"\\ud800"``) becomes U+FFFD, one
+    character for one, so offsets hold.
+    """
     seen: set[str] = set()
     try:
         handle = corpus.open("rb")
@@ -236,30 +259,40 @@ def iter_jsonl(corpus: Path) -> Iterator[Document | SkippedFile]:
         raise CorpusError(f"cannot read corpus file {corpus}: {err.strerror or err}") from err
     with handle:
         for lineno, raw in enumerate(handle, start=1):
+            if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]
             if not raw.strip():
                 continue
             where = f"{corpus.name}:{lineno}"
-            try:
-                row = json.loads(raw.decode("utf-8"))
-            except UnicodeDecodeError:
-                yield SkippedFile(where, "line is not valid UTF-8")
+            if max_bytes is not None and len(raw) > max_bytes:
+                yield SkippedFile(where, f"record is larger than the limit of {max_bytes} bytes ({len(raw)} bytes)")
                 continue
-            except json.JSONDecodeError as err:
-                yield SkippedFile(where, f"invalid JSON ({err.msg})")
-                continue
-            if not isinstance(row, dict) or not isinstance(row.get("text"), str):
-                yield SkippedFile(where, "line needs an object with a string 'text'")
-                continue
-            raw_id = row.get("id")
-            doc_id = "" if raw_id is None else str(raw_id).strip()
-            if not doc_id:
-                yield SkippedFile(where, "line has no 'id'")
-                continue
-            if doc_id in seen:
-                yield SkippedFile(doc_id, f"duplicate id at line {lineno}")
-                continue
-            if not row["text"].strip():
-                yield SkippedFile(doc_id, "empty text")
-                continue
-            seen.add(doc_id)
-            yield Document(source=doc_id, text=row["text"], title=str(row.get("title") or doc_id))
+            item = _record(raw, where, lineno, seen)
+            if isinstance(item, Document):
+                seen.add(item.source)
+            yield item
+
+
+def _record(raw: bytes, where: str, lineno: int, seen: set[str]) -> Document | SkippedFile:
+    try:
+        row = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        return SkippedFile(where, "line is not valid UTF-8")
+    except json.JSONDecodeError as err:
+        return SkippedFile(where, f"invalid JSON ({err.msg})")
+    if not isinstance(row, dict) or not isinstance(row.get("text"), str):
+        return SkippedFile(where, "line needs an object with a string 'text'")
+    raw_id = row.get("id")
+    doc_id = "" if raw_id is None else str(raw_id).strip()
+    if not doc_id:
+        return SkippedFile(where, "line has no 'id'")
+    why = bad_name(doc_id)
+    if why is not None:
+        return SkippedFile(where, f"id {why}")
+    if doc_id in seen:
+        return SkippedFile(doc_id, f"duplicate id at line {lineno}")
+    if not row["text"].strip():
+        return SkippedFile(doc_id, "empty text")
+    text = _SURROGATES.sub("\ufffd", row["text"])
+    title = _SURROGATES.sub("\ufffd", str(row.get("title") or doc_id))
+    return Document(source=doc_id, text=text, title=title)

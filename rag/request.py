@@ -6,6 +6,7 @@ checks them once, fills the rest from ``Settings``, and the core reads only the 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypedDict
@@ -66,4 +67,10 @@ def validate_question(question: object, max_chars: int) -> str:
         raise InputError("question is empty")
     if len(text) > max_chars:
         raise InputError(f"question is too long ({len(text)} characters; the limit is {max_chars})")
+    bad = _SURROGATE.search(text)
+    if bad is not None:
+        raise InputError(f"question is not valid text: an undecodable character at position {bad.start()}")
     return text
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")

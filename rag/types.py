@@ -3,6 +3,7 @@ scored sentences, the evidence for one question, and the answer built on it."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 
@@ -162,6 +163,15 @@ class Answer:
         return out
 
 
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
+
+
+def printable(name: str) -> str:
+    """``name`` safe to print on one line: undecodable bytes and control characters escaped."""
+    name = name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group(0)):02x}", name)
+
+
 @dataclass(frozen=True)
 class SkippedFile:
     """A file the loader could not use, and why."""
@@ -170,7 +180,7 @@ class SkippedFile:
     reason: str
 
     def __str__(self) -> str:
-        return f"skipped {self.source}: {self.reason}"
+        return f"skipped {printable(self.source)}: {self.reason}"
 
 
 @dataclass(frozen=True)

@@ -56,6 +56,7 @@ def test_ask_plain_text_lists_citations_and_related(corpus_copy: Path, tmp_path:
     [
         (["ask", ""], "error: question is empty"),
         (["ask", "x" * 2001], "error: question is too long (2001 characters; the limit is 2000)"),
+        (["ask", "Who \udcff?"], "error: question is not valid text: an undecodable character at position 4"),
         (["ask", "hello", "--corpus", "/no/such/corpus"], "error: corpus path does not exist: /no/such/corpus"),
         (["index", "/no/such/corpus"], "error: corpus path does not exist: /no/such/corpus"),
     ],

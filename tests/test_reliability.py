@@ -6,6 +6,7 @@ from __future__ import annotations
 import builtins
 import html
 import io
+import json
 import os
 import pathlib
 import re
@@ -698,3 +699,64 @@ def test_passage_cannot_break_out_of_its_quotes(tmp_path: Path, settings, llm) -
     assert INJECTION in user
     outside = re.sub(r"^\[\d+\] «.*?»$", "", user, flags=re.MULTILINE | re.DOTALL)
     assert INJECTION not in outside
+
+
+# --- hostile names, texts and records: skipped or cleaned with a one-line reason, never a crash ---
+
+
+@pytest.mark.integration
+def test_hostile_file_names_are_skipped_and_the_rest_indexed(tmp_path: Path, subprocess_env: dict[str, str]) -> None:
+    import os
+    import subprocess
+    import sys
+
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    (corpus / "dam.txt").write_text("The Zorvath dam was finished in 1931 by the engineer Petra Lund.\n")
+    with open(os.path.join(os.fsencode(corpus), b"caf\xe9.txt"), "wb") as f:  # not valid UTF-8
+        f.write(b"The cafe opened in 1999.\n")
+    (corpus / "new\nline.txt").write_text("added: a fake line\n")
+    env = {**subprocess_env, "RAG_INDEX_DIR": str(tmp_path / "index")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "rag.cli", "index", str(corpus)], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[0] == "added: dam.txt" and "added: a fake" not in proc.stdout
+    assert "skipped caf\\xe9.txt: name is not valid UTF-8; rename it" in proc.stderr
+    assert "skipped new\\x0aline.txt: name contains a control character" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    ask = subprocess.run(
+        [sys.executable, "-m", "rag.cli", "ask", "Who finished the Zorvath dam?", "--corpus", str(corpus)],
+        env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert ask.returncode == 0 and "Petra Lund" in ask.stdout, ask.stderr
+
+
+@pytest.mark.integration
+def test_jsonl_surrogates_bom_and_oversized_records(tmp_path: Path, settings) -> None:  # type: ignore[no-untyped-def]
+    from rag.core import ask, build_index, document_text
+    from rag.errors import InputError
+
+    jsonl = tmp_path / "docs.jsonl"
+    big = "The archive holds " + "very " * 400 + "old maps."
+    jsonl.write_bytes(
+        b"\xef\xbb\xbf"
+        + json.dumps({"id": "bridge", "text": "The Ostra bridge opened in 1950."}).encode()
+        + b"\n"
+        + b'{"id": "s1", "text": "The Vell tower \\ud800 fell in 1960."}\n'
+        + b'{"id": "bad\\ud800id", "text": "An id that cannot be stored."}\n'
+        + json.dumps({"id": "big", "text": big}).encode()
+        + b"\n"
+    )
+    small = settings.model_copy(update={"max_file_bytes": 1000})
+    report = build_index(jsonl, settings=small)
+    assert sorted(report.added) == ["bridge", "s1"]  # the BOM no longer hides the first record
+    reasons = {s.source: s.reason for s in report.skipped}
+    assert reasons["docs.jsonl:3"].startswith("id name is not valid UTF-8")
+    assert reasons["docs.jsonl:4"].startswith("record is larger than the limit of 1000 bytes")
+    a = ask("When did the Vell tower fall?", corpus=jsonl, settings=small)
+    assert not a.abstained and "1960" in a.text
+    c = a.citations[0]
+    assert document_text(c.source, corpus=jsonl, settings=small)[c.start : c.end] == c.quote and "\ufffd" in c.quote
+    with pytest.raises(InputError, match="not valid text"):
+        ask("Who \udcff?", corpus=jsonl, settings=small)
