@@ -34,6 +34,48 @@ CSS = """
 """
 
 
+# Sent with every response: the page may load nothing from elsewhere, so a document's markup can
+# never make the browser fetch a remote address (no beacons, no tracking pixels).
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; img-src 'self' data: blob:; media-src 'self' data: blob:; font-src 'self' data:; "
+    "style-src 'self' 'unsafe-inline'; script-src 'self' 'unsafe-inline' 'unsafe-eval' blob:; "
+    "connect-src 'self'; worker-src 'self' blob:; frame-src 'self'; frame-ancestors 'self'; "
+    "base-uri 'self'; form-action 'self'"
+)
+_MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
+
+
+def plain_markdown(text: str) -> str:
+    """``text`` escaped so a Markdown renderer shows it verbatim: no images, links, emphasis or HTML.
+
+    Quotes are the document's own characters; ``*Jon*`` must read as ``*Jon*``, and
+    ``![x](http://…)`` or ``<img src=…>`` must never become an element the browser loads.
+    """
+    return _MARKDOWN_SPECIALS.sub(r"\\\1", html.escape(text, quote=False))
+
+
+class SecurityHeaders:
+    """ASGI middleware adding the Content-Security-Policy (and no-sniff) to every HTTP response."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def with_headers(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                headers = [h for h in message.get("headers", []) if h[0].lower() != b"content-security-policy"]
+                headers.append((b"content-security-policy", CONTENT_SECURITY_POLICY.encode()))
+                headers.append((b"x-content-type-options", b"nosniff"))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
 def safe_filename(name: str) -> str:
     """A plain file name: no folders, no traversal, no hidden files, only safe characters."""
     base = Path(name.replace("\\", "/")).name
@@ -107,7 +149,7 @@ def build_app(corpus: Path, settings: Settings) -> Any:
         message: str, chat: list[dict[str, str]], history: list[str], mode: str, top_k: int, length: int, answerer: str
     ):
         """Stream one turn. The box is cleared once, at once, so text typed meanwhile is kept."""
-        chat = [*(chat or []), {"role": "user", "content": message}]
+        chat = [*(chat or []), {"role": "user", "content": plain_markdown(message)}]
         yield chat, history, "", gr.skip()
         try:
             stream = ask_stream(
@@ -126,18 +168,18 @@ def build_app(corpus: Path, settings: Settings) -> Any:
             for item in stream:
                 if isinstance(item, str):
                     written += item
-                    chat[-1] = {"role": "assistant", "content": written}
+                    chat[-1] = {"role": "assistant", "content": plain_markdown(written)}
                     yield chat, history, gr.skip(), gr.skip()
                     time.sleep(STREAM_DELAY_S if answerer == "extractive" else 0)
                 else:
                     answer = item
         except RagError as err:
-            chat[-1:] = [{"role": "assistant", "content": f"Error: {err}"}]
+            chat[-1:] = [{"role": "assistant", "content": plain_markdown(f"Error: {err}")}]
             yield chat, history, gr.skip(), ""
             return
         assert answer is not None
         history = [*history, message]
-        chat[-1] = {"role": "assistant", "content": answer.text}
+        chat[-1] = {"role": "assistant", "content": plain_markdown(answer.text)}
         yield chat, history, gr.skip(), render_sources(answer, engine().documents.text)
 
     def upload(files: list[Any] | None):  # type: ignore[no-untyped-def]
@@ -163,6 +205,8 @@ def build_app(corpus: Path, settings: Settings) -> Any:
             dest.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(src, dest)
             saved.append(dest)
+        for f in files:  # the upload route's own copies: the corpus has what it keeps
+            Path(f if isinstance(f, str) else f.name).unlink(missing_ok=True)
         try:
             report = build_index(corpus, settings=settings)
         except RagError as err:
@@ -198,7 +242,8 @@ def build_app(corpus: Path, settings: Settings) -> Any:
             gr.update(choices=[r[0] for r in table], value=None),
         )
 
-    with gr.Blocks(title="rag · cited answers") as demo:
+    # delete_cache: the upload route's copies (kept in the corpus, or refused) do not pile up
+    with gr.Blocks(title="rag · cited answers", delete_cache=(600, 600)) as demo:
         gr.Markdown("## Ask your documents\nAnswers quote the corpus verbatim; open a source to see the exact span.")
         history = gr.State([])
         with gr.Tab("Chat"), gr.Row():
@@ -244,7 +289,10 @@ def build_app(corpus: Path, settings: Settings) -> Any:
         drop.click(remove, [victim], [docs, status, victim], api_visibility="private")
 
         def answer_api(question: str, mode: str = settings.mode, top_k: int = settings.top_k) -> dict[str, Any]:
-            a = ask(question, corpus=corpus, mode=mode, top_k=int(top_k), settings=settings)  # type: ignore[arg-type]
+            try:
+                a = ask(question, corpus=corpus, mode=mode, top_k=int(top_k), settings=settings)  # type: ignore[arg-type]
+            except (RagError, ValueError, TypeError) as err:  # a bad question or option reaches the client
+                raise gr.Error(str(err), print_exception=False) from err
             return a.to_dict()
 
         gr.api(answer_api, api_name="ask")
@@ -270,4 +318,15 @@ def launch(corpus: Path, settings: Settings, host: str = "127.0.0.1", port: int 
     report = build_index(corpus, settings=settings)
     print(f"index: {report.summary()}")
     app = build_app(corpus, settings)
-    app.launch(server_name=host, server_port=port, share=share, auth=auth, css=CSS, footer_links=["api"])
+    from starlette.middleware import Middleware
+
+    app.launch(
+        server_name=host,
+        server_port=port,
+        share=share,
+        auth=auth,
+        css=CSS,
+        footer_links=["api"],
+        max_file_size=MAX_UPLOAD_BYTES,  # refused by the upload route itself, before it is stored
+        app_kwargs={"middleware": [Middleware(SecurityHeaders)]},
+    )

@@ -366,3 +366,113 @@ def test_browser_login_then_chat(server) -> None:  # type: ignore[no-untyped-def
         page.wait_for_timeout(500)  # let any injected handler fire, if one had been created
         assert page.evaluate("window.__xss") is None
         assert page.locator("#chat [onerror], #sources [onerror], #sources script, #chat script").count() == 0
+
+
+# ---------------------------------------------------------------------------------------------
+# a document that tries to make the browser fetch an address, and bad API calls
+
+
+class _Listener:
+    """A loopback HTTP server counting every request it gets (a beacon's target)."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        self.hits: list[str] = []
+        hits = self.hits
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                hits.append(self.path)
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def beacon_server(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    root = tmp_path_factory.mktemp("beacon")
+    corpus = root / "corpus"
+    corpus.mkdir()
+    listener = _Listener()
+    url = f"http://127.0.0.1:{listener.port}"
+    (corpus / "memo.md").write_text(
+        "Staff memo\n\n"
+        f"The night keeper of the Brask lighthouse is *Jon* **Gray** ~~Holt~~ ![x]({url}/md-image) "
+        f'<img src="{url}/html-image"> <link rel="stylesheet" href="{url}/css"> since 2004.\n',
+        encoding="utf-8",
+    )
+    cache = root / "gradio-cache"
+    with running_app(root, corpus, {"GRADIO_TEMP_DIR": str(cache)}) as port:
+        yield {"url": f"http://127.0.0.1:{port}/", "listener": listener, "cache": cache}
+    listener.close()
+
+
+@pytest.mark.browser
+@pytest.mark.timeout(180)
+def test_a_cited_document_cannot_make_the_browser_fetch_anything(beacon_server) -> None:  # type: ignore[no-untyped-def]
+    import httpx
+    from playwright.sync_api import expect
+
+    listener = beacon_server["listener"]
+    csp = httpx.get(beacon_server["url"], timeout=30).headers["content-security-policy"]
+    assert "default-src 'self'" in csp and "img-src 'self' data: blob:" in csp
+    with browser_page(beacon_server["url"]) as page:
+        box = page.locator("#question textarea")
+        expect(box).to_be_visible(timeout=60_000)
+        box.fill("Who is the night keeper of the Brask lighthouse?")
+        box.press("Enter")
+        bot = page.locator("#chat [data-testid='bot']").nth(0)
+        expect(bot).to_contain_text("*Jon* **Gray** ~~Holt~~ ![x](", timeout=60_000)  # verbatim, not formatted
+        expect(bot).to_contain_text('<img src="')
+        page.locator("#sources details summary").first.click()
+        page.wait_for_timeout(1500)  # time for any fetch to happen, had one been allowed
+        assert page.locator("#chat img, #chat em, #chat strong, #chat del, #sources img").count() == 0
+    assert listener.hits == []
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(120)
+def test_api_errors_reach_the_client(beacon_server) -> None:  # type: ignore[no-untyped-def]
+    from gradio_client import Client
+
+    client = Client(beacon_server["url"], verbose=False)
+    for args, message in (
+        (("", "hybrid", 5), "question is empty"),
+        (("x" * 2001, "hybrid", 5), "question is too long"),
+        (("Who?", "hybrid", 100), "top_k must be between"),
+        (("Who?", "sideways", 5), "unknown mode 'sideways'"),
+    ):
+        with pytest.raises(Exception, match=message):
+            client.predict(*args, api_name="/ask")
+    ok = client.predict("Who is the night keeper of the Brask lighthouse?", "hybrid", 5, api_name="/ask")
+    assert "Gray" in ok["text"]
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(120)
+def test_oversized_uploads_are_refused_by_the_server_and_leave_nothing(beacon_server) -> None:  # type: ignore[no-untyped-def]
+    import httpx
+
+    from rag.chat import MAX_UPLOAD_BYTES
+
+    big = b"a" * (MAX_UPLOAD_BYTES + 1_000_000)
+    res = httpx.post(
+        beacon_server["url"] + "gradio_api/upload", files={"files": ("big.txt", big, "text/plain")}, timeout=60
+    )
+    assert res.status_code == 413, res.text
+    cache = beacon_server["cache"]
+    left = (
+        [p for p in cache.rglob("*") if p.is_file() and p.stat().st_size > MAX_UPLOAD_BYTES] if cache.exists() else []
+    )
+    assert left == []
