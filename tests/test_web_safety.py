@@ -241,6 +241,10 @@ def test_api_refuses_requests_without_the_login(server) -> None:  # type: ignore
         assert h.post("/gradio_api/call/ask", json={"data": [SPOKESMAN_Q, "hybrid", 5]}).status_code == 401
         assert h.post("/gradio_api/upload", files={"files": ("x.txt", b"x", "text/plain")}).status_code == 401
         assert h.post("/login", data={"username": USER, "password": "wrong"}).status_code == 400
+        for name in ("remove", "upload", "chat"):  # state-changing endpoints, named or private
+            assert h.post(f"/gradio_api/call/{name}", json={"data": ["harbour.txt"]}).status_code == 401, name
+        assert h.post("/gradio_api/queue/join", json={"data": ["harbour.txt"], "fn_index": 0}).status_code == 401
+    assert (server["corpus"] / "harbour.txt").is_file()
     with pytest.raises(Exception, match="credentials were not provided"):
         Client(server["url"], verbose=False)
     with pytest.raises(ValueError, match="Could not login"):
