@@ -83,8 +83,9 @@ def cli() -> None:
 @click.argument("path", required=False, type=click.Path(path_type=Path))
 @store_options
 @click.option("--quiet", "-q", is_flag=True, help="Print only the summary line.")
+@click.option("--rehash", is_flag=True, help="Read and hash every file, even those whose size and times match.")
 @friendly_errors
-def index_cmd(path: Path | None, index_dir: Path | None, chroma_url: str | None, quiet: bool) -> None:
+def index_cmd(path: Path | None, index_dir: Path | None, chroma_url: str | None, quiet: bool, rehash: bool) -> None:
     """Index PATH (a folder or a .jsonl file; default: corpus/) incrementally.
 
     \b
@@ -93,12 +94,13 @@ def index_cmd(path: Path | None, index_dir: Path | None, chroma_url: str | None,
       rag index ~/notes         # a folder of .txt/.md/.html/.pdf
       rag index docs.jsonl      # one {"id", "title", "text"} per line
       rag index --chroma-url http://127.0.0.1:8000   # into a Chroma server
+      rag index --rehash        # also catch edits that kept size and modification time
     """
     from rag.core import build_index
     from rag.types import printable
 
     settings = _settings(index_dir=index_dir, chroma_url=chroma_url)
-    report = build_index(path, settings=settings, progress=not quiet)
+    report = build_index(path, settings=settings, progress=not quiet, rehash=rehash)
     if not quiet:
         for label, items in (("added", report.added), ("updated", report.updated), ("removed", report.removed)):
             for source in items:

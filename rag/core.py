@@ -73,13 +73,13 @@ class Engine:
                 self.refresh(save=False)
             self._next_check = time.monotonic() + max(1.0, 10 * (time.monotonic() - now))
 
-    def index(self, progress: bool = False) -> IndexReport:
+    def index(self, progress: bool = False, rehash: bool = False) -> IndexReport:
         with self._lock, self.store.write_lock():
             if self.store.state() != self._state:
                 # Another process wrote since we opened the database: write on a fresh view of
                 # it, or this process's stale vector segment would hide that process's chunks.
                 self.store.reconnect()
-            report = index_corpus(self.store, self.encoder, progress=progress)
+            report = index_corpus(self.store, self.encoder, progress=progress, rehash=rehash)
             self.refresh()
             self.synced = True
             return report
@@ -132,14 +132,17 @@ def get_engine(corpus: str | Path | None = None, settings: Settings | None = Non
 
 
 def build_index(
-    corpus: str | Path | None = None, *, settings: Settings | None = None, progress: bool = False
+    corpus: str | Path | None = None, *, settings: Settings | None = None, progress: bool = False, rehash: bool = False
 ) -> IndexReport:
     """Index ``corpus`` incrementally and report what changed.
+
+    A file is re-read when its size, modification or change time differ from the last run;
+    ``rehash`` re-reads and hashes every file (re-embedding only those whose text changed).
 
     >>> build_index("corpus/")  # doctest: +SKIP
     IndexReport(added=('000_3090de67739d6d38.txt', ...), ...)
     """
-    return get_engine(corpus, settings).index(progress=progress)
+    return get_engine(corpus, settings).index(progress=progress, rehash=rehash)
 
 
 def ask_stream(

@@ -53,31 +53,39 @@ def repair(store: IndexStore, manifest: Manifest) -> tuple[int, set[str], dict[s
     return len(orphans), broken, reusable
 
 
+Stat = tuple[int, int, int]  # size, mtime_ns, ctime_ns (-1 when unknown)
+
+
 def _scan(
-    corpus: Path, manifest: Manifest, max_bytes: int, max_seconds: float
-) -> Iterator[tuple[str, Document | None, int, int] | SkippedFile]:
-    """Yield (source, document or None when unchanged by stat, size, mtime_ns) or a SkippedFile."""
+    corpus: Path, manifest: Manifest, max_bytes: int, max_seconds: float, rehash: bool = False
+) -> Iterator[tuple[str, Document | None, Stat] | SkippedFile]:
+    """Yield (source, document or None when unchanged by stat, stat) or a SkippedFile.
+
+    A file counts as unchanged only when its size, mtime and ctime all match the manifest (an
+    edit that restores the mtime still moves the ctime); ``rehash`` reads and hashes every file.
+    """
     if is_jsonl_corpus(corpus):
         for item in iter_jsonl(corpus, max_bytes):
             if isinstance(item, SkippedFile):
                 yield item
             else:
-                yield item.source, item, -1, -1
+                yield item.source, item, (-1, -1, -1)
         return
     files, skipped = scan_folder(corpus)
     yield from skipped
     for f in files:
+        stat = (f.size, f.mtime_ns, f.ctime_ns)
         entry = manifest.documents.get(f.source)
-        if entry is not None and entry.size == f.size and entry.mtime_ns == f.mtime_ns:
-            yield f.source, None, f.size, f.mtime_ns
+        if not rehash and entry is not None and (entry.size, entry.mtime_ns, entry.ctime_ns) == stat:
+            yield f.source, None, stat
             continue
         try:
-            yield f.source, read_file(f.path, f.source, max_bytes, max_seconds), f.size, f.mtime_ns
+            yield f.source, read_file(f.path, f.source, max_bytes, max_seconds), stat
         except LoadError as err:
             yield SkippedFile(f.source, str(err))
 
 
-def index_corpus(store: IndexStore, encoder: Encoder, progress: bool = False) -> IndexReport:
+def index_corpus(store: IndexStore, encoder: Encoder, progress: bool = False, rehash: bool = False) -> IndexReport:
     """Bring the index of ``store.corpus`` up to date; the caller holds the write lock."""
     settings = store.settings
     manifest = store.load_manifest()
@@ -93,11 +101,11 @@ def index_corpus(store: IndexStore, encoder: Encoder, progress: bool = False) ->
     seen: set[str] = set()
     pending: list[_Pending] = []
 
-    for item in _scan(store.corpus, manifest, settings.max_file_bytes, settings.max_file_seconds):
+    for item in _scan(store.corpus, manifest, settings.max_file_bytes, settings.max_file_seconds, rehash):
         if isinstance(item, SkippedFile):
             skipped.append(item)
             continue
-        source, doc, size, mtime_ns = item
+        source, doc, (size, mtime_ns, ctime_ns) = item
         seen.add(source)
         old = manifest.documents.get(source)
         if doc is None:
@@ -105,10 +113,10 @@ def index_corpus(store: IndexStore, encoder: Encoder, progress: bool = False) ->
             continue
         digest = content_hash(doc.text)
         if old is not None and old.hash == digest:
-            old.size, old.mtime_ns = size, mtime_ns  # touched but identical: no re-embedding
+            old.size, old.mtime_ns, old.ctime_ns = size, mtime_ns, ctime_ns  # touched but identical: no re-embedding
             unchanged.append(source)
             continue
-        pending.append(_Pending(doc, DocEntry(digest, 0, doc.title, size, mtime_ns), old is None))
+        pending.append(_Pending(doc, DocEntry(digest, 0, doc.title, size, mtime_ns, ctime_ns), old is None))
         (updated if old is not None or source in rebuilt else added).append(source)
 
     removed = sorted(set(manifest.documents) - seen)

@@ -68,8 +68,12 @@ class BM25Index:
                 import bm25s
 
                 retriever = bm25s.BM25.load(str(folder), show_progress=False)
+                if int(retriever.scores["num_docs"]) != len(ids):
+                    return None  # ids.json cut short or from another index: rows would not match
             else:
                 retriever = _Empty()
+            if len(set(ids)) != len(ids) or not all(isinstance(i, str) for i in ids):
+                return None
             return cls(retriever, ids, str(meta["fingerprint"]))
         except Exception:  # missing, partial or foreign files: rebuild from the store
             return None

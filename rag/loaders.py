@@ -35,6 +35,7 @@ class SourceFile:
     path: Path
     size: int
     mtime_ns: int
+    ctime_ns: int = -1
 
 
 _SURROGATES = re.compile("[\ud800-\udfff]")
@@ -102,7 +103,7 @@ def scan_folder(root: Path) -> tuple[list[SourceFile], list[SkippedFile]]:
             if not path.is_file():
                 skipped.append(SkippedFile(source, "not a regular file"))
                 continue
-            found.append(SourceFile(source, path, st.st_size, st.st_mtime_ns))
+            found.append(SourceFile(source, path, st.st_size, st.st_mtime_ns, st.st_ctime_ns))
     return found, skipped
 
 

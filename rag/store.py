@@ -146,6 +146,23 @@ class DocEntry:
     title: str = ""
     size: int = -1
     mtime_ns: int = -1
+    ctime_ns: int = -1  # changes on every write, even one that restores the mtime (touch -r)
+
+    @classmethod
+    def parse(cls, raw: object) -> DocEntry | None:
+        """An entry read from a manifest, or None when it is damaged (the document is re-indexed)."""
+        if not isinstance(raw, dict):
+            return None
+        try:
+            entry = cls(**raw)
+        except TypeError:
+            return None
+        ints = (entry.chunks, entry.size, entry.mtime_ns, entry.ctime_ns)
+        if not all(type(v) is int for v in ints) or entry.chunks < 0:
+            return None
+        if not isinstance(entry.hash, str) or len(entry.hash) != 64 or not isinstance(entry.title, str):
+            return None
+        return entry
 
 
 @dataclass
@@ -226,12 +243,17 @@ class IndexStore:
             return self._reading(self._load_server_manifest)
         try:
             data = json.loads(self.manifest_path.read_text(encoding="utf-8"))
-            if data.get("version") != MANIFEST_VERSION:
-                raise ValueError("old manifest")
-            docs = {s: DocEntry(**e) for s, e in data["documents"].items()}
-            return Manifest(config=data["config"], documents=docs)
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, ValueError):
             return Manifest(config=dict(self.config))
+        if not isinstance(data, dict) or data.get("version") != MANIFEST_VERSION:
+            return Manifest(config=dict(self.config))  # missing, foreign or older: rebuilt (vectors reused)
+        config, documents = data.get("config"), data.get("documents")
+        if not isinstance(config, dict) or not isinstance(documents, dict):
+            return Manifest(config=dict(self.config))
+        parsed = {s: DocEntry.parse(e) for s, e in documents.items()}
+        # A damaged entry is dropped: its chunks become orphans, which ``repair`` clears (reusing
+        # their vectors) and the document is indexed again.
+        return Manifest(config=config, documents={s: e for s, e in parsed.items() if e is not None})
 
     def state(self) -> object:
         """Changes whenever another process saves the manifest; cheap enough to poll."""
@@ -252,13 +274,9 @@ class IndexStore:
         for got in self._pages("manifest_collection", ["metadatas"]):
             for source, m in zip(got["ids"], got["metadatas"] or [], strict=False):
                 m = m or {}
-                docs[source] = DocEntry(
-                    hash=str(m.get("hash", "")),
-                    chunks=int(m.get("chunks", 0)),  # type: ignore[arg-type]
-                    title=str(m.get("title", "")),
-                    size=int(m.get("size", -1)),  # type: ignore[arg-type]
-                    mtime_ns=int(m.get("mtime_ns", -1)),  # type: ignore[arg-type]
-                )
+                entry = DocEntry.parse({"ctime_ns": -1, **m})
+                if entry is not None:
+                    docs[source] = entry
         self._saved = {source: tuple(vars(e).values()) for source, e in docs.items()}
         self._saved_config = config if "config" in meta else None
         return Manifest(config=config, documents=docs)

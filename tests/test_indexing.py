@@ -280,3 +280,60 @@ def test_kill_loop_with_edits_between_rounds(tmp_path: Path, subprocess_env: dic
     build_index(corpus, settings=clean_settings)
     assert _state(corpus, settings) == _state(corpus, clean_settings)
     print(f"kill loop: {rounds} rounds, {kills} kills, index equal to a clean build")
+
+
+# --- damaged manifests and edits that hide from size and mtime ---
+
+MANIFEST_DAMAGE = {
+    "chunks_as_string": lambda d: {**d, "documents": {k: {**v, "chunks": "1"} for k, v in d["documents"].items()}},
+    "chunks_negative": lambda d: {**d, "documents": {k: {**v, "chunks": -3} for k, v in d["documents"].items()}},
+    "documents_null": lambda d: {**d, "documents": None},
+    "top_level_list": lambda d: [d],
+    "unknown_field": lambda d: {**d, "documents": {k: {**v, "colour": "red"} for k, v in d["documents"].items()}},
+    "hash_not_hex": lambda d: {**d, "documents": {k: {**v, "hash": 7} for k, v in d["documents"].items()}},
+}
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("damage", sorted(MANIFEST_DAMAGE))
+def test_damaged_manifest_is_repaired_and_answers_match_a_clean_build(
+    damage: str, corpus: Path, settings, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from conftest import assert_index_consistent
+
+    from rag import ask
+    from rag.core import get_engine
+
+    question = "Who is the Chinese Embassy spokesman quoted about Ukraine?"
+    build_index(corpus, settings=settings)
+    clean = ask(question, corpus=corpus, settings=settings)
+    path = get_engine(corpus, settings).store.manifest_path
+    path.write_text(json.dumps(MANIFEST_DAMAGE[damage](json.loads(path.read_text()))))
+    report = build_index(corpus, settings=settings)
+    assert report.embedded == 0  # every vector was reused
+    assert_index_consistent(corpus, settings)
+    again = ask(question, corpus=corpus, settings=settings)
+    assert (again.text, again.citations) == (clean.text, clean.citations)
+    assert get_engine(corpus, settings).store.load_manifest().documents  # and the manifest is whole again
+
+
+@pytest.mark.integration
+def test_an_edit_that_restores_size_and_mtime_is_still_reindexed(corpus: Path, settings) -> None:  # type: ignore[no-untyped-def]
+    import os
+
+    from rag import ask
+
+    doc = corpus / "vault.txt"
+    doc.write_text("The vault code of the Ostra bank is 4417.\n", encoding="utf-8")
+    build_index(corpus, settings=settings)
+    st = doc.stat()
+    doc.write_text("The vault code of the Ostra bank is 9032.\n", encoding="utf-8")  # same size
+    os.utime(doc, ns=(st.st_atime_ns, st.st_mtime_ns))  # as `touch -r` would
+    assert doc.stat().st_size == st.st_size and doc.stat().st_mtime_ns == st.st_mtime_ns
+    report = build_index(corpus, settings=settings)
+    assert report.updated == ("vault.txt",)
+    assert "9032" in ask("What is the vault code of the Ostra bank?", corpus=corpus, settings=settings).text
+    again = build_index(corpus, settings=settings, rehash=True)  # reads and hashes every file
+    assert again.updated == () and "vault.txt" in again.unchanged and again.embedded == 0

@@ -121,7 +121,10 @@ def test_load_missing_folder_returns_none(tmp_path: Path) -> None:
     assert BM25Index.load(tmp_path / "empty") is None
 
 
-@pytest.mark.parametrize("damage", ["garbage_meta", "meta_without_fingerprint", "missing_vocab", "truncated_arrays"])
+@pytest.mark.parametrize(
+    "damage",
+    ["garbage_meta", "meta_without_fingerprint", "missing_vocab", "truncated_arrays", "ids_cut_short", "ids_repeated"],
+)
 def test_load_corrupted_folder_returns_none(index: BM25Index, tmp_path: Path, damage: str) -> None:
     folder = tmp_path / "bm25"
     index.save(folder)
@@ -130,6 +133,12 @@ def test_load_corrupted_folder_returns_none(index: BM25Index, tmp_path: Path, da
         (folder / META_FILE).write_text("{not json")
     elif damage == "meta_without_fingerprint":
         (folder / META_FILE).write_text(json.dumps({"ids": IDS}))
+    elif damage == "ids_cut_short":  # valid JSON, right fingerprint, fewer rows than the matrix
+        meta = json.loads((folder / META_FILE).read_text())
+        (folder / META_FILE).write_text(json.dumps({**meta, "ids": meta["ids"][:-1]}))
+    elif damage == "ids_repeated":
+        meta = json.loads((folder / META_FILE).read_text())
+        (folder / META_FILE).write_text(json.dumps({**meta, "ids": [meta["ids"][0]] * len(meta["ids"])}))
     elif damage == "missing_vocab":
         for p in folder.glob("vocab*"):
             p.unlink()
