@@ -84,8 +84,11 @@ def cli() -> None:
 @store_options
 @click.option("--quiet", "-q", is_flag=True, help="Print only the summary line.")
 @click.option("--rehash", is_flag=True, help="Read and hash every file, even those whose size and times match.")
+@click.option("--rebuild", is_flag=True, help="Move the index folder aside (kept, not deleted) and build a new one.")
 @friendly_errors
-def index_cmd(path: Path | None, index_dir: Path | None, chroma_url: str | None, quiet: bool, rehash: bool) -> None:
+def index_cmd(
+    path: Path | None, index_dir: Path | None, chroma_url: str | None, quiet: bool, rehash: bool, rebuild: bool
+) -> None:
     """Index PATH (a folder or a .jsonl file; default: corpus/) incrementally.
 
     \b
@@ -95,12 +98,18 @@ def index_cmd(path: Path | None, index_dir: Path | None, chroma_url: str | None,
       rag index docs.jsonl      # one {"id", "title", "text"} per line
       rag index --chroma-url http://127.0.0.1:8000   # into a Chroma server
       rag index --rehash        # also catch edits that kept size and modification time
+      rag index --rebuild       # after "the index … is damaged": start over, keeping the old folder
     """
-    from rag.core import build_index
+    from rag.core import build_index, rebuild_index
     from rag.types import printable
 
     settings = _settings(index_dir=index_dir, chroma_url=chroma_url)
-    report = build_index(path, settings=settings, progress=not quiet, rehash=rehash)
+    if rebuild:
+        moved, report = rebuild_index(path, settings=settings, progress=not quiet)
+        if moved is not None:
+            click.echo(f"moved the old index to {moved}", err=True)
+    else:
+        report = build_index(path, settings=settings, progress=not quiet, rehash=rehash)
     if not quiet:
         for label, items in (("added", report.added), ("updated", report.updated), ("removed", report.removed)):
             for source in items:

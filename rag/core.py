@@ -20,7 +20,7 @@ from typing_extensions import Unpack
 from rag.answering import Answerer, ExtractiveAnswerer
 from rag.documents import DocumentSource
 from rag.embedding import Encoder, get_encoder
-from rag.errors import CorpusError, IndexBusyError
+from rag.errors import CorpusError, IndexBusyError, StoreError
 from rag.evidence import gather_evidence
 from rag.indexing import index_corpus
 from rag.loaders import check_corpus_path
@@ -28,7 +28,7 @@ from rag.request import AskOptions, Request
 from rag.retrieval import Retriever
 from rag.scoring import SentenceScorer
 from rag.settings import Settings, get_settings
-from rag.store import IndexStore
+from rag.store import IndexStore, damaged_store, move_aside
 from rag.types import Answer, IndexReport
 
 P = ParamSpec("P")
@@ -74,7 +74,7 @@ class Engine:
             self._next_check = time.monotonic() + max(1.0, 10 * (time.monotonic() - now))
 
     def index(self, progress: bool = False, rehash: bool = False) -> IndexReport:
-        with self._lock, self.store.write_lock():
+        with damaged_store(self.settings.index_dir), self._lock, self.store.write_lock():
             if self.store.state() != self._state:
                 # Another process wrote since we opened the database: write on a fresh view of
                 # it, or this process's stale vector segment would hide that process's chunks.
@@ -97,13 +97,14 @@ class Engine:
 
     def answer(self, request: Request) -> Iterator[str | Answer]:
         """Yield pieces of text as the answer is written, then the finished, verified Answer."""
-        self.ensure_indexed()
-        self.follow()
-        with self._lock:
-            retriever = self.retriever
-        answerer = make_answerer(request, self.settings, retriever.scorer)
-        query = answerer.standalone_query(request.question, request.history)
-        evidence = gather_evidence(retriever, request, query)
+        with damaged_store(self.settings.index_dir):
+            self.ensure_indexed()
+            self.follow()
+            with self._lock:
+                retriever = self.retriever
+            answerer = make_answerer(request, self.settings, retriever.scorer)
+            query = answerer.standalone_query(request.question, request.history)
+            evidence = gather_evidence(retriever, request, query)
         yield from answerer.answer(evidence, self.documents)
 
 
@@ -127,8 +128,26 @@ def get_engine(corpus: str | Path | None = None, settings: Settings | None = Non
     with _engines_lock:
         engine = _engines.get(key)
         if engine is None:
-            engine = _engines[key] = Engine(path, settings)
+            with damaged_store(settings.index_dir):
+                engine = _engines[key] = Engine(path, settings)
         return engine
+
+
+def rebuild_index(
+    corpus: str | Path | None = None, *, settings: Settings | None = None, progress: bool = False
+) -> tuple[Path | None, IndexReport]:
+    """Move the embedded index folder aside (never deleted) and index ``corpus`` into a new one.
+
+    The way out of a damaged index; returns where the old folder went, and the new report.
+    """
+    settings = settings or get_settings()
+    if settings.chroma_url:
+        raise StoreError("--rebuild works on the embedded index; on a Chroma server, delete the collection there")
+    check_corpus_path(Path(corpus) if corpus is not None else settings.corpus)
+    with _engines_lock:
+        _engines.clear()  # every engine of this process held the old folder open
+    moved = move_aside(settings.index_dir)
+    return moved, build_index(corpus, settings=settings, progress=progress)
 
 
 def build_index(

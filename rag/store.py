@@ -25,6 +25,7 @@ import json
 import os
 import re
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -137,6 +138,44 @@ def remote_errors(url: str | None) -> Iterator[None]:
         if "connect" in str(err).lower():
             raise StoreError(f"cannot reach the Chroma server at {url}: {str(err).splitlines()[0]}") from None
         raise
+
+
+_DAMAGE = ("malformed", "not a database", "no such table", "disk i/o error", "database corrupt", "unable to open")
+
+
+@contextlib.contextmanager
+def damaged_store(index_dir: Path) -> Iterator[None]:
+    """Turn a damaged embedded database into one line that names the folder and the fix."""
+    try:
+        yield
+    except StoreError:
+        raise
+    except Exception as err:
+        text = str(err).lower()
+        if "database or disk is full" in text or "no space left" in text:
+            raise StoreError(
+                f"no space left for the index in {index_dir}: free some space and run rag index again"
+            ) from None
+        if not any(mark in text for mark in _DAMAGE):
+            raise
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise StoreError(
+            f"the index in {index_dir} is damaged ({first}); `rag index --rebuild` moves it aside and rebuilds it"
+        ) from None
+
+
+def move_aside(index_dir: Path) -> Path | None:
+    """Rename a (damaged) index folder to ``<name>.damaged-<time>``; never deletes it."""
+    if not index_dir.exists():
+        return None
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    dest = index_dir.with_name(f"{index_dir.name}.damaged-{stamp}")
+    n = 1
+    while dest.exists():
+        dest = index_dir.with_name(f"{index_dir.name}.damaged-{stamp}-{n}")
+        n += 1
+    os.replace(index_dir, dest)
+    return dest
 
 
 @dataclass

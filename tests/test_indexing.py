@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -337,3 +338,41 @@ def test_an_edit_that_restores_size_and_mtime_is_still_reindexed(corpus: Path, s
     assert "9032" in ask("What is the vault code of the Ostra bank?", corpus=corpus, settings=settings).text
     again = build_index(corpus, settings=settings, rehash=True)  # reads and hashes every file
     assert again.updated == () and "vault.txt" in again.unchanged and again.embedded == 0
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("damage", ["truncated", "overwritten"])
+def test_damaged_database_names_the_fix_and_rebuild_keeps_the_old_folder(
+    damage: str, tmp_path: Path, subprocess_env: dict[str, str]
+) -> None:
+    corpus = tmp_path / "docs"
+    shutil.copytree(DEFAULT_CORPUS, corpus)
+    index_dir = Path(subprocess_env["RAG_INDEX_DIR"])
+
+    def rag(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "rag.cli", *args], env=subprocess_env, capture_output=True, text=True, timeout=300
+        )
+
+    question = "Who is the Chinese Embassy spokesman quoted about Ukraine?"
+    assert rag("index", str(corpus)).returncode == 0
+    clean = rag("ask", question, "--corpus", str(corpus), "--json")
+    db = index_dir / "chroma" / "chroma.sqlite3"
+    size = db.stat().st_size
+    with db.open("r+b") as fh:
+        if damage == "truncated":
+            fh.truncate(size // 2)
+        else:
+            fh.write(b"not a database " * 64)
+    for args in (("ask", question, "--corpus", str(corpus)), ("index", str(corpus))):
+        broken = rag(*args)
+        assert broken.returncode == 1 and "Traceback" not in broken.stderr
+        [line] = broken.stderr.strip().splitlines()
+        assert line.startswith(f"error: the index in {index_dir} is damaged (")
+        assert line.endswith("`rag index --rebuild` moves it aside and rebuilds it")
+    rebuilt = rag("index", str(corpus), "--rebuild")
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    [kept] = [p for p in index_dir.parent.iterdir() if p.name.startswith(index_dir.name + ".damaged-")]
+    assert (kept / "chroma" / "chroma.sqlite3").exists()  # moved aside, never deleted
+    again = rag("ask", question, "--corpus", str(corpus), "--json")
+    assert again.returncode == 0 and json.loads(again.stdout)["citations"] == json.loads(clean.stdout)["citations"]
