@@ -94,6 +94,10 @@ class Engine:
             if not self.manifest.documents:
                 raise
             self.synced = True  # another process is updating it; answer from what is there
+        except StoreError as err:
+            if not self.manifest.documents or not str(err).startswith("no space left"):
+                raise
+            self.synced = True  # the disk is full: the last complete index still answers
 
     def answer(self, request: Request) -> Iterator[str | Answer]:
         """Yield pieces of text as the answer is written, then the finished, verified Answer."""

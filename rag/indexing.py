@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
 import time
 from collections.abc import Iterator
@@ -12,7 +13,7 @@ import numpy as np
 
 from rag.chunking import chunk_document
 from rag.embedding import Encoder
-from rag.errors import CorpusError, LoadError
+from rag.errors import CorpusError, LoadError, StoreError
 from rag.loaders import content_hash, is_jsonl_corpus, iter_jsonl, read_file, scan_folder
 from rag.store import DocEntry, IndexStore, Manifest, text_hash
 from rag.types import Chunk, Document, IndexReport, SkippedFile
@@ -147,6 +148,21 @@ def index_corpus(store: IndexStore, encoder: Encoder, progress: bool = False, re
     )
 
 
+BYTES_PER_CHUNK = 12_000  # vector, text and metadata in Chroma's files: 25 MB for 2,541 chunks, with margin
+SPACE_MARGIN = 2_000_000  # for the database's own logs and compaction
+
+
+def _check_space(index_dir: Path, chunks: int) -> None:
+    """Refuse, before writing anything, a run the disk cannot hold: the last index keeps answering."""
+    needed = chunks * BYTES_PER_CHUNK + SPACE_MARGIN
+    free = shutil.disk_usage(index_dir).free
+    if free < needed:
+        raise StoreError(
+            f"no space left for the index in {index_dir}: about {needed / 1e6:.1f} MB needed for {chunks} chunks, "
+            f"{free / 1e6:.1f} MB free; free some space and run rag index again (nothing was written)"
+        )
+
+
 def _embed_pending(
     store: IndexStore,
     encoder: Encoder,
@@ -161,6 +177,8 @@ def _embed_pending(
         (p, chunk_document(p.doc, encoder.tokenizer, settings.chunk_tokens, settings.chunk_overlap)) for p in pending
     ]
     total = sum(len(c) for _, c in chunked)
+    if total and not store.url:
+        _check_space(settings.index_dir, total)
     bar = None
     if progress and total >= PROGRESS_MIN_CHUNKS:
         from tqdm import tqdm

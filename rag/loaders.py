@@ -72,7 +72,13 @@ def scan_folder(root: Path) -> tuple[list[SourceFile], list[SkippedFile]]:
     """List candidate files below ``root`` (hidden entries and symlinked folders are not followed)."""
     found: list[SourceFile] = []
     skipped: list[SkippedFile] = []
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+
+    def unreadable(err: OSError) -> None:  # os.walk would drop these silently
+        where = Path(err.filename or root)
+        source = where.relative_to(root).as_posix() if where.is_relative_to(root) else str(where)
+        skipped.append(SkippedFile(source + "/", f"cannot read folder ({err.strerror or err})"))
+
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False, onerror=unreadable):
         followed = []
         for d in sorted(dirnames):
             if d.startswith("."):

@@ -24,6 +24,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import threading
 import time
 import uuid
@@ -152,7 +153,7 @@ def damaged_store(index_dir: Path) -> Iterator[None]:
         raise
     except Exception as err:
         text = str(err).lower()
-        if "database or disk is full" in text or "no space left" in text:
+        if "database or disk is full" in text or "no space left" in text or _nearly_full(index_dir):
             raise StoreError(
                 f"no space left for the index in {index_dir}: free some space and run rag index again"
             ) from None
@@ -162,6 +163,14 @@ def damaged_store(index_dir: Path) -> Iterator[None]:
         raise StoreError(
             f"the index in {index_dir} is damaged ({first}); `rag index --rebuild` moves it aside and rebuilds it"
         ) from None
+
+
+def _nearly_full(index_dir: Path) -> bool:
+    """Chroma reports a full disk as a failed compaction; the free space says what it was."""
+    try:
+        return shutil.disk_usage(index_dir).free < 1_000_000
+    except OSError:
+        return False
 
 
 def move_aside(index_dir: Path) -> Path | None:

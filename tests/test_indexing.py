@@ -376,3 +376,61 @@ def test_damaged_database_names_the_fix_and_rebuild_keeps_the_old_folder(
     assert (kept / "chroma" / "chroma.sqlite3").exists()  # moved aside, never deleted
     again = rag("ask", question, "--corpus", str(corpus), "--json")
     assert again.returncode == 0 and json.loads(again.stdout)["citations"] == json.loads(clean.stdout)["citations"]
+
+
+@pytest.fixture()
+def small_disk(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A real 3 MB tmpfs for the index (needs the right to mount, as in the project's CI container)."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+@pytest.mark.integration
+def test_a_full_disk_fails_in_one_line_and_the_last_index_answers(
+    small_disk: Path, tmp_path: Path, subprocess_env: dict[str, str]
+) -> None:
+    import random
+
+    corpus = tmp_path / "docs"
+    shutil.copytree(DEFAULT_CORPUS, corpus)
+    env = {**subprocess_env, "RAG_INDEX_DIR": str(small_disk)}
+
+    def rag(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "rag.cli", *args], env=env, capture_output=True, text=True, timeout=300
+        )
+
+    question = "Who is the Chinese Embassy spokesman quoted about Ukraine?"
+    assert rag("index", str(corpus), "-q").returncode == 0
+    before = json.loads(rag("ask", question, "--corpus", str(corpus), "--json").stdout)
+    rng = random.Random(1)
+    words = [
+        "alpha",
+        "beta",
+        "gamma",
+        "delta",
+        "river",
+        "city",
+        "harbour",
+        "bridge",
+        "tower",
+        "market",
+        "school",
+        "garden",
+    ]
+    for i in range(300):
+        (corpus / f"gen{i:03d}.txt").write_text(" ".join(rng.choice(words) for _ in range(300)) + ".\n")
+    full = rag("index", str(corpus), "-q")
+    assert full.returncode == 1 and "Traceback" not in full.stderr
+    [line] = full.stderr.strip().splitlines()
+    assert line.startswith(f"error: no space left for the index in {small_disk}: ")
+    after = rag("ask", question, "--corpus", str(corpus), "--json")
+    assert after.returncode == 0, after.stderr
+    assert json.loads(after.stdout)["citations"] == before["citations"]

@@ -760,3 +760,25 @@ def test_jsonl_surrogates_bom_and_oversized_records(tmp_path: Path, settings) ->
     assert document_text(c.source, corpus=jsonl, settings=small)[c.start : c.end] == c.quote and "\ufffd" in c.quote
     with pytest.raises(InputError, match="not valid text"):
         ask("Who \udcff?", corpus=jsonl, settings=small)
+
+
+@pytest.mark.integration
+def test_a_folder_too_deep_to_read_is_reported_not_dropped(tmp_path: Path, settings) -> None:  # type: ignore[no-untyped-def]
+    import os
+
+    from rag.core import build_index
+
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    (corpus / "dam.txt").write_text("The Zorvath dam was finished in 1931 by the engineer Petra Lund.\n")
+    fd = os.open(corpus, os.O_RDONLY)
+    for _ in range(24):  # 24 levels of 200 characters: the full path is longer than PATH_MAX (4096)
+        os.mkdir("d" * 200, dir_fd=fd)
+        nxt = os.open("d" * 200, os.O_RDONLY, dir_fd=fd)
+        os.close(fd)
+        fd = nxt
+    os.close(fd)
+    report = build_index(corpus, settings=settings)
+    assert report.added == ("dam.txt",)
+    [deep] = [s for s in report.skipped if s.reason.startswith("cannot read folder")]
+    assert deep.source.startswith("d" * 200 + "/") and "File name too long" in deep.reason
