@@ -101,6 +101,7 @@ def index_corpus(store: IndexStore, encoder: Encoder, progress: bool = False, re
     skipped: list[SkippedFile] = []
     seen: set[str] = set()
     pending: list[_Pending] = []
+    touched = False  # stat details refreshed (or an older manifest format): saved even with nothing to embed
 
     for item in _scan(store.corpus, manifest, settings.max_file_bytes, settings.max_file_seconds, rehash):
         if isinstance(item, SkippedFile):
@@ -114,7 +115,9 @@ def index_corpus(store: IndexStore, encoder: Encoder, progress: bool = False, re
             continue
         digest = content_hash(doc.text)
         if old is not None and old.hash == digest:
-            old.size, old.mtime_ns, old.ctime_ns = size, mtime_ns, ctime_ns  # touched but identical: no re-embedding
+            # touched but identical: no re-embedding, only the stat details refreshed
+            touched = touched or (old.size, old.mtime_ns, old.ctime_ns) != (size, mtime_ns, ctime_ns)
+            old.size, old.mtime_ns, old.ctime_ns = size, mtime_ns, ctime_ns
             unchanged.append(source)
             continue
         pending.append(_Pending(doc, DocEntry(digest, 0, doc.title, size, mtime_ns, ctime_ns), old is None))
@@ -132,7 +135,7 @@ def index_corpus(store: IndexStore, encoder: Encoder, progress: bool = False, re
     for source in removed:
         store.delete_source(source)
         del manifest.documents[source]
-    if removed:
+    if removed or (touched and not pending):
         store.save_manifest(manifest)
     bm25 = store.bm25(manifest)
     return IndexReport(

@@ -42,7 +42,8 @@ from rag.lexical import BM25Index
 from rag.settings import Settings
 from rag.types import Chunk
 
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 2  # 2: entries carry ctime_ns. Version 1 is read and upgraded on the next write.
+OLDEST_READABLE = 1
 PAGE = 1000  # records per Chroma request: under the server's batch limit
 T = TypeVar("T")
 _clients: dict[str, Any] = {}
@@ -293,8 +294,11 @@ class IndexStore:
             data = json.loads(self.manifest_path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return Manifest(config=dict(self.config))
-        if not isinstance(data, dict) or data.get("version") != MANIFEST_VERSION:
-            return Manifest(config=dict(self.config))  # missing, foreign or older: rebuilt (vectors reused)
+        if not isinstance(data, dict):
+            return Manifest(config=dict(self.config))  # foreign or damaged: rebuilt (vectors reused)
+        self._check_version(data.get("version"))
+        if data.get("version") not in range(OLDEST_READABLE, MANIFEST_VERSION + 1):
+            return Manifest(config=dict(self.config))
         config, documents = data.get("config"), data.get("documents")
         if not isinstance(config, dict) or not isinstance(documents, dict):
             return Manifest(config=dict(self.config))
@@ -315,8 +319,17 @@ class IndexStore:
             return None
         return (st.st_mtime_ns, st.st_size, st.st_ino)
 
+    def _check_version(self, version: object) -> None:
+        """Refuse an index written by a newer rag, in one line; older formats are read and upgraded."""
+        if isinstance(version, int) and not isinstance(version, bool) and version > MANIFEST_VERSION:
+            raise StoreError(
+                f"the index in {self.url or self.dir} has format {version}, newer than this rag reads "
+                f"({MANIFEST_VERSION}): upgrade rag, or `rag index --rebuild` to build one this version reads"
+            )
+
     def _load_server_manifest(self) -> Manifest:
         meta = self.manifest_collection.metadata or {}
+        self._check_version(meta.get("rag_manifest"))
         config = json.loads(str(meta["config"])) if "config" in meta else dict(self.config)
         docs: dict[str, DocEntry] = {}
         for got in self._pages("manifest_collection", ["metadatas"]):

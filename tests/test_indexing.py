@@ -434,3 +434,32 @@ def test_a_full_disk_fails_in_one_line_and_the_last_index_answers(
     after = rag("ask", question, "--corpus", str(corpus), "--json")
     assert after.returncode == 0, after.stderr
     assert json.loads(after.stdout)["citations"] == before["citations"]
+
+
+@pytest.mark.integration
+def test_index_format_versions(corpus: Path, settings) -> None:  # type: ignore[no-untyped-def]
+    from rag import ask
+    from rag.core import get_engine
+    from rag.errors import StoreError
+    from rag.store import MANIFEST_VERSION
+
+    question = "Who is the Chinese Embassy spokesman quoted about Ukraine?"
+    build_index(corpus, settings=settings)
+    clean = ask(question, corpus=corpus, settings=settings)
+    path = get_engine(corpus, settings).store.manifest_path
+    data = json.loads(path.read_text())
+    assert data["version"] == MANIFEST_VERSION
+    older = {
+        **data,
+        "version": 1,
+        "documents": {k: {f: v for f, v in e.items() if f != "ctime_ns"} for k, e in data["documents"].items()},
+    }
+    path.write_text(json.dumps(older))
+    report = build_index(corpus, settings=settings)  # read, then upgraded: files re-read once, nothing re-embedded
+    assert report.embedded == 0 and report.added == () and json.loads(path.read_text())["version"] == MANIFEST_VERSION
+    assert all(e["ctime_ns"] > 0 for e in json.loads(path.read_text())["documents"].values())
+    path.write_text(json.dumps({**data, "version": MANIFEST_VERSION + 1}))
+    with pytest.raises(StoreError, match=rf"has format {MANIFEST_VERSION + 1}, newer than this rag reads"):
+        build_index(corpus, settings=settings)
+    path.write_text(json.dumps(data))
+    assert ask(question, corpus=corpus, settings=settings).citations == clean.citations
