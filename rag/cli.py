@@ -119,6 +119,36 @@ def index_cmd(
     click.echo(report.summary())
 
 
+@cli.command("check")
+@click.argument("path", required=False, type=click.Path(path_type=Path))
+@store_options
+@click.option("--repair", is_flag=True, help="Re-index from the documents (reusing good vectors), then check again.")
+@friendly_errors
+def check_cmd(path: Path | None, index_dir: Path | None, chroma_url: str | None, repair: bool) -> None:
+    """Check that the index of PATH agrees with itself and its documents; exit 1 on any problem.
+
+    \b
+    Examples:
+      rag check                 # one line per problem, like git fsck
+      rag check --repair        # fix what the documents can fix, then check again
+    """
+    from rag.check import check_index, repair_index
+
+    settings = _settings(index_dir=index_dir, chroma_url=chroma_url)
+    report = check_index(path, settings)
+    for problem in report.problems:
+        click.echo(problem)
+    if repair and report.problems:
+        report = repair_index(path, settings)
+        for problem in report.problems:
+            click.echo(f"still: {problem}")
+        if not report.problems:
+            click.echo("repaired")
+    if report.problems:
+        raise SystemExit(1)
+    click.echo(f"index ok: {report.documents} documents, {report.chunks} chunks")
+
+
 @cli.command("ask")
 @click.argument("question")
 @click.option("--corpus", type=click.Path(path_type=Path), help="Corpus folder or .jsonl (default: corpus/).")

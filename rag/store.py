@@ -557,6 +557,10 @@ class IndexStore:
             texts.extend(t or "" for t in got["documents"] or [])
         return ids, texts
 
+    def forget_bm25(self) -> None:
+        """Drop the BM25 index held in memory, so the next ``bm25`` reloads (or rebuilds and saves) it."""
+        self._bm25, self._bm25_saved = None, False
+
     def bm25(self, manifest: Manifest, save: bool = True) -> BM25Index:
         """The BM25 index matching ``manifest``, rebuilt from Chroma when it is stale or missing.
 
