@@ -137,12 +137,18 @@ def _adjacent(a: ScoredSentence, b: ScoredSentence) -> bool:
 
 
 def verified_citation(candidate: CandidateSentence, documents: DocumentSource) -> Citation | None:
-    """A citation whose quote is the document's own text at its offsets, or None if it is not."""
+    """A citation whose quote is the document's own text at its offsets, or None if it is gone.
+
+    A sentence that moved (the document changed since it was indexed) is cited where it is now.
+    """
     s = candidate.sentence
-    quote = documents.quote(s.source, s.start, s.end, s.text)
+    span = documents.locate(s.source, s.start, s.end, s.text)
+    if span is None:
+        return None
+    quote = documents.quote(s.source, span[0], span[1], s.text)
     if quote is None:
-        return None  # the document changed since it was indexed
-    return Citation(s.source, s.start, s.end, quote, s.score, s.chunk_id)
+        return None  # changed again between the two reads
+    return Citation(s.source, span[0], span[1], quote, s.score, s.chunk_id)
 
 
 def stream_pieces(text: str, words: int = 3) -> list[str]:

@@ -32,6 +32,7 @@ from rag.store import IndexStore, damaged_store, move_aside
 from rag.types import Answer, IndexReport
 
 P = ParamSpec("P")
+ASK_WAIT_SECONDS = 900.0  # how long a user's `rag index` waits for an ask that is indexing
 
 
 class Engine:
@@ -73,8 +74,11 @@ class Engine:
                 self.refresh(save=False)
             self._next_check = time.monotonic() + max(1.0, 10 * (time.monotonic() - now))
 
-    def index(self, progress: bool = False, rehash: bool = False) -> IndexReport:
-        with damaged_store(self.settings.index_dir), self._lock, self.store.write_lock():
+    def index(self, progress: bool = False, rehash: bool = False, kind: str = "index") -> IndexReport:
+        """Bring the index up to date. A user's run (``kind="index"``) waits for an ``ask`` that is
+        already doing so, rather than failing as busy."""
+        wait = ASK_WAIT_SECONDS if kind == "index" else 0.0
+        with damaged_store(self.settings.index_dir), self._lock, self.store.write_lock(kind, wait):
             if self.store.state() != self._state:
                 # Another process wrote since we opened the database: write on a fresh view of
                 # it, or this process's stale vector segment would hide that process's chunks.
@@ -89,7 +93,7 @@ class Engine:
         if self.synced:
             return
         try:
-            self.index()
+            self.index(kind="ask")
         except IndexBusyError:
             if not self.manifest.documents:
                 raise

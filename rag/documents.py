@@ -66,6 +66,26 @@ class DocumentSource:
             return None
         return text[start:end]
 
+    def locate(self, source: str, start: int, end: int, expected: str) -> tuple[int, int] | None:
+        """Where ``expected`` is in the document now: at ``start:end``, or the occurrence nearest it.
+
+        A document edited since it was indexed (a line added above, say) still holds most of its
+        sentences verbatim, only elsewhere; they stay citable, at their new offsets, until the
+        index catches up. None when the sentence is gone.
+        """
+        text = self.text(source)
+        if text is None or not expected:
+            return None
+        if text[start:end] == expected:
+            return start, end
+        after = text.find(expected, max(start, 0))
+        before = text.rfind(expected, 0, max(start, 0) + len(expected) - 1)
+        found = [i for i in (after, before) if i >= 0]
+        if not found:
+            return None
+        best = min(found, key=lambda i: abs(i - start))
+        return best, best + len(expected)
+
     def _jsonl_text(self, source: str) -> str | None:
         """One pass over the file fills the cache; a miss is final while every text fits in it."""
         stamp = _stamp(self.corpus)

@@ -166,6 +166,14 @@ def damaged_store(index_dir: Path) -> Iterator[None]:
         ) from None
 
 
+def _lock_holder(path: Path) -> str:
+    """What the process holding the write lock said it is doing (``index`` or ``ask``)."""
+    try:
+        return str(json.loads(path.read_text(encoding="utf-8") or "{}").get("kind", "index"))
+    except (OSError, ValueError, AttributeError):
+        return "index"
+
+
 def _nearly_full(index_dir: Path) -> bool:
     """Chroma reports a full disk as a failed compaction; the free space says what it was."""
     try:
@@ -388,17 +396,34 @@ class IndexStore:
 
     # -- writing ----------------------------------------------------------------------------
     @contextlib.contextmanager
-    def write_lock(self) -> Iterator[None]:
-        """Exclusive writer lock; a second writer fails at once with a clear message."""
+    def write_lock(self, kind: str = "index", wait: float = 0.0) -> Iterator[None]:
+        """Exclusive writer lock; a second writer fails at once with a clear message.
+
+        ``kind`` says who writes: ``index`` (a user's ``rag index``) or ``ask`` (an answer bringing
+        the index up to date on first use). A user's run waits up to ``wait`` seconds for an
+        ``ask`` to finish, instead of failing because of it.
+        """
         path = self.dir / "write.lock"
         fh = path.open("a+")
         try:
-            try:
-                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise IndexBusyError(
-                    f"index busy: another process is indexing {self.corpus}; try again when it finishes"
-                ) from None
+            deadline = time.monotonic() + wait
+            while True:
+                try:
+                    fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    holder = _lock_holder(path)
+                    if kind == "index" and holder == "ask" and time.monotonic() < deadline:
+                        time.sleep(0.2)
+                        continue
+                    who = "an answer bringing it up to date" if holder == "ask" else "another process"
+                    raise IndexBusyError(
+                        f"index busy: {who} is indexing {self.corpus}; try again when it finishes"
+                    ) from None
+            fh.seek(0)
+            fh.truncate()
+            fh.write(json.dumps({"kind": kind, "pid": os.getpid()}))
+            fh.flush()
             yield
         finally:
             fh.close()

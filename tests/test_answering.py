@@ -82,3 +82,16 @@ def test_refusal_follows_the_fitted_confidence(corpus) -> None:  # type: ignore[
         a = ask(q, corpus=folder, settings=settings)
         assert a.abstained == (a.confidence < settings.min_confidence) or not a.citations
         assert 0.0 <= a.confidence <= 1.0
+
+
+@pytest.mark.integration
+def test_documents_edited_since_indexing_are_cited_where_their_sentences_are_now(corpus) -> None:  # type: ignore[no-untyped-def]
+    folder, settings = corpus
+    q = "Who finished the Zorvath dam?"
+    before = ask(q, corpus=folder, settings=settings)  # indexes; this process will not index again
+    (folder / "dam.txt").write_text("Updated notes.\n\n" + DAM, encoding="utf-8")  # everything moves by 16
+    after = ask(q, corpus=folder, settings=settings)  # served from the index made before the edit
+    assert not after.abstained and after.citations[0].quote == before.citations[0].quote
+    c = after.citations[0]
+    assert c.start == before.citations[0].start + 16
+    assert (folder / "dam.txt").read_text(encoding="utf-8")[c.start : c.end] == c.quote

@@ -782,3 +782,33 @@ def test_a_folder_too_deep_to_read_is_reported_not_dropped(tmp_path: Path, setti
     assert report.added == ("dam.txt",)
     [deep] = [s for s in report.skipped if s.reason.startswith("cannot read folder")]
     assert deep.source.startswith("d" * 200 + "/") and "File name too long" in deep.reason
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(300)
+def test_a_users_index_waits_for_an_ask_that_is_indexing(tmp_path: Path, subprocess_env: dict[str, str]) -> None:
+    """`rag ask` on a corpus with new files indexes them; a `rag index` started meanwhile waits, not "busy"."""
+    import time
+
+    corpus = tmp_path / "many"
+    _make_corpus(corpus, 1)
+    cli = [sys.executable, "-m", "rag.cli"]
+    assert subprocess.run([*cli, "index", str(corpus), "-q"], env=subprocess_env, timeout=170).returncode == 0
+    _make_corpus(corpus, 150, first=1)
+    asking = subprocess.Popen(
+        [*cli, "ask", "What is document 7 about?", "--corpus", str(corpus)],
+        env=subprocess_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    locks = list(Path(subprocess_env["RAG_INDEX_DIR"]).glob("*/write.lock"))
+    deadline = time.time() + 60
+    while time.time() < deadline and not any('"ask"' in p.read_text() for p in locks):
+        time.sleep(0.05)
+        locks = list(Path(subprocess_env["RAG_INDEX_DIR"]).glob("*/write.lock"))
+    assert asking.poll() is None, "the ask finished before the index started: make the corpus bigger"
+    user = subprocess.run(
+        [*cli, "index", str(corpus), "-q"], env=subprocess_env, capture_output=True, text=True, timeout=280
+    )
+    _out, err = asking.communicate(timeout=280)
+    assert user.returncode == 0 and "busy" not in user.stderr, user.stderr
+    assert asking.returncode == 0, err
+    _assert_index_of(corpus, subprocess_env, 150)
