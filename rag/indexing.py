@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -100,10 +101,11 @@ def index_corpus(store: IndexStore, encoder: Encoder, progress: bool = False, re
     unchanged: list[str] = []
     skipped: list[SkippedFile] = []
     seen: set[str] = set()
-    pending: list[_Pending] = []
+    writer = _Writer(store, encoder, manifest, reusable, progress)
     touched = False  # stat details refreshed (or an older manifest format): saved even with nothing to embed
 
-    for item in _scan(store.corpus, manifest, settings.max_file_bytes, settings.max_file_seconds, rehash):
+    scan = _scan(store.corpus, manifest, settings.max_file_bytes, settings.max_file_seconds, rehash)
+    for item in writer.watch(scan):
         if isinstance(item, SkippedFile):
             skipped.append(item)
             continue
@@ -120,7 +122,8 @@ def index_corpus(store: IndexStore, encoder: Encoder, progress: bool = False, re
             old.size, old.mtime_ns, old.ctime_ns = size, mtime_ns, ctime_ns
             unchanged.append(source)
             continue
-        pending.append(_Pending(doc, DocEntry(digest, 0, doc.title, size, mtime_ns, ctime_ns), old is None))
+        # Written in batches as the scan goes: memory stays bounded by a batch, not the corpus.
+        writer.add(_Pending(doc, DocEntry(digest, 0, doc.title, size, mtime_ns, ctime_ns), old is None))
         (updated if old is not None or source in rebuilt else added).append(source)
 
     removed = sorted(set(manifest.documents) - seen)
@@ -130,12 +133,11 @@ def index_corpus(store: IndexStore, encoder: Encoder, progress: bool = False, re
     if not seen:
         raise CorpusError(f"no readable document in corpus {store.corpus}; the existing index was left as it is")
 
-    counts = _embed_pending(store, encoder, manifest, pending, progress, reusable)
     # Removed documents go last, so a file that was renamed reuses its vectors above.
     for source in removed:
         store.delete_source(source)
         del manifest.documents[source]
-    if removed or (touched and not pending):
+    if removed or (touched and not writer.written):
         store.save_manifest(manifest)
     bm25 = store.bm25(manifest)
     return IndexReport(
@@ -146,8 +148,8 @@ def index_corpus(store: IndexStore, encoder: Encoder, progress: bool = False, re
         skipped=tuple(skipped),
         repaired=repaired,
         chunks=len(bm25.ids),
-        embedded=counts[0],
-        reused=counts[1],
+        embedded=writer.encoded,
+        reused=writer.reused,
     )
 
 
@@ -156,61 +158,71 @@ SPACE_MARGIN = 2_000_000  # for the database's own logs and compaction
 
 
 def _check_space(index_dir: Path, chunks: int) -> None:
-    """Refuse, before writing anything, a run the disk cannot hold: the last index keeps answering."""
+    """Refuse a batch the disk cannot hold, before writing it: the last saved index keeps answering."""
     needed = chunks * BYTES_PER_CHUNK + SPACE_MARGIN
     free = shutil.disk_usage(index_dir).free
     if free < needed:
         raise StoreError(
-            f"no space left for the index in {index_dir}: about {needed / 1e6:.1f} MB needed for {chunks} chunks, "
-            f"{free / 1e6:.1f} MB free; free some space and run rag index again (nothing was written)"
+            f"no space left for the index in {index_dir}: about {needed / 1e6:.1f} MB needed for the next "
+            f"{chunks} chunks, {free / 1e6:.1f} MB free; free some space and run rag index again"
         )
 
 
-def _embed_pending(
-    store: IndexStore,
-    encoder: Encoder,
-    manifest: Manifest,
-    pending: list[_Pending],
-    progress: bool,
-    reusable: dict[str, np.ndarray],
-) -> tuple[int, int]:
-    """Chunk, embed and store ``pending``; returns (chunks encoded, chunks whose vector was reused)."""
-    settings = store.settings
-    chunked: list[tuple[_Pending, list[Chunk]]] = [
-        (p, chunk_document(p.doc, encoder.tokenizer, settings.chunk_tokens, settings.chunk_overlap)) for p in pending
-    ]
-    total = sum(len(c) for _, c in chunked)
-    if total and not store.url:
-        _check_space(settings.index_dir, total)
-    bar = None
-    if progress and total >= PROGRESS_MIN_CHUNKS:
-        from tqdm import tqdm
+class _Writer:
+    """Chunks, embeds and stores documents as the scan yields them, ``BATCH_CHUNKS`` at a time.
 
-        bar = tqdm(total=total, unit="chunk", desc="embedding", file=sys.stderr, dynamic_ncols=True)
-    batch: list[tuple[_Pending, list[Chunk]]] = []
-    size = 0
-    encoded = 0
-    checkpoint = _Checkpoint(store, manifest)
-    try:
-        for item in chunked:
-            batch.append(item)
-            size += len(item[1])
-            if size >= BATCH_CHUNKS:
-                encoded += _write_batch(store, encoder, manifest, batch, reusable)
-                checkpoint.after_batch()
-                if bar:
-                    bar.update(size)
-                batch, size = [], 0
-        if batch:
-            encoded += _write_batch(store, encoder, manifest, batch, reusable)
-            checkpoint.after_batch()
-            if bar:
-                bar.update(size)
-    finally:
-        checkpoint.save()  # also after a failure: what was written is recorded
-        if bar:
-            bar.close()
-    return encoded, total - encoded
+    Holding only one batch keeps indexing memory flat however many files the corpus has. The
+    manifest is saved by a ``_Checkpoint`` after batches, and always when the run ends or fails.
+    """
+
+    def __init__(
+        self, store: IndexStore, encoder: Encoder, manifest: Manifest, reusable: dict[str, np.ndarray], progress: bool
+    ) -> None:
+        self.store, self.encoder, self.manifest, self.reusable = store, encoder, manifest, reusable
+        self.checkpoint = _Checkpoint(store, manifest)
+        self.progress = progress
+        self.bar: Any = None
+        self.batch: list[tuple[_Pending, list[Chunk]]] = []
+        self.size = 0
+        self.encoded = 0
+        self.reused = 0
+        self.written = 0  # documents
+
+    def watch(self, items: Iterator[Any]) -> Iterator[Any]:
+        """Pass ``items`` through, then write the last batch; whatever happens, save the manifest."""
+        try:
+            yield from items
+            self.flush()
+        finally:
+            self.checkpoint.save()
+            if self.bar is not None:
+                self.bar.close()
+
+    def add(self, pending: _Pending) -> None:
+        s = self.store.settings
+        chunks = chunk_document(pending.doc, self.encoder.tokenizer, s.chunk_tokens, s.chunk_overlap)
+        self.batch.append((pending, chunks))
+        self.size += len(chunks)
+        if self.size >= BATCH_CHUNKS:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.batch:
+            return
+        if not self.store.url:
+            _check_space(self.store.settings.index_dir, self.size)
+        if self.bar is None and self.progress and (self.written or self.size >= PROGRESS_MIN_CHUNKS):
+            from tqdm import tqdm
+
+            self.bar = tqdm(unit="chunk", desc="embedding", file=sys.stderr, dynamic_ncols=True)
+        encoded = _write_batch(self.store, self.encoder, self.manifest, self.batch, self.reusable)
+        self.encoded += encoded
+        self.reused += self.size - encoded
+        self.written += len(self.batch)
+        self.checkpoint.after_batch()
+        if self.bar is not None:
+            self.bar.update(self.size)
+        self.batch, self.size = [], 0
 
 
 class _Checkpoint:
