@@ -23,12 +23,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-WORDS = (ROOT / "corpus").glob("*.txt")
-
-
 def _vocabulary() -> list[str]:
     words: list[str] = []
-    for path in sorted(WORDS):
+    for path in sorted((ROOT / "corpus").glob("*.txt")):
         words += path.read_text(encoding="utf-8").split()
     return words
 
