@@ -23,6 +23,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
 def _vocabulary() -> list[str]:
     words: list[str] = []
     for path in sorted((ROOT / "corpus").glob("*.txt")):
