@@ -47,12 +47,12 @@ GAINS = (0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 1.0)
 
 def adjacent(evidence: Any, first: Any, documents: Any) -> Any:
     """The best candidate right before or after ``first`` in its document, if verified."""
+    from rag.answering import adjacent as follows
     from rag.answering import verified_citation
 
     s = first.sentence
     for c in evidence.candidates:
-        o = c.sentence
-        if o.source == s.source and (0 <= o.start - s.end <= 2 or 0 <= s.start - o.end <= 2):
+        if c.sentence.source == s.source and follows(c.sentence, s):
             return c if verified_citation(c, documents) is not None else None
     return None
 

@@ -60,7 +60,7 @@ def check_index(corpus: str | Path | None = None, settings: Settings | None = No
             problems.append(f"chunk {cid} does not equal {source} at characters {start}-{end}")
             bad.append(cid)
     for source, entry in sorted(manifest.documents.items()):
-        doc = current.get(source, engine.documents.text(source))
+        doc = current[source] if source in current else engine.documents.text(source)
         if doc is None:
             problems.append(f"{source} is indexed but can no longer be read; run rag index")
         elif content_hash(doc) != entry.hash:

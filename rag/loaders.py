@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from rag.errors import CorpusError, LoadError
-from rag.types import Document, SkippedFile
+from rag.types import CONTROL_CHARS, Document, SkippedFile
 
 TEXT_SUFFIXES = {".txt", ".md", ".markdown"}
 HTML_SUFFIXES = {".html", ".htm"}
@@ -39,14 +39,13 @@ class SourceFile:
 
 
 _SURROGATES = re.compile("[\ud800-\udfff]")
-_CONTROL = re.compile("[\x00-\x1f\x7f]")
 
 
 def bad_name(name: str) -> str | None:
     """Why a file name or document id cannot be stored and cited, or None if it can."""
     if _SURROGATES.search(name):
         return "name is not valid UTF-8; rename it"
-    if _CONTROL.search(name):
+    if CONTROL_CHARS.search(name):
         return "name contains a control character (a line break or tab); rename it"
     return None
 

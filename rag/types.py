@@ -163,13 +163,13 @@ class Answer:
         return out
 
 
-_CONTROL = re.compile("[\x00-\x1f\x7f]")
+CONTROL_CHARS = re.compile("[\x00-\x1f\x7f]")  # also what makes a file name unusable (rag.loaders)
 
 
 def printable(name: str) -> str:
     """``name`` safe to print on one line: undecodable bytes and control characters escaped."""
     name = name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group(0)):02x}", name)
+    return CONTROL_CHARS.sub(lambda m: f"\\x{ord(m.group(0)):02x}", name)
 
 
 @dataclass(frozen=True)
