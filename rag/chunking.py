@@ -11,12 +11,21 @@ from rag.types import Chunk, Document
 
 
 def doc_key(source: str) -> str:
-    """Stable short key of a document source; chunk ids are ``{doc_key}-{index}``."""
+    """Stable short key of a document source; chunk ids are ``{doc_key}-{version}-{index}``."""
     return hashlib.sha1(source.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
-def chunk_id(source: str, index: int) -> str:
-    return f"{doc_key(source)}-{index:05d}"
+VERSION_CHARS = 12  # of the document's content hash, in its chunk ids
+
+
+def chunk_id(source: str, index: int, version: str = "") -> str:
+    """Id of chunk ``index`` of one version (content hash) of a document.
+
+    Two versions of a document never share a chunk id, so an index update can add the new
+    version's chunks beside the old ones and delete the old ones only once the manifest no
+    longer claims them: every saved manifest names chunks that are all there.
+    """
+    return f"{doc_key(source)}-{version[:VERSION_CHARS]}-{index:05d}"
 
 
 def token_starts(tokenizer: Any, text: str) -> tuple[list[int], list[int]]:
@@ -34,7 +43,9 @@ def token_starts(tokenizer: Any, text: str) -> tuple[list[int], list[int]]:
     return [a for a, _ in offsets], [b for _, b in offsets]
 
 
-def chunk_document(doc: Document, tokenizer: Any, max_tokens: int = 200, overlap: int = 40) -> list[Chunk]:
+def chunk_document(
+    doc: Document, tokenizer: Any, max_tokens: int = 200, overlap: int = 40, version: str = ""
+) -> list[Chunk]:
     """Pack whole sentences into chunks of at most ``max_tokens`` wordpieces.
 
     Consecutive chunks share trailing sentences worth up to ``overlap`` wordpieces, so a fact
@@ -60,7 +71,7 @@ def chunk_document(doc: Document, tokenizer: Any, max_tokens: int = 200, overlap
     def emit() -> None:
         a, b = current[0][0], current[-1][1]
         idx = len(chunks)
-        chunks.append(Chunk(chunk_id(doc.source, idx), doc.source, idx, a, b, text[a:b]))
+        chunks.append(Chunk(chunk_id(doc.source, idx, version), doc.source, idx, a, b, text[a:b]))
 
     for unit in units:
         if current and size + unit[2] > max_tokens:

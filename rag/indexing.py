@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,7 +16,7 @@ from rag.chunking import chunk_document
 from rag.embedding import Encoder
 from rag.errors import CorpusError, LoadError, StoreError
 from rag.loaders import content_hash, is_jsonl_corpus, iter_jsonl, read_file, scan_folder
-from rag.store import DocEntry, IndexStore, Manifest, text_hash
+from rag.store import MANIFEST_VERSION, DocEntry, IndexStore, Manifest, text_hash
 from rag.types import Chunk, Document, IndexReport, SkippedFile
 
 BATCH_CHUNKS = 256
@@ -27,7 +27,6 @@ PROGRESS_MIN_CHUNKS = 200
 class _Pending:
     doc: Document
     entry: DocEntry
-    is_new: bool
 
 
 def repair(store: IndexStore, manifest: Manifest) -> tuple[int, set[str], dict[str, np.ndarray]]:
@@ -94,7 +93,11 @@ def index_corpus(store: IndexStore, encoder: Encoder, progress: bool = False, re
     if manifest.config != store.config:
         store.reset()
         manifest = Manifest(config=dict(store.config))
+    upgraded = manifest.format if manifest.format < MANIFEST_VERSION and manifest.documents else 0
+    prior = {s: e.hash for s, e in manifest.documents.items()} if upgraded else {}
     repaired, rebuilt, reusable = repair(store, manifest)
+    if upgraded:
+        repaired = 0  # the chunks were re-keyed, not left by a crash
 
     added: list[str] = []
     updated: list[str] = []
@@ -123,8 +126,11 @@ def index_corpus(store: IndexStore, encoder: Encoder, progress: bool = False, re
             unchanged.append(source)
             continue
         # Written in batches as the scan goes: memory stays bounded by a batch, not the corpus.
-        writer.add(_Pending(doc, DocEntry(digest, 0, doc.title, size, mtime_ns, ctime_ns), old is None))
-        (updated if old is not None or source in rebuilt else added).append(source)
+        writer.add(_Pending(doc, DocEntry(digest, 0, doc.title, size, mtime_ns, ctime_ns)))
+        if prior.get(source) == digest:
+            unchanged.append(source)  # only re-keyed by the format upgrade
+        else:
+            (updated if old is not None or source in rebuilt else added).append(source)
 
     removed = sorted(set(manifest.documents) - seen)
     if not seen and not manifest.documents:
@@ -133,12 +139,13 @@ def index_corpus(store: IndexStore, encoder: Encoder, progress: bool = False, re
     if not seen:
         raise CorpusError(f"no readable document in corpus {store.corpus}; the existing index was left as it is")
 
-    # Removed documents go last, so a file that was renamed reuses its vectors above.
+    # Removed documents go last, so a file that was renamed reuses its vectors above; their
+    # chunks are deleted only once the saved manifest no longer claims them.
     for source in removed:
-        store.delete_source(source)
-        del manifest.documents[source]
-    if removed or (touched and not writer.written):
-        store.save_manifest(manifest)
+        writer.checkpoint.retire(manifest.documents.pop(source).chunk_ids(source))
+    if removed or touched or manifest.format != MANIFEST_VERSION:
+        writer.checkpoint.dirty = True
+    writer.checkpoint.save()
     bm25 = store.bm25(manifest)
     return IndexReport(
         added=tuple(added),
@@ -147,6 +154,7 @@ def index_corpus(store: IndexStore, encoder: Encoder, progress: bool = False, re
         unchanged=tuple(unchanged),
         skipped=tuple(skipped),
         repaired=repaired,
+        upgraded_from=upgraded,
         chunks=len(bm25.ids),
         embedded=writer.encoded,
         reused=writer.reused,
@@ -200,7 +208,9 @@ class _Writer:
 
     def add(self, pending: _Pending) -> None:
         s = self.store.settings
-        chunks = chunk_document(pending.doc, self.encoder.tokenizer, s.chunk_tokens, s.chunk_overlap)
+        chunks = chunk_document(
+            pending.doc, self.encoder.tokenizer, s.chunk_tokens, s.chunk_overlap, pending.entry.hash
+        )
         self.batch.append((pending, chunks))
         self.size += len(chunks)
         if self.size >= BATCH_CHUNKS:
@@ -215,7 +225,9 @@ class _Writer:
             from tqdm import tqdm
 
             self.bar = tqdm(unit="chunk", desc="embedding", file=sys.stderr, dynamic_ncols=True)
-        encoded = _write_batch(self.store, self.encoder, self.manifest, self.batch, self.reusable)
+        encoded = _write_batch(
+            self.store, self.encoder, self.manifest, self.batch, self.reusable, self.checkpoint.retire
+        )
         self.encoded += encoded
         self.reused += self.size - encoded
         self.written += len(self.batch)
@@ -243,13 +255,21 @@ class _Checkpoint:
         self.last = time.monotonic()
         self.cost = 0.0
         self.dirty = False
+        self.retired: list[str] = []
 
     def after_batch(self) -> None:
         self.dirty = True
         if time.monotonic() - self.last >= max(self.MIN_INTERVAL_S, self.COST_FACTOR * self.cost):
             self.save()
 
+    def retire(self, ids: list[str]) -> None:
+        """Delete ``ids`` (a replaced or removed version) once a saved manifest no longer claims them."""
+        self.retired.extend(ids)
+        self.dirty = True
+
     def save(self) -> None:
+        """Save the manifest, then delete what it no longer claims: readers of the manifest saved
+        before keep every chunk it names until they reload (``Engine.follow``)."""
         if not self.dirty:
             return
         t0 = time.monotonic()
@@ -257,6 +277,8 @@ class _Checkpoint:
         self.last = time.monotonic()
         self.cost = self.last - t0
         self.dirty = False
+        retired, self.retired = self.retired, []
+        self.store.delete_ids(retired)
 
 
 def _write_batch(
@@ -265,6 +287,7 @@ def _write_batch(
     manifest: Manifest,
     batch: list[tuple[_Pending, list[Chunk]]],
     reusable: dict[str, np.ndarray],
+    retire: Callable[[list[str]], None],
 ) -> int:
     """Replace the chunks of a few documents, then record them in the manifest (saved by the caller).
 
@@ -282,9 +305,6 @@ def _write_batch(
     for i, key in enumerate(keys):
         if key in known:
             vectors[i] = known[key]
-    for p, _ in batch:
-        if not p.is_new:
-            store.delete_source(p.doc.source)
     store.add_chunks(
         chunks,
         vectors,
@@ -293,5 +313,9 @@ def _write_batch(
     )
     for p, cs in batch:
         p.entry.chunks = len(cs)
+        old = manifest.documents.get(p.doc.source)
+        if old is not None:
+            new = {c.id for c in cs}
+            retire([cid for cid in old.chunk_ids(p.doc.source) if cid not in new])
         manifest.documents[p.doc.source] = p.entry
     return len(todo)

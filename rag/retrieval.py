@@ -77,7 +77,8 @@ class Retriever:
     def retrieve(self, q: Query, mode: Mode, depth: int) -> Retrieval:
         """Up to ``depth`` passages, best first."""
         if mode == "dense":
-            return Retrieval([Passage(c, s, dense=s) for c, s in self.store.query_dense(q.vector, depth)])
+            dense = self.store.query_dense(q.vector, depth, self.bm25.position)
+            return Retrieval([Passage(c, s, dense=s) for c, s in dense])
         bm25_scores = self.bm25.scores(q.terms)
         if mode == "bm25":
             top = top_indices(bm25_scores, depth)
@@ -98,7 +99,7 @@ class Retriever:
     def pool(self, q: Query, bm25_scores: np.ndarray) -> tuple[list[PoolEntry], SentencesByChunk]:
         """Union of the dense and BM25 top lists with every feature the reranker uses, and their sentences."""
         k = self.settings.candidates
-        dense = self.store.query_dense(q.vector, k)
+        dense = self.store.query_dense(q.vector, k, self.bm25.position)
         bm25_top = top_indices(bm25_scores, k)
         rrf: dict[str, float] = {}
         chunks: dict[str, Chunk] = {}

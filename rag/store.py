@@ -28,7 +28,7 @@ import shutil
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -42,9 +42,12 @@ from rag.lexical import BM25Index
 from rag.settings import Settings
 from rag.types import Chunk
 
-MANIFEST_VERSION = 2  # 2: entries carry ctime_ns. Version 1 is read and upgraded on the next write.
+# 2: entries carry ctime_ns. 3: chunk ids name the document version (``chunk_id``). Older
+# formats are read and upgraded on the next write (chunks re-keyed, their vectors reused).
+MANIFEST_VERSION = 3
 OLDEST_READABLE = 1
 PAGE = 1000  # records per Chroma request: under the server's batch limit
+MAX_EXTRA = 2000  # how much deeper a dense query looks past chunks a running update has not committed
 T = TypeVar("T")
 _clients: dict[str, Any] = {}
 _clients_lock = threading.Lock()
@@ -221,18 +224,21 @@ class DocEntry:
             return None
         return entry
 
+    def chunk_ids(self, source: str) -> list[str]:
+        return [chunk_id(source, i, self.hash) for i in range(self.chunks)]
+
 
 @dataclass
 class Manifest:
     config: dict[str, Any]
     documents: dict[str, DocEntry] = field(default_factory=dict)
+    format: int = MANIFEST_VERSION  # the format it was read in; older ones are upgraded on write
 
     def expected_ids(self) -> dict[str, tuple[str, str]]:
         """chunk id -> (source, document hash) for every chunk the manifest claims."""
         out: dict[str, tuple[str, str]] = {}
         for source, entry in self.documents.items():
-            for i in range(entry.chunks):
-                out[chunk_id(source, i)] = (source, entry.hash)
+            out.update(dict.fromkeys(entry.chunk_ids(source), (source, entry.hash)))
         return out
 
     def fingerprint(self) -> str:
@@ -313,7 +319,8 @@ class IndexStore:
         parsed = {s: DocEntry.parse(e) for s, e in documents.items()}
         # A damaged entry is dropped: its chunks become orphans, which ``repair`` clears (reusing
         # their vectors) and the document is indexed again.
-        return Manifest(config=config, documents={s: e for s, e in parsed.items() if e is not None})
+        docs = {s: e for s, e in parsed.items() if e is not None}
+        return Manifest(config=config, documents=docs, format=data["version"])
 
     def state(self) -> object:
         """Changes whenever another process saves the manifest; cheap enough to poll."""
@@ -348,7 +355,8 @@ class IndexStore:
                     docs[source] = entry
         self._saved = {source: tuple(vars(e).values()) for source, e in docs.items()}
         self._saved_config = config if "config" in meta else None
-        return Manifest(config=config, documents=docs)
+        version = meta.get("rag_manifest")
+        return Manifest(config=config, documents=docs, format=version if isinstance(version, int) else 1)
 
     def _save_server_manifest(self, manifest: Manifest) -> None:
         """Write only what changed since the last read or write: one request per 1,000 entries."""
@@ -365,7 +373,7 @@ class IndexStore:
                 embeddings=[[1.0]] * len(ids),  # Chroma needs a vector; the manifest is never searched
                 metadatas=[vars(manifest.documents[source]) for source in ids],
             )
-        if changed or gone or self._saved_config != manifest.config:
+        if changed or gone or self._saved_config != manifest.config or manifest.format != MANIFEST_VERSION:
             generation = uuid.uuid4().hex  # a counter could repeat across machines; a uuid cannot
             col.modify(
                 metadata={
@@ -380,6 +388,7 @@ class IndexStore:
     def save_manifest(self, manifest: Manifest) -> None:
         if self.url:
             self._reading(lambda: self._save_server_manifest(manifest))
+            manifest.format = MANIFEST_VERSION
             return
         data = {
             "version": MANIFEST_VERSION,
@@ -393,6 +402,7 @@ class IndexStore:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, self.manifest_path)
+        manifest.format = MANIFEST_VERSION
 
     # -- writing ----------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -546,20 +556,27 @@ class IndexStore:
     def count(self) -> int:
         return int(self._reading(lambda: self.collection.count()))
 
-    def query_dense(self, vector: np.ndarray, k: int) -> list[tuple[Chunk, float]]:
-        """Nearest chunks with their cosine similarity."""
+    def query_dense(self, vector: np.ndarray, k: int, claimed: Collection[str]) -> list[tuple[Chunk, float]]:
+        """The ``k`` nearest chunks among ``claimed`` (the reader's manifest), with their cosine similarity.
+
+        While an update runs, the collection also holds chunks no saved manifest claims yet (and,
+        until it ends, the replaced versions): the query looks that much deeper and drops them.
+        """
         from llama_index.core.vector_stores.types import VectorStoreQuery
 
-        n = min(k, self.count())
+        count = self.count()
+        n = min(count, k + min(max(0, count - len(claimed)), MAX_EXTRA))
         if n <= 0:
             return []
         query = VectorStoreQuery(query_embedding=vector.tolist(), similarity_top_k=n)
         res = self._reading(lambda: self.vector_store.query(query))
         out = []
         for node, sim in zip(res.nodes or [], res.similarities or [], strict=False):
+            if node.node_id not in claimed:
+                continue
             cos = 1.0 + float(np.log(max(sim, 1e-12)))  # the store reports exp(-cosine distance)
             out.append((_node_chunk(node.node_id, node.get_content(), node.metadata), cos))
-        return out
+        return out[:k]
 
     def get_chunks(self, ids: list[str]) -> dict[str, Chunk]:
         if not ids:
@@ -597,7 +614,9 @@ class IndexStore:
             self._bm25_saved = loaded is not None and loaded.fingerprint == fp
             if not self._bm25_saved:
                 ids, texts = self.all_texts()
-                loaded = BM25Index.build(ids, texts, fp)
+                claimed = manifest.expected_ids()  # not chunks a running update has not committed
+                kept = [i for i, cid in enumerate(ids) if cid in claimed]
+                loaded = BM25Index.build([ids[i] for i in kept], [texts[i] for i in kept], fp)
             self._bm25 = loaded
         assert self._bm25 is not None
         if save and not self._bm25_saved:

@@ -193,6 +193,7 @@ class IndexReport:
     unchanged: tuple[str, ...] = ()
     skipped: tuple[SkippedFile, ...] = ()
     repaired: int = 0
+    upgraded_from: int = 0  # the index format this run upgraded, if any
     chunks: int = 0
     embedded: int = 0
     reused: int = 0
@@ -210,4 +211,6 @@ class IndexReport:
             line += f"; embedded {self.embedded} chunks, reused {self.reused} unchanged vectors"
         if self.repaired:
             line += f"; repaired {self.repaired} chunks left by an interrupted run"
+        if self.upgraded_from:
+            line += f"; upgraded the index from format {self.upgraded_from} (chunks re-keyed, vectors reused)"
         return line

@@ -18,7 +18,7 @@ from rag.types import Chunk, Document
 
 pytestmark = pytest.mark.integration
 
-ID_RE = re.compile(r"^[0-9a-f]{16}-\d{5}$")
+ID_RE = re.compile(r"^[0-9a-f]{16}-[0-9a-f]{0,12}-\d{5}$")
 
 
 @pytest.fixture(scope="module")
@@ -118,7 +118,11 @@ def test_chunk_ids_are_stable_and_depend_on_source(tok: Any, corpus_docs: list[D
     first = chunk_document(doc, tok)
     second = chunk_document(Document(doc.source, doc.text, "another title"), tok)
     assert first == second
-    assert [c.id for c in first] == [f"{doc_key(doc.source)}-{i:05d}" for i in range(len(first))]
+    assert [c.id for c in first] == [f"{doc_key(doc.source)}--{i:05d}" for i in range(len(first))]
+    v1 = chunk_document(doc, tok, version="a" * 64)
+    v2 = chunk_document(doc, tok, version="b" * 64)
+    assert [c.id for c in v1] == [f"{doc_key(doc.source)}-{'a' * 12}-{i:05d}" for i in range(len(first))]
+    assert {c.id for c in v1}.isdisjoint({c.id for c in v2})  # two versions of a document can coexist
     moved = chunk_document(Document("elsewhere/" + doc.source, doc.text), tok)
     assert [(c.start, c.end) for c in moved] == [(c.start, c.end) for c in first]
     assert {c.id.split("-")[0] for c in moved}.isdisjoint({c.id.split("-")[0] for c in first})

@@ -463,3 +463,22 @@ def test_index_format_versions(corpus: Path, settings) -> None:  # type: ignore[
         build_index(corpus, settings=settings)
     path.write_text(json.dumps(data))
     assert ask(question, corpus=corpus, settings=settings).citations == clean.citations
+
+    # Format 2 named chunks "<doc key>-<index>", without the document version: re-keyed once.
+    col = get_engine(corpus, settings).store.collection
+    got = col.get(include=["embeddings", "documents", "metadatas"])
+    col.delete(ids=got["ids"])
+    col.add(
+        ids=[cid.split("-")[0] + "-" + cid.split("-")[2] for cid in got["ids"]],
+        embeddings=got["embeddings"],
+        documents=got["documents"],
+        metadatas=got["metadatas"],
+    )
+    path.write_text(json.dumps({**data, "version": 2}))
+    report = build_index(corpus, settings=settings)
+    assert report.upgraded_from == 2 and report.embedded == 0 and report.repaired == 0
+    assert report.updated == () and len(report.unchanged) == len(data["documents"])
+    assert "upgraded the index from format 2" in report.summary()
+    assert json.loads(path.read_text())["version"] == MANIFEST_VERSION
+    assert ask(question, corpus=corpus, settings=settings).citations == clean.citations
+    assert build_index(corpus, settings=settings).upgraded_from == 0

@@ -449,6 +449,68 @@ def test_reindex_while_ten_threads_ask(tmp_path: Path, settings) -> None:  # typ
     assert_index_consistent(corpus, settings)
 
 
+@pytest.mark.integration
+@pytest.mark.timeout(600)
+def test_every_step_of_an_update_leaves_a_consistent_index_that_answers(
+    tmp_path: Path, settings, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """Pause the writer after every write to Chroma and every manifest save of an update that
+    changes every document: the saved manifest's chunks are all there, and a second engine (as a
+    reader in another process would) answers exactly as the clean index does."""
+    from rag.core import Engine, final_answer
+    from rag.indexing import _Checkpoint
+    from rag.request import Request
+
+    corpus = _copy_corpus(tmp_path)
+    _make_corpus(corpus, 24)
+    build_index(corpus, settings=settings)
+    questions = [SPOKESMAN_Q, "Who is China's ambassador to the United States?", "What is document 7 about?"]
+    reader = Engine(corpus, settings)
+    reader.synced = True  # it reads; the update is the writer's
+
+    def answers() -> list[tuple[str, ...]]:
+        reader._next_check = 0.0
+        reader.follow()
+        out = []
+        for q in questions:
+            a = final_answer(reader.answer(Request.build(q, settings, (), {})))
+            out.append(tuple(f"{c.source}:{c.quote}" for c in a.citations))
+        return out
+
+    clean = answers()
+    assert all(clean), clean
+    for path in sorted(corpus.iterdir()):
+        path.write_text("Updated by the editors.\n\n" + path.read_text(encoding="utf-8"), encoding="utf-8")
+    monkeypatch.setattr("rag.indexing.BATCH_CHUNKS", 6)  # many batches
+    monkeypatch.setattr(_Checkpoint, "MIN_INTERVAL_S", 0.0)  # a manifest save after each
+    monkeypatch.setattr(_Checkpoint, "COST_FACTOR", 0)
+    writer = get_engine(corpus, settings).store
+    steps: list[str] = []
+
+    def paused(name: str) -> None:
+        original = getattr(writer, name)
+
+        def step(*args: Any, **kwargs: Any) -> Any:
+            result = original(*args, **kwargs)
+            saved = writer.load_manifest()  # what a reader starting now would read
+            stored = set(writer.stored_chunks())
+            missing = set(saved.expected_ids()) - stored
+            assert not missing, f"after {name} #{len(steps)}: {len(missing)} claimed chunks missing"
+            assert answers() == clean, f"after {name} #{len(steps)}"
+            steps.append(name)
+            return result
+
+        monkeypatch.setattr(writer, name, step)
+
+    for name in ("add_chunks", "delete_ids", "delete_source", "save_manifest"):
+        paused(name)
+    report = build_index(corpus, settings=settings)
+    assert len(report.updated) == 26
+    assert steps.count("add_chunks") >= 5 and steps.count("save_manifest") >= 5, steps
+    assert answers() == clean
+    assert_index_consistent(corpus, settings)
+
+
 CHAT_CASES = [
     (SPOKESMAN_Q, "Liu Pengyu"),
     ("Who is China's ambassador to the United States?", "Qin Gang"),
