@@ -81,7 +81,7 @@ def main() -> None:
         askers = [rag("ask", str(q["question"]), "--json", env=env) for q in picked]
         during = [outcome(a, list(q["answers"])) for a, q in zip(askers, picked, strict=True)]  # type: ignore[arg-type]
         overlapped = writer.poll() is None
-        w_out, w_err = writer.communicate(timeout=900)
+        _out, w_err = writer.communicate(timeout=900)
         write_s = time.monotonic() - t0
         after = [outcome(rag("ask", str(q["question"]), "--json", env=env), list(q["answers"])) for q in picked]  # type: ignore[arg-type]
     result = {
