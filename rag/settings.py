@@ -48,6 +48,13 @@ class Settings(BaseSettings):
         default=SecretStr(""),
         description="Sent as 'Authorization: Bearer <token>' to a Chroma server that requires it.",
     )
+    lease_seconds: float = Field(
+        default=60.0,
+        ge=2.0,
+        description="With a Chroma server: how long a writer's lease on the collection lasts unless renewed "
+        "(renewed every third of it while indexing). A writer killed mid-run blocks others this long at most; "
+        "the next writer then takes over and repairs what it half wrote.",
+    )
     collection: str | None = Field(
         default=None,
         description="Chroma collection name; by default derived from the corpus path.",

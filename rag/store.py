@@ -32,7 +32,7 @@ from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
@@ -42,6 +42,8 @@ from rag.lexical import BM25Index
 from rag.settings import Settings
 from rag.types import Chunk
 
+if TYPE_CHECKING:
+    from rag.lease import ServerLease
 # 2: entries carry ctime_ns. 3: chunk ids name the document version (``chunk_id``). Older
 # formats are read and upgraded on the next write (chunks re-keyed, their vectors reused).
 MANIFEST_VERSION = 3
@@ -274,6 +276,7 @@ class IndexStore:
             self._open_collection()
         self._bm25: BM25Index | None = None
         self._bm25_saved = False
+        self._lease: ServerLease | None = None
 
     def reconnect(self) -> None:
         """See what other processes wrote since this store opened its embedded database."""
@@ -387,6 +390,7 @@ class IndexStore:
 
     def save_manifest(self, manifest: Manifest) -> None:
         if self.url:
+            self.fence()
             self._reading(lambda: self._save_server_manifest(manifest))
             manifest.format = MANIFEST_VERSION
             return
@@ -434,12 +438,32 @@ class IndexStore:
             fh.truncate()
             fh.write(json.dumps({"kind": kind, "pid": os.getpid()}))
             fh.flush()
-            yield
+            if not self.url:
+                yield
+                return
+            from rag.lease import ServerLease  # other machines writing to the same server collection
+
+            with (
+                remote_errors(self.url),
+                ServerLease(self.client, self.name, self.settings.lease_seconds).hold(kind, wait) as lease,
+            ):
+                self._lease = lease
+                try:
+                    yield
+                finally:
+                    self._lease = None
         finally:
             fh.close()
 
+    def fence(self) -> None:
+        """Before a write to a server collection: stop if this writer no longer holds its lease."""
+        if self._lease is not None:
+            with remote_errors(self.url):
+                self._lease.check()
+
     def reset(self) -> None:
         """Drop every chunk (used when the chunking or the model changed)."""
+        self.fence()
         with remote_errors(self.url):
             self.client.delete_collection(self.name)
             if self.url:
@@ -457,11 +481,14 @@ class IndexStore:
         return out
 
     def delete_ids(self, ids: list[str]) -> None:
+        if ids:
+            self.fence()
         for i in range(0, len(ids), PAGE):
             batch = ids[i : i + PAGE]
             self._call("delete", ids=batch)
 
     def delete_source(self, source: str) -> None:
+        self.fence()
         self._reading(lambda: self.vector_store.delete(ref_doc_id=source))
 
     def vectors_of(self, ids: list[str]) -> dict[str, np.ndarray]:
@@ -499,6 +526,7 @@ class IndexStore:
     ) -> None:
         from llama_index.core.schema import BaseNode, NodeRelationship, RelatedNodeInfo, TextNode
 
+        self.fence()
         nodes: list[BaseNode] = []
         for chunk, vec in zip(chunks, vectors, strict=True):
             node = TextNode(

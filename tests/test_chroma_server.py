@@ -242,3 +242,97 @@ def test_cli_reports_a_bad_chroma_url_in_one_line(
     assert out.returncode == 1
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(message), out.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# the writer lease: two machines (two local folders) writing to one server collection
+
+
+def _lease_record(url: str, collection: str) -> dict[str, object]:
+    from rag.lease import ServerLease
+    from rag.store import chroma_http_client
+
+    return ServerLease(chroma_http_client(url), collection, 60).read()
+
+
+def test_a_second_writer_is_refused_and_takes_over_after_the_holder_is_killed(
+    chroma_server: ChromaServer, tmp_path: Path, subprocess_env: dict[str, str]
+) -> None:
+    import signal
+
+    words = (ROOT / "corpus" / "001_a1832f6365ab849e.txt").read_text(encoding="utf-8").split()
+    corpus = tmp_path / "docs"
+    corpus.mkdir()
+    for i in range(700):  # three batches of chunks: long enough to be killed half-way
+        start = (i * 37) % (len(words) - 120)
+        (corpus / f"doc_{i:03d}.txt").write_text(f"Document {i}.\n\n{' '.join(words[start : start + 120])}\n")
+    env = dict(subprocess_env, RAG_CHROMA_URL=chroma_server.url, RAG_COLLECTION="team", RAG_LEASE_SECONDS="4")
+    machine_a = dict(env, RAG_INDEX_DIR=str(tmp_path / "a"))
+    machine_b = dict(env, RAG_INDEX_DIR=str(tmp_path / "b"))
+    holder = subprocess.Popen(
+        [sys.executable, "-m", "rag.cli", "index", str(corpus), "-q"],
+        env=machine_a, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT,
+    )  # fmt: skip
+    from rag.store import chroma_http_client
+
+    client = chroma_http_client(chroma_server.url)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and holder.poll() is None:
+        names = {c.name for c in client.list_collections()}
+        if "team" in names and client.get_collection("team").count() > 0:
+            break
+        time.sleep(0.2)
+    assert holder.poll() is None, "the first writer finished before it could be interrupted"
+    lease = _lease_record(chroma_server.url, "team")
+    assert lease.get("kind") == "index" and lease.get("token")
+
+    refused = _rag(machine_b, "index", str(corpus), "-q")
+    assert refused.returncode != 0
+    [line] = refused.stderr.strip().splitlines()
+    assert line.startswith("error: index busy: team is being indexed by ") and " since 20" in line, line
+
+    holder.send_signal(signal.SIGKILL)
+    holder.wait(timeout=30)
+    written = client.get_collection("team").count()
+    assert written > 0
+    while float(str(_lease_record(chroma_server.url, "team")["expiry"])) > time.time():
+        time.sleep(0.2)  # the killed holder's lease runs out; nobody renews it
+    took_over = _rag(machine_b, "index", str(corpus))
+    assert took_over.returncode == 0, took_over.stderr
+    assert "added 700" in took_over.stdout or "unchanged" in took_over.stdout, took_over.stdout
+    assert "reused" in took_over.stdout  # the killed writer's vectors were kept, not re-encoded
+    settings = get_settings(index_dir=tmp_path / "b", chroma_url=chroma_server.url, collection="team")
+    assert len(get_engine(corpus, settings).store.load_manifest().documents) == 700
+    assert_index_consistent(corpus, settings)
+    assert not _lease_record(chroma_server.url, "team").get("token")  # released at the end
+
+    clean = get_settings(index_dir=tmp_path / "clean")  # the same corpus, built in one clean run
+    build_index(corpus, settings=clean)
+    for q in (SPOKESMAN_Q, "What is document 7 about?"):
+        got, want = ask(q, corpus=corpus, settings=settings), ask(q, corpus=corpus, settings=clean)
+        assert [(c.source, c.start, c.end) for c in got.citations] == [
+            (c.source, c.start, c.end) for c in want.citations
+        ]
+
+
+def test_a_writer_whose_lease_was_taken_over_stops_before_writing(chroma_server: ChromaServer) -> None:
+    from rag.errors import IndexBusyError
+    from rag.lease import ServerLease
+    from rag.store import chroma_http_client
+
+    client = chroma_http_client(chroma_server.url)
+    stalled = ServerLease(client, "fenced", seconds=2)
+    stalled.acquire()  # no heartbeat: as if the process stalled
+    stalled.check()
+    with pytest.raises(IndexBusyError, match=r"index busy: fenced is being indexed by .* since "):
+        ServerLease(client, "fenced", seconds=2).acquire()
+    time.sleep(2.2)
+    successor = ServerLease(client, "fenced", seconds=30)
+    successor.acquire()
+    assert successor.taken_over is not None and successor.generation == stalled.generation + 1
+    with pytest.raises(IndexBusyError, match="was taken over by"):
+        stalled.check()
+    stalled.release()  # not its lease any more: left alone
+    assert _lease_record(chroma_server.url, "fenced")["token"] == successor.token
+    successor.release()
+    assert not _lease_record(chroma_server.url, "fenced")["token"]
