@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import re
+from collections.abc import Iterator
 from typing import Any
 
 from rag.text import sentence_spans
@@ -53,23 +55,15 @@ def chunk_document(
     is cut at wordpiece boundaries. Chunks are contiguous slices of ``doc.text``.
     """
     text = doc.text
-    starts, ends = token_starts(tokenizer, text)
-    units: list[tuple[int, int, int]] = []  # (start, end, n_tokens)
-    for a, b in sentence_spans(text):
-        lo = bisect.bisect_left(starts, a)
-        hi = bisect.bisect_left(starts, b)
-        n = hi - lo
-        if n <= max_tokens:
-            units.append((a, b, n))
-        else:
-            units.extend(_split_long(tokenizer, text, a, b, starts, ends, lo, hi, max_tokens))
-
+    units = _units(tokenizer, text, max_tokens)
     chunks: list[Chunk] = []
     current: list[tuple[int, int, int]] = []
     size = 0
 
     def emit() -> None:
         a, b = current[0][0], current[-1][1]
+        if not _WORDY.search(text, a, b):
+            return  # only punctuation or symbols (dot leaders, rules): nothing to find or quote
         idx = len(chunks)
         chunks.append(Chunk(chunk_id(doc.source, idx, version), doc.source, idx, a, b, text[a:b]))
 
@@ -89,6 +83,61 @@ def chunk_document(
     if current:
         emit()
     return chunks
+
+
+BLOCK_CHARS = 50_000  # text tokenized at once: bounds the tokenizer's memory on a huge document
+_WORDY = re.compile(r"[^\W_]")  # a letter or digit in any script
+
+
+def _units(tokenizer: Any, text: str, max_tokens: int) -> list[tuple[int, int, int]]:
+    """(start, end, wordpieces) of each sentence, over-long ones cut to fit.
+
+    The text is tokenized a block of whole sentences at a time: one call on a 5 MB document
+    held 1.6 GB of offsets at once. Wordpieces never cross the whitespace between sentences,
+    so the counts are those of the whole text.
+    """
+    units: list[tuple[int, int, int]] = []
+    for block in _blocks(text, sentence_spans(text)):
+        base = block[0][0]
+        starts, ends = token_starts(tokenizer, text[base : block[-1][1]])
+        starts, ends = [x + base for x in starts], [x + base for x in ends]
+        for a, b in block:
+            lo = bisect.bisect_left(starts, a)
+            hi = bisect.bisect_left(starts, b)
+            if hi - lo <= max_tokens:
+                units.append((a, b, hi - lo))
+            else:
+                units.extend(_split_long(tokenizer, text, a, b, starts, ends, lo, hi, max_tokens))
+    return units
+
+
+def _blocks(text: str, spans: list[tuple[int, int]]) -> Iterator[list[tuple[int, int]]]:
+    """Runs of consecutive sentences of at most ``BLOCK_CHARS``; a longer sentence is cut at spaces."""
+    block: list[tuple[int, int]] = []
+    for span in _cut_giants(text, spans):
+        if block and span[1] - block[0][0] > BLOCK_CHARS:
+            yield block
+            block = []
+        block.append(span)
+    if block:
+        yield block
+
+
+def _cut_giants(text: str, spans: list[tuple[int, int]]) -> Iterator[tuple[int, int]]:
+    """Each span, with one longer than ``BLOCK_CHARS`` (a single-line file) cut into pieces that fit,
+    at the last whitespace before the limit when there is one."""
+    for a, b in spans:
+        while b - a > BLOCK_CHARS:
+            cut = a + BLOCK_CHARS
+            space = max(text.rfind(" ", a + 1, cut), text.rfind("\n", a + 1, cut))
+            if space > a:
+                cut = space
+            yield a, cut
+            a = cut
+            while a < b and text[a].isspace():
+                a += 1
+        if b > a:
+            yield a, b
 
 
 def _count(tokenizer: Any, text: str) -> int:

@@ -29,6 +29,15 @@ class _Pending:
     entry: DocEntry
 
 
+@dataclass(frozen=True)
+class _Part:
+    """Some chunks of one pending document; ``last`` when they complete it."""
+
+    pending: _Pending
+    chunks: list[Chunk]
+    last: bool
+
+
 def repair(store: IndexStore, manifest: Manifest) -> tuple[int, set[str], dict[str, np.ndarray]]:
     """Make Chroma hold exactly what the manifest claims.
 
@@ -190,7 +199,7 @@ class _Writer:
         self.checkpoint = _Checkpoint(store, manifest)
         self.progress = progress
         self.bar: Any = None
-        self.batch: list[tuple[_Pending, list[Chunk]]] = []
+        self.batch: list[_Part] = []
         self.size = 0
         self.encoded = 0
         self.reused = 0
@@ -211,10 +220,14 @@ class _Writer:
         chunks = chunk_document(
             pending.doc, self.encoder.tokenizer, s.chunk_tokens, s.chunk_overlap, pending.entry.hash
         )
-        self.batch.append((pending, chunks))
-        self.size += len(chunks)
-        if self.size >= BATCH_CHUNKS:
-            self.flush()
+        pending.entry.chunks = len(chunks)
+        # A long document is written over several batches; the manifest claims it after its last.
+        for i in range(0, max(len(chunks), 1), BATCH_CHUNKS):
+            part = chunks[i : i + BATCH_CHUNKS]
+            self.batch.append(_Part(pending, part, i + BATCH_CHUNKS >= len(chunks)))
+            self.size += len(part)
+            if self.size >= BATCH_CHUNKS:
+                self.flush()
 
     def flush(self) -> None:
         if not self.batch:
@@ -230,7 +243,7 @@ class _Writer:
         )
         self.encoded += encoded
         self.reused += self.size - encoded
-        self.written += len(self.batch)
+        self.written += sum(part.last for part in self.batch)
         self.checkpoint.after_batch()
         if self.bar is not None:
             self.bar.update(self.size)
@@ -285,7 +298,7 @@ def _write_batch(
     store: IndexStore,
     encoder: Encoder,
     manifest: Manifest,
-    batch: list[tuple[_Pending, list[Chunk]]],
+    batch: list[_Part],
     reusable: dict[str, np.ndarray],
     retire: Callable[[list[str]], None],
 ) -> int:
@@ -294,7 +307,7 @@ def _write_batch(
     Returns how many chunks had to be encoded: text already embedded in the collection reuses
     its stored vector.
     """
-    chunks = [c for _, cs in batch for c in cs]
+    chunks = [c for part in batch for c in part.chunks]
     keys = [text_hash(c.text) for c in chunks]
     known = {key: reusable[key] for key in keys if key in reusable}
     known.update(store.vectors_by_text([key for key in keys if key not in known]))
@@ -308,14 +321,16 @@ def _write_batch(
     store.add_chunks(
         chunks,
         vectors,
-        {p.doc.source: p.entry.hash for p, _ in batch},
-        {p.doc.source: p.doc.title for p, _ in batch},
+        {part.pending.doc.source: part.pending.entry.hash for part in batch},
+        {part.pending.doc.source: part.pending.doc.title for part in batch},
     )
-    for p, cs in batch:
-        p.entry.chunks = len(cs)
+    for part in batch:
+        if not part.last:
+            continue
+        p = part.pending
         old = manifest.documents.get(p.doc.source)
         if old is not None:
-            new = {c.id for c in cs}
+            new = set(p.entry.chunk_ids(p.doc.source))
             retire([cid for cid in old.chunk_ids(p.doc.source) if cid not in new])
         manifest.documents[p.doc.source] = p.entry
     return len(todo)

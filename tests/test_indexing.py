@@ -182,6 +182,36 @@ def test_a_running_engine_follows_what_another_process_indexed(
     assert answer.citations[0].source == "velmora.txt" and "Ottilie Brandt" in answer.text
 
 
+def test_a_long_document_is_written_over_several_batches(
+    corpus: Path, settings, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """A document with more chunks than a batch is written in parts; the manifest claims it only
+    once its last part is in, so a run killed in between leaves nothing half-claimed."""
+    from rag.core import get_engine
+
+    monkeypatch.setattr("rag.indexing.BATCH_CHUNKS", 3)
+    store = get_engine(corpus, settings).store
+    real_add = store.add_chunks
+    calls = []
+
+    def add_then_die(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(len(args[0]))
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # as if killed after the first part
+        return real_add(*args, **kwargs)
+
+    monkeypatch.setattr(store, "add_chunks", add_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        build_index(corpus, settings=settings)
+    assert calls[0] == 3 and len(calls) == 2
+    assert store.load_manifest().documents == {}  # no document claimed: its first part is unclaimed
+    monkeypatch.setattr(store, "add_chunks", real_add)
+    report = build_index(corpus, settings=settings)
+    assert report.repaired == 3 and report.reused >= 3  # the killed run's part: deleted, vectors kept
+    assert len(report.added) == 2 and report.chunks > 6
+    assert_index_consistent(corpus, settings)
+
+
 def test_second_writer_gets_index_busy(corpus: Path, settings) -> None:  # type: ignore[no-untyped-def]
     build_index(corpus, settings=settings)
     store = get_engine(corpus, settings).store
