@@ -213,7 +213,7 @@ def test_tokenizing_by_blocks_gives_the_chunks_of_the_whole_text(
 
 
 def test_five_megabyte_single_line_is_chunked_exactly(tok: Any) -> None:
-    words = "the budget meeting of the council was moved to Thursday afternoon".split()
+    words = ["the", "budget", "meeting", "of", "the", "council", "was", "moved", "to", "Thursday", "afternoon"]
     text = " ".join(words[i % len(words)] for i in range(900_000))  # ~5 MB, no line break
     chunks = chunk_document(Document("big.txt", text), tok, max_tokens=200, overlap=40)
     assert chunks[0].start == 0 and chunks[-1].end == len(text)
