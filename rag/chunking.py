@@ -8,8 +8,8 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from rag.text import sentence_spans
 from rag.types import Chunk, Document
+from rag.units import Unit, heading_title, text_units
 
 
 def doc_key(source: str) -> str:
@@ -17,6 +17,7 @@ def doc_key(source: str) -> str:
     return hashlib.sha1(source.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
+CHUNKER = 2  # 2: structure-aware units (headings, table rows, wrapped lines) and section paths
 VERSION_CHARS = 12  # of the document's content hash, in its chunk ids
 
 
@@ -55,7 +56,9 @@ def chunk_document(
     is cut at wordpiece boundaries. Chunks are contiguous slices of ``doc.text``.
     """
     text = doc.text
-    units = _units(tokenizer, text, max_tokens)
+    structure = text_units(text)
+    units = _units(tokenizer, text, structure, max_tokens)
+    sections = _Sections(text, structure)
     chunks: list[Chunk] = []
     current: list[tuple[int, int, int]] = []
     size = 0
@@ -65,7 +68,7 @@ def chunk_document(
         if not _WORDY.search(text, a, b):
             return  # only punctuation or symbols (dot leaders, rules): nothing to find or quote
         idx = len(chunks)
-        chunks.append(Chunk(chunk_id(doc.source, idx, version), doc.source, idx, a, b, text[a:b]))
+        chunks.append(Chunk(chunk_id(doc.source, idx, version), doc.source, idx, a, b, text[a:b], sections.at(a)))
 
     for unit in units:
         if current and size + unit[2] > max_tokens:
@@ -89,7 +92,24 @@ BLOCK_CHARS = 50_000  # text tokenized at once: bounds the tokenizer's memory on
 _WORDY = re.compile(r"[^\W_]")  # a letter or digit in any script
 
 
-def _units(tokenizer: Any, text: str, max_tokens: int) -> list[tuple[int, int, int]]:
+class _Sections:
+    """The heading path in force at any offset of a document, for chunks in increasing order."""
+
+    def __init__(self, text: str, units: list[Unit]) -> None:
+        self.headings = [(u.start, u.level, heading_title(text[u.start : u.end])) for u in units if u.kind == "heading"]
+        self.path: list[tuple[int, str]] = []
+        self.next = 0
+
+    def at(self, offset: int) -> tuple[tuple[int, str], ...]:
+        """Headings before ``offset``; a heading at ``offset`` is inside the chunk, not its context."""
+        while self.next < len(self.headings) and self.headings[self.next][0] < offset:
+            _, level, title = self.headings[self.next]
+            self.path = [*(h for h in self.path if h[0] < level), (level, title)]
+            self.next += 1
+        return tuple(self.path)
+
+
+def _units(tokenizer: Any, text: str, structure: list[Unit], max_tokens: int) -> list[tuple[int, int, int]]:
     """(start, end, wordpieces) of each sentence, over-long ones cut to fit.
 
     The text is tokenized a block of whole sentences at a time: one call on a 5 MB document
@@ -97,7 +117,7 @@ def _units(tokenizer: Any, text: str, max_tokens: int) -> list[tuple[int, int, i
     so the counts are those of the whole text.
     """
     units: list[tuple[int, int, int]] = []
-    for block in _blocks(text, sentence_spans(text)):
+    for block in _blocks(text, [(u.start, u.end) for u in structure]):
         base = block[0][0]
         starts, ends = token_starts(tokenizer, text[base : block[-1][1]])
         starts, ends = [x + base for x in starts], [x + base for x in ends]

@@ -10,6 +10,7 @@ verbatim from the document.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from rag.documents import DocumentSource
 from rag.scoring import SentenceScorer
 from rag.text import sentence_spans, term_set
 from rag.types import Citation, Passage
+from rag.units import readings
 
 MARKER = re.compile(r"\s*\[(\d+(?:\s*,\s*\d+)*)\]")
 REFUSAL = re.compile(
@@ -68,13 +70,15 @@ def support(scorer: SentenceScorer, claim: str, passage: Passage) -> tuple[float
     sentence-support function the retriever ranks with (no answer-type bonus for a claim).
     """
     chunk = passage.chunk
-    spans = sentence_spans(chunk.text)
-    windows = [(a, b) for a, b in spans] + [(spans[i][0], spans[i + 1][1]) for i in range(len(spans) - 1)]
+    units = readings(chunk.text, chunk.headings)  # headings are never the support of a claim
+    windows = [(r.start, r.end, r.text) for r in units] + [
+        (x.start, y.end, f"{x.text} {y.own}") for x, y in itertools.pairwise(units)
+    ]
     if not windows:
         return 0.0, chunk.start, chunk.start
-    result = scorer.support(scorer.vector(claim), term_set(claim), [chunk.text[a:b] for a, b in windows])
+    result = scorer.support(scorer.vector(claim), term_set(claim), [r for *_, r in windows])
     best = int(result.score.argmax())
-    a, b = windows[best]
+    a, b, _ = windows[best]
     return float(result.score[best]), chunk.start + a, chunk.start + b
 
 

@@ -100,7 +100,10 @@ def index_corpus(store: IndexStore, encoder: Encoder, progress: bool = False, re
     settings = store.settings
     manifest = store.load_manifest()
     if manifest.config != store.config:
-        store.reset()
+        if manifest.config.get("model") != store.config["model"]:
+            store.reset()  # other vectors: nothing to reuse
+        # Otherwise only the chunking changed: every chunk is now unclaimed, ``repair`` deletes
+        # them keeping their vectors, and text that chunks the same way is not encoded again.
         manifest = Manifest(config=dict(store.config))
     upgraded = manifest.format if manifest.format < MANIFEST_VERSION and manifest.documents else 0
     prior = {s: e.hash for s, e in manifest.documents.items()} if upgraded else {}
@@ -308,13 +311,13 @@ def _write_batch(
     its stored vector.
     """
     chunks = [c for part in batch for c in part.chunks]
-    keys = [text_hash(c.text) for c in chunks]
+    keys = [text_hash(c.embed_text) for c in chunks]
     known = {key: reusable[key] for key in keys if key in reusable}
     known.update(store.vectors_by_text([key for key in keys if key not in known]))
     todo = [i for i, key in enumerate(keys) if key not in known]
     vectors = np.empty((len(chunks), encoder.dim), dtype=np.float32)
     if todo:
-        vectors[todo] = encoder.encode([chunks[i].text for i in todo])
+        vectors[todo] = encoder.encode([chunks[i].embed_text for i in todo])
     for i, key in enumerate(keys):
         if key in known:
             vectors[i] = known[key]

@@ -7,6 +7,7 @@ citation can be checked against the file itself.
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import json
 import os
@@ -143,15 +144,94 @@ def read_file(path: Path, source: str, max_bytes: int, max_seconds: float = 60.0
     return Document(source=source, text=text, title=title or source)
 
 
+_UNICODE_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"),
+)  # fmt: skip
+
+
 def _decode_text(raw: bytes) -> str:
-    if b"\x00" in raw:
-        raise LoadError("binary file (contains NUL bytes)")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as err:
-        raise LoadError(f"not valid UTF-8 (byte 0x{raw[err.start]:02x} at offset {err.start})") from err
+    """UTF-8 when it is; UTF-16/32 with a byte-order mark; otherwise the encoding
+    charset-normalizer finds (Latin-1, Windows-1252, Shift-JIS...). Offsets index the decoded text."""
+    text = None
+    for bom, codec in _UNICODE_BOMS:
+        if raw.startswith(bom):
+            try:
+                text = raw.decode(codec)
+            except UnicodeDecodeError as err:
+                raise LoadError(f"not valid {codec.upper()} (at byte offset {err.start})") from err
+            break
+    if text is None:
+        if b"\x00" in raw:
+            raise LoadError("binary file (contains NUL bytes)")
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as err:
+            text = _detected(raw, err)
     # Same newline handling as Path.read_text, so offsets match the file as Python reads it.
     return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+_UTF8_LIKE = re.compile(rb"[\xc0-\xf7][\x80-\xbf]")  # where decoding failed: a damaged UTF-8 sequence
+OTHER_ENCODINGS = [
+    "cp1251",
+    "koi8_r",
+    "cp1250",
+    "iso8859_7",
+    "cp1253",
+    "shift_jis",
+    "euc_jp",
+    "gb18030",
+    "big5",
+    "euc_kr",
+]
+
+
+def _detected(raw: bytes, err: UnicodeDecodeError) -> str:
+    """Text in another encoding than UTF-8, or a LoadError when it is broken UTF-8 or unknown.
+
+    Western text (Latin-1, Windows-1252) is by far the most common case and the one detectors
+    get wrong on short files (charset-normalizer reads "Café Zürich" as cp775): it is taken when
+    it decodes and most of its letters are ASCII. Other scripts go to charset-normalizer.
+    """
+    where = f"byte 0x{raw[err.start]:02x} at offset {err.start}"
+    sample = raw[:1_000_000]  # the first megabyte decides, in bounded time
+    damaged = err.reason == "unexpected end of data" or _UTF8_LIKE.match(raw, err.start)
+    as_utf8 = sample.decode("utf-8", "replace")
+    bad = as_utf8.count("\ufffd")
+    if damaged or sum(ord(ch) > 127 for ch in as_utf8) - bad >= bad:  # mostly good UTF-8, some damage
+        raise LoadError(f"not valid UTF-8 ({where})")  # UTF-8 with damaged sequences, not another encoding
+    try:
+        western = sample.decode("cp1252")
+    except UnicodeDecodeError:
+        western = ""
+    letters = [ch for ch in western if ch.isalpha()]
+    if letters and sum(not ch.isascii() for ch in letters) <= 0.3 * len(letters):
+        return raw.decode("cp1252", errors="replace")
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(sample, cp_isolation=OTHER_ENCODINGS).best()
+    if best is None or best.chaos > 0.2:
+        raise LoadError(f"not valid UTF-8, and no other text encoding fits ({where})")
+    try:
+        return raw.decode(best.encoding)
+    except (UnicodeDecodeError, LookupError):
+        raise LoadError(f"not valid UTF-8, nor {best.encoding} throughout ({where})") from None
+
+
+_JUNK_TITLE = re.compile(
+    r"^(?:about:blank|untitled(?: document)?|document\d*|title|none|null|microsoft (?:word|powerpoint) - .*"
+    r"|.*\.(?:docx?|pdf|tmp|rtf|odt|indd|qxd))$",
+    re.IGNORECASE,
+)
+
+
+def _sane_title(title: str) -> str:
+    """A PDF's metadata title, or "" when it is junk (``about:blank``, ``Microsoft Word - x.doc``)."""
+    title = " ".join(title.split())
+    if not re.search(r"[^\W\d_]", title) or _JUNK_TITLE.match(title):
+        return ""
+    return title[:120]
 
 
 def _first_line_title(text: str) -> str:
@@ -163,13 +243,24 @@ def _first_line_title(text: str) -> str:
 
 
 class _HTMLText(HTMLParser):
-    """Visible text of an HTML page: block elements become line breaks, scripts are dropped."""
+    """The main text of an HTML page, written as the Markdown shapes ``rag.units`` reads.
+
+    Block elements become line breaks; headings become ``# Heading`` lines (section context,
+    never quoted), list items ``- item``, table rows ``| cell | cell |`` with a ``|---|`` line
+    under a header row. Scripts, styles, navigation, asides, forms, footers and page headers
+    (outside an article) are dropped: a menu is not content. White space in the markup,
+    newlines included, is collapsed, so a paragraph wrapped in the source stays one paragraph.
+    """
 
     BLOCK: ClassVar[frozenset[str]] = frozenset({
         "p", "div", "br", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "tr",
-        "table", "section", "article", "header", "footer", "blockquote", "pre", "title", "hr",
+        "table", "section", "article", "main", "header", "footer", "blockquote", "pre", "title", "hr",
+        "dt", "dd", "figcaption", "caption",
     })  # fmt: skip
-    HIDDEN: ClassVar[frozenset[str]] = frozenset({"script", "style", "noscript", "template"})
+    HIDDEN: ClassVar[frozenset[str]] = frozenset(
+        {"script", "style", "noscript", "template", "nav", "aside", "form", "footer", "menu", "dialog"}
+    )
+    HEADINGS: ClassVar[dict[str, int]] = {f"h{n}": n for n in range(1, 7)}
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
@@ -177,28 +268,72 @@ class _HTMLText(HTMLParser):
         self.title_parts: list[str] = []
         self._hidden = 0
         self._in_title = False
+        self._content = 0  # inside <article> or <main>: a <header> there is the article's own
+        self._page_header = 0
+        self._pre = 0
+        self._row_cells: list[bool] = []  # per cell of the open row: is it a <th>
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag == "title":
             self._in_title = True
         elif tag in self.HIDDEN:
             self._hidden += 1
+        elif tag in ("article", "main"):
+            self._content += 1
+        elif tag == "header" and not self._content:
+            self._page_header += 1
+        elif tag == "pre":
+            self._pre += 1
         if tag in self.BLOCK:
             self.parts.append("\n")
+        if self._hidden or self._page_header:
+            return
+        if tag in self.HEADINGS:
+            self.parts.append("#" * self.HEADINGS[tag] + " ")
+        elif tag == "li":
+            self.parts.append("- ")
+        elif tag == "tr":
+            self._row_cells = []
+        elif tag in ("td", "th"):
+            self.parts.append("| ")
+            self._row_cells.append(tag == "th")
 
     def handle_endtag(self, tag: str) -> None:
         if tag == "title":
             self._in_title = False
         elif tag in self.HIDDEN and self._hidden:
             self._hidden -= 1
+        elif tag in ("article", "main") and self._content:
+            self._content -= 1
+        elif tag == "header" and self._page_header:
+            self._page_header -= 1
+        elif tag == "pre" and self._pre:
+            self._pre -= 1
+        elif self._hidden or self._page_header:
+            pass
+        elif tag in ("td", "th"):
+            self.parts.append(" ")
+        elif tag == "tr" and self._row_cells:
+            self.parts.append("|")
+            if all(self._row_cells):  # a header row: the Markdown separator line under it
+                self.parts.append("\n|" + "---|" * len(self._row_cells))
+            self._row_cells = []
         if tag in self.BLOCK:
             self.parts.append("\n")
 
     def handle_data(self, data: str) -> None:
         if self._in_title:
             self.title_parts.append(data)
-        elif not self._hidden:
-            self.parts.append(data)
+        elif not self._hidden and not self._page_header:
+            self.parts.append(data if self._pre else _edges(data))
+
+
+def _edges(data: str) -> str:
+    """``data`` with inner white space collapsed, keeping one space at an edge that had some."""
+    inner = " ".join(data.split())
+    if not inner:
+        return " " if data else ""
+    return (" " if data[:1].isspace() else "") + inner + (" " if data[-1:].isspace() else "")
 
 
 def _html_text(markup: str) -> tuple[str, str]:
@@ -215,12 +350,16 @@ def _html_text(markup: str) -> tuple[str, str]:
     except Exception as err:  # html.parser is lenient; anything raised here means garbage input
         raise LoadError(f"invalid HTML ({err})") from err
     lines = [" ".join(line.split()) for line in "".join(parser.parts).split("\n")]
-    paragraphs: list[str] = []
+    blocks: list[str] = []
     for line in lines:
-        if line:
-            paragraphs.append(line)
+        if not line:
+            continue
+        if blocks and line.startswith("|") and blocks[-1].rsplit("\n", 1)[-1].startswith("|"):
+            blocks[-1] += "\n" + line  # rows of one table stay together: its header names their cells
+        else:
+            blocks.append(line)
     title = " ".join(" ".join(parser.title_parts).split())
-    return "\n\n".join(paragraphs), title
+    return "\n\n".join(blocks), title
 
 
 def _pdf_text(raw: bytes, max_seconds: float) -> tuple[str, str]:
@@ -248,7 +387,7 @@ def _pdf_text(raw: bytes, max_seconds: float) -> tuple[str, str]:
     text = str(result["text"])
     if not text.strip():
         raise LoadError("PDF has no extractable text (scanned images?)")
-    return text, str(result["title"]) or _first_line_title(text)
+    return text, _sane_title(str(result["title"])) or _first_line_title(text)
 
 
 def iter_jsonl(corpus: Path, max_bytes: int | None = None) -> Iterator[Document | SkippedFile]:

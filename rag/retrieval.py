@@ -18,8 +18,9 @@ from rag.lexical import BM25Index, top_indices
 from rag.scoring import SentenceScorer
 from rag.settings import Mode, Settings
 from rag.store import IndexStore
-from rag.text import sentence_spans, terms
+from rag.text import terms
 from rag.types import Chunk, Passage, ScoredSentence
+from rag.units import readings
 from rag.weights import RerankWeights, Weights, fitted
 
 SentencesByChunk = dict[str, list[ScoredSentence]]
@@ -128,13 +129,14 @@ class Retriever:
 
     def score_sentences(self, q: Query, chunks: list[Chunk]) -> SentencesByChunk:
         """Every sentence of every chunk, scored in one batch; each chunk id maps to its sentences."""
-        spans = [(chunk, a, b) for chunk in chunks for a, b in sentence_spans(chunk.text)]
-        texts = [c.text[a:b] for c, a, b in spans]
+        units = [(chunk, r.start, r.end, r) for chunk in chunks for r in readings(chunk.text, chunk.headings)]
+        texts = [c.text[a:b] for c, a, b, _ in units]
         qtype = question_type(q.text)
-        typed = [offers_type(text, qtype, q.text) for text in texts]
-        support = self.scorer.support(q.vector, frozenset(q.terms), texts, typed)
+        # The answer type is looked for in the unit itself, not in the headings above it.
+        typed = [offers_type(r.own, qtype, q.text) for *_, r in units]
+        support = self.scorer.support(q.vector, frozenset(q.terms), [r.text for *_, r in units], typed)
         out: SentencesByChunk = {chunk.id: [] for chunk in chunks}
-        for i, ((chunk, a, b), text) in enumerate(zip(spans, texts, strict=True)):
+        for i, ((chunk, a, b, _), text) in enumerate(zip(units, texts, strict=True)):
             out[chunk.id].append(
                 ScoredSentence(
                     chunk.source,

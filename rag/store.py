@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
-from rag.chunking import chunk_id
+from rag.chunking import CHUNKER, chunk_id
 from rag.errors import IndexBusyError, StoreError
 from rag.lexical import BM25Index
 from rag.settings import Settings
@@ -264,6 +264,7 @@ class IndexStore:
             "model": model_id,
             "chunk_tokens": settings.chunk_tokens,
             "chunk_overlap": settings.chunk_overlap,
+            "chunker": CHUNKER,
         }
         self.url = settings.chroma_url or None
         if self.url:
@@ -541,8 +542,9 @@ class IndexStore:
                     "start": chunk.start,
                     "end": chunk.end,
                     "doc_hash": doc_hashes[chunk.source],
-                    "text_hash": text_hash(chunk.text),
+                    "text_hash": text_hash(chunk.embed_text),
                     "title": titles.get(chunk.source, ""),
+                    "headings": json.dumps(chunk.headings, ensure_ascii=False) if chunk.headings else "",
                 },
             )
             node.relationships[NodeRelationship.SOURCE] = RelatedNodeInfo(node_id=chunk.source)
@@ -620,11 +622,13 @@ class IndexStore:
         return {cid: np.asarray(emb, dtype=np.float32) for cid, emb in zip(got["ids"], got["embeddings"], strict=False)}
 
     def all_texts(self) -> tuple[list[str], list[str]]:
+        """Every chunk's id and the text BM25 indexes (its section path, then its text)."""
         ids: list[str] = []
         texts: list[str] = []
-        for got in self._pages("collection", ["documents"]):
+        for got in self._pages("collection", ["documents", "metadatas"]):
             ids.extend(got["ids"])
-            texts.extend(t or "" for t in got["documents"] or [])
+            for cid, t, meta in zip(got["ids"], got["documents"] or [], got["metadatas"] or [], strict=False):
+                texts.append(_node_chunk(cid, t or "", meta or {}).embed_text)
         return ids, texts
 
     def forget_bm25(self) -> None:
@@ -670,4 +674,16 @@ def _node_chunk(cid: str, text: str, meta: dict[str, Any]) -> Chunk:
         start=int(meta.get("start", 0)),
         end=int(meta.get("end", 0)),
         text=text,
+        headings=_headings(meta.get("headings")),
     )
+
+
+def _headings(raw: object) -> tuple[tuple[int, str], ...]:
+    """The heading path stored with a chunk; anything malformed reads as none."""
+    if not isinstance(raw, str) or not raw:
+        return ()
+    try:
+        data = json.loads(raw)
+        return tuple((int(level), str(title)) for level, title in data)
+    except (ValueError, TypeError):
+        return ()

@@ -155,16 +155,20 @@ _STOPWORDS = frozenset(
 )
 
 
-def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
+def sentence_spans(
+    text: str, start: int = 0, end: int | None = None, lines_end_sentences: bool = True
+) -> list[tuple[int, int]]:
     """Split ``text[start:end]`` into sentences, returned as stripped ``(start, end)`` offsets.
 
-    Line breaks always end a sentence (news paragraphs, headings, list items); periods after
+    Line breaks end a sentence (news paragraphs, headings, list items) unless
+    ``lines_end_sentences`` is off (a hard-wrapped paragraph, see ``rag.units``); periods after
     common abbreviations and single initials do not.
     """
     end = len(text) if end is None else end
     spans: list[tuple[int, int]] = []
     pos = start
-    for line_start, line_end in _lines(text, start, end):
+    lines = _lines(text, start, end) if lines_end_sentences else [(start, end)]
+    for line_start, line_end in lines:
         pos = line_start
         for m in _END.finditer(text, line_start, line_end):
             cut = m.end()

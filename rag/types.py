@@ -26,6 +26,17 @@ class Chunk:
     start: int
     end: int
     text: str
+    headings: tuple[tuple[int, str], ...] = ()  # (level, title) of the sections it starts in
+
+    @property
+    def section(self) -> str:
+        """The heading path the chunk starts under, ``Memo > Team``; empty for unstructured text."""
+        return " > ".join(title for _, title in self.headings)
+
+    @property
+    def embed_text(self) -> str:
+        """What is embedded and BM25-indexed: the section path, then the text (cited verbatim)."""
+        return f"{self.section}\n{self.text}" if self.headings else self.text
 
 
 @dataclass(frozen=True)

@@ -110,13 +110,33 @@ def test_html_visible_text_title_entities_and_blocks(tmp_path: Path) -> None:
         assert hidden not in doc.text
     assert "<b>" not in doc.text and "&amp;" not in doc.text
     assert doc.text.split("\n\n") == [
-        "Our Menu",  # &nbsp; decoded, then white space collapsed
+        "# Our Menu",  # &nbsp; decoded, then white space collapsed; a heading reads as one
         "Fish & chips <3 with extra salt.",
-        "Tea",
-        "Coffee",
+        "- Tea",
+        "- Coffee",
         "Open",
         "daily",
         "Price: 5€ — cash only",
+    ]
+
+
+def test_html_main_content_headings_tables_and_wrapped_paragraphs(tmp_path: Path) -> None:
+    page = """<html><head><title>Harbour</title></head><body>
+<header><a href="/">Coastal News</a> Subscribe now</header>
+<nav><ul><li><a href="/">Home</a></li><li>About</li><li>Contact</li></ul></nav>
+<article><header><h1>Velmora harbour</h1></header>
+<p>The harbour was dredged in 2019
+   by <b>Ottilie</b> <i>Brandt</i>.</p>
+<table><tr><th>item</th><th>cost</th></tr><tr><td>dredging</td><td>38 million euros</td></tr></table>
+</article>
+<aside>Sign up for our newsletter.</aside><form>Search</form>
+<footer>Copyright 2031. Privacy policy.</footer></body></html>"""
+    (tmp_path / "page.html").write_text(page, encoding="utf-8")
+    docs, _ = load(tmp_path)
+    assert docs["page.html"].text.split("\n\n") == [
+        "# Velmora harbour",
+        "The harbour was dredged in 2019 by Ottilie Brandt.",
+        "| item | cost |\n|---|---|\n| dredging | 38 million euros |",
     ]
 
 
@@ -197,7 +217,7 @@ def _bad_files() -> dict[str, tuple[bytes, str]]:
         "empty.txt": (b"", "empty file"),
         "blank.md": (b"  \n\t\r\n   \n", "empty file"),
         "binary.txt": (b"GIF89a\x00\x01\x02\x00\xff\xfe" * 10, "binary"),
-        "latin1.txt": ("Caf\u00e9 cr\u00e8me".encode("latin-1"), "UTF-8"),
+        "broken_utf8.txt": (b"Caf\xc3 cr\xc3\xa8me", "UTF-8"),
         "truncated.pdf": (good_pdf[: len(good_pdf) // 3], "PDF"),
         "garbage.pdf": (b"%PDF-1.7\n" + bytes(range(1, 256)) * 4, "PDF"),
         "fake.pdf": (b"This is plain text with a .pdf name.\n", "not a PDF"),
@@ -234,9 +254,29 @@ def test_all_bad_files_together_do_not_stop_the_run(tmp_path: Path) -> None:
 
 
 def test_invalid_utf8_reason_names_the_offset(tmp_path: Path) -> None:
-    (tmp_path / "bad.txt").write_bytes(b"abc\xffdef")
+    (tmp_path / "bad.txt").write_bytes(b"abc\xe2\x82def")  # a UTF-8 sequence cut short
     _, skipped = load(tmp_path)
-    assert skipped["bad.txt"].reason == "not valid UTF-8 (byte 0xff at offset 3)"
+    assert skipped["bad.txt"].reason == "not valid UTF-8 (byte 0xe2 at offset 3)"
+
+
+@pytest.mark.parametrize(
+    ("raw", "text"),
+    [
+        ("Café crème in Zürich, chez Renée Gräber.".encode("latin-1"), "Café crème in Zürich, chez Renée Gräber."),
+        ("“Smart quotes” – and a € sign.".encode("cp1252"), "“Smart quotes” – and a € sign."),
+        ("Привет, это простой текст на русском языке.".encode("cp1251"), "Привет, это простой текст на русском языке."),
+        (
+            "日本語のテキストです。これは検出のための文章です。".encode("shift_jis"),
+            "日本語のテキストです。これは検出のための文章です。",
+        ),
+        ("Observatory log\r\nOpened in 1994.".encode("utf-16"), "Observatory log\nOpened in 1994."),
+        ("UTF-32 too.".encode("utf-32"), "UTF-32 too."),
+    ],
+)
+def test_text_in_other_encodings_is_decoded(raw: bytes, text: str, tmp_path: Path) -> None:
+    (tmp_path / "doc.txt").write_bytes(raw)
+    docs, skipped = load(tmp_path)
+    assert skipped == {} and docs["doc.txt"].text == text
 
 
 def test_file_above_max_bytes_is_skipped(tmp_path: Path) -> None:

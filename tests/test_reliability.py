@@ -128,7 +128,6 @@ BAD_FILES: dict[str, tuple[str, Callable[[], bytes], str | None]] = {
         lambda: b"<p>" + LIGHTHOUSE.encode() + b"</p>\n<!-- " + b"<a" * 100_000,
         None,
     ),
-    "invalid_utf8_latin1": ("bad.txt", lambda: "Caf\xe9 cr\xe8me and more.".encode("latin-1"), "not valid UTF-8"),
     "invalid_utf8_truncated_multibyte": (
         "bad.txt",
         lambda: b"Price: 5 \xe2\x82",

@@ -1,0 +1,176 @@
+"""The units a document is read in: sentences, headings, table rows, list items, code lines.
+
+People write documents with structure: Markdown headings, tables, bullet lists, paragraphs
+hard-wrapped at 72 columns. Reading them line by line quoted headings as answers, cut
+sentences at every wrapped line and split table rows into meaningless pieces. Units are found
+from the text alone (line shapes, as CommonMark defines them), so the same function gives the
+same units on a whole document and on any chunk of it (chunks start and end on unit
+boundaries), with offsets into that text:
+
+- a heading (``# Title``) is a unit of its own: context for the sentences under it, never quoted;
+- a table row is one unit; the header row (the one above ``|---|``) is context, never quoted,
+  and a row reads as ``header: cell; ...`` for scoring (``Unit.reading``);
+- a list item is one unit (split into sentences if it holds several), its wrapped lines joined;
+- a paragraph's hard-wrapped lines are joined, so a sentence may span lines;
+- a fenced code block gives one unit per line.
+
+Plain text without any of these is split exactly as before: each line, into sentences.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+from rag.text import sentence_spans as prose_spans
+
+Kind = Literal["sentence", "heading", "header", "row", "code"]
+QUOTABLE: frozenset[str] = frozenset({"sentence", "row", "code"})
+
+_HEADING = re.compile(r" {0,3}(#{1,6})(?:[ \t]+|$)")
+_ROW = re.compile(r"[ \t]*\|.*\|[ \t]*$")
+_SEPARATOR = re.compile(r"[ \t]*\|?(?:[ \t]*:?-{2,}:?[ \t]*\|)+(?:[ \t]*:?-{2,}:?[ \t]*)?[ \t]*$")
+_ITEM = re.compile(r"[ \t]*(?:[-*+•]|\d{1,3}[.)])[ \t]+\S")
+_MARKER = re.compile(r"(?:[-*+•]|\d{1,3}[.)])[ \t]+")
+_FENCE = re.compile(r"[ \t]{0,3}(?:```|~~~)")
+_WRAP_MIN = 40  # a line this long, followed by more prose, was wrapped, not ended
+
+
+@dataclass(frozen=True)
+class Unit:
+    start: int
+    end: int
+    kind: Kind = "sentence"
+    level: int = 0  # of a heading
+    header: tuple[str, ...] = ()  # of a table row: the cells of its table's header row
+
+    @property
+    def quotable(self) -> bool:
+        return self.kind in QUOTABLE
+
+    def reading(self, text: str) -> str:
+        """How the unit reads to the scorer: a row as ``header: cell; ...``, a heading without ``#``."""
+        raw = text[self.start : self.end]
+        if self.kind in ("row", "header"):
+            cells = cells_of(raw)
+            if self.kind == "row" and len(self.header) == len(cells):
+                return "; ".join(f"{h}: {c}" if h else c for h, c in zip(self.header, cells, strict=True))
+            return " ".join(c for c in cells if c)
+        if self.kind == "heading":
+            return heading_title(raw)
+        return raw
+
+
+def cells_of(row: str) -> list[str]:
+    return [c.strip() for c in row.strip().strip("|").split("|")]
+
+
+def heading_title(line: str) -> str:
+    return line.strip().strip("#").strip()
+
+
+def text_units(text: str, start: int = 0, end: int | None = None) -> list[Unit]:
+    """The units of ``text[start:end]``, in order, with offsets into ``text``."""
+    end = len(text) if end is None else end
+    units: list[Unit] = []
+    para: list[int] = []  # [start, end] of the open paragraph or list item
+    last_line = ""
+    header: tuple[str, ...] = ()
+    in_code = False
+    prev_row: Unit | None = None
+
+    def close() -> None:
+        if para:
+            a = para[0]
+            if m := _MARKER.match(text, a, para[1]):
+                a = m.end()  # a list item is quoted without its bullet
+            units.extend(Unit(x, y) for x, y in prose_spans(text, a, para[1], lines_end_sentences=False))
+            para.clear()
+
+    pos = start
+    while pos <= end:
+        nl = text.find("\n", pos, end)
+        line_end = end if nl < 0 else nl
+        line = text[pos:line_end]
+        a, b = _strip(text, pos, line_end)
+        if in_code:
+            if _FENCE.match(line):
+                in_code = False
+            elif b > a:
+                units.append(Unit(a, b, "code"))
+        elif b <= a:  # blank line: ends a paragraph and a table
+            close()
+            header, prev_row = (), None
+        elif _FENCE.match(line):
+            close()
+            in_code = True
+        elif m := _HEADING.match(line):
+            close()
+            units.append(Unit(a, b, "heading", level=len(m.group(1))))
+        elif _SEPARATOR.match(line) and prev_row is not None:
+            header = tuple(cells_of(text[prev_row.start : prev_row.end]))
+            units[units.index(prev_row)] = Unit(prev_row.start, prev_row.end, "header")
+            prev_row = None
+        elif _ROW.match(line):
+            close()
+            prev_row = Unit(a, b, "row", header=header)
+            units.append(prev_row)
+        elif _ITEM.match(line):
+            close()
+            para[:] = [a, b]
+        elif para and (len(last_line.strip()) >= _WRAP_MIN or line[:1] in " \t"):
+            para[1] = b  # a wrapped line of the same paragraph or list item
+        else:
+            close()
+            para[:] = [a, b]
+        last_line = line
+        if nl < 0:
+            break
+        pos = nl + 1
+    close()
+    return units
+
+
+def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
+    """``(start, end)`` of every unit of ``text[start:end]``: what chunks are packed from."""
+    return [(u.start, u.end) for u in text_units(text, start, end)]
+
+
+def _strip(text: str, a: int, b: int) -> tuple[int, int]:
+    while a < b and text[a].isspace():
+        a += 1
+    while b > a and text[b - 1].isspace():
+        b -= 1
+    return a, b
+
+
+@dataclass(frozen=True)
+class Reading:
+    """A quotable unit of a chunk as the scorer reads it."""
+
+    start: int
+    end: int
+    own: str  # what the unit itself says: a row as ``header: cell; ...``
+    section: str = ""  # the heading path it sits under
+
+    @property
+    def text(self) -> str:
+        """The unit in its place, for similarity: ``Memo > Crew: role: captain; ...``."""
+        return f"{self.section}: {self.own}" if self.section else self.own
+
+
+def readings(text: str, headings: tuple[tuple[int, str], ...] = ()) -> list[Reading]:
+    """Each quotable unit of ``text`` (a chunk) with its reading, for the scorer.
+
+    ``headings`` is the heading path at the start of ``text`` (the chunk's); headings inside it
+    update the path. Headings and header rows are left out: context, never an answer.
+    """
+    path = list(headings)
+    out: list[Reading] = []
+    for u in text_units(text):
+        if u.kind == "heading":
+            path = [*(h for h in path if h[0] < u.level), (u.level, heading_title(text[u.start : u.end]))]
+        elif u.quotable:
+            out.append(Reading(u.start, u.end, u.reading(text), " > ".join(title for _, title in path)))
+    return out
