@@ -62,7 +62,9 @@ def store_options(func: F) -> F:
         "--chroma-url", metavar="URL", help="Use the Chroma server at URL instead of the embedded store."
     )(func)
     return click.option(
-        "--index-dir", type=click.Path(path_type=Path), help="Where the index lives (default: index/)."
+        "--index-dir",
+        type=click.Path(path_type=Path),
+        help="Where the index lives (default: index/ in a project folder, else the user data folder).",
     )(func)
 
 

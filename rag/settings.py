@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -17,6 +18,16 @@ ANSWERERS: tuple[AnswererName, ...] = ("extractive", "openai", "llamacpp")
 
 
 DEFAULT_CACHE_DIR = Path.home() / ".cache" / "rag"
+
+
+def default_index_dir() -> Path:
+    """``index/`` in a project folder (one with a ``corpus/`` or an ``index/`` already), else the
+    user's data folder: ``ask()`` from any other folder must not leave an ``index/`` there."""
+    here = Path.cwd()
+    if (here / "index").is_dir() or (here / "corpus").is_dir():
+        return Path("index")
+    data = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(data) / "rag" / "index"
 
 
 class Settings(BaseSettings):
@@ -35,8 +46,9 @@ class Settings(BaseSettings):
         description="Default corpus: a folder of .txt/.md/.html/.pdf files or a .jsonl file.",
     )
     index_dir: Path = Field(
-        default=Path("index"),
-        description="Folder holding the Chroma database, manifests and BM25 indexes.",
+        default_factory=default_index_dir,
+        description="Folder holding the Chroma database, manifests and BM25 indexes. Default: index/ in a "
+        "project folder (one holding corpus/ or index/), else the user data folder (XDG_DATA_HOME/rag/index).",
     )
     chroma_url: str | None = Field(
         default=None,

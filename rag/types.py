@@ -171,6 +171,11 @@ class Answer:
             out.update(answerer=self.answerer, unsupported_sentences=list(self.unsupported_sentences))
         if self.notice:
             out["notice"] = self.notice
+        if self.abstained:  # what the text promises: the related passages, which are not an answer
+            out["related"] = [
+                {"source": p.chunk.source, "start": p.chunk.start, "end": p.chunk.end, "text": p.chunk.text}
+                for p in self.passages[:3]
+            ]
         return out
 
 

@@ -49,6 +49,11 @@ def test_ask_plain_text_lists_citations_and_related(corpus_copy: Path, tmp_path:
     res = runner.invoke(cli, ["ask", "What is the boiling point of mercury?", *args])
     assert res.output.startswith("The corpus does not say")
     assert "Related, but not an answer:" in res.output
+    res = runner.invoke(cli, ["ask", "What is the boiling point of mercury?", "--json", *args])
+    payload = json.loads(res.output)
+    assert payload["abstained"] and payload["citations"] == [] and len(payload["related"]) == 3
+    for p in payload["related"]:  # the same passages the text lists, each an exact span
+        assert (corpus_copy / p["source"]).read_text(encoding="utf-8")[p["start"] : p["end"]] == p["text"]
 
 
 @pytest.mark.parametrize(

@@ -22,12 +22,16 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)  # in case a .env file were ever read from the working directory
 
 
-def test_defaults_without_environment() -> None:
+def test_defaults_without_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     s = Settings()
     assert s.top_k == 5
     assert s.mode == "hybrid"
-    assert s.index_dir == Path("index")
+    # outside a project folder the index goes to the user's data folder, not the current one
+    assert s.index_dir == tmp_path / "data" / "rag" / "index"
     assert s.chroma_url is None and s.embed_backend == "onnx"
+    (tmp_path / "corpus").mkdir()
+    assert Settings().index_dir == Path("index")  # in a project folder: its own index/
 
 
 def test_environment_variables_are_read(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
