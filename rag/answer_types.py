@@ -56,7 +56,7 @@ def offers_type(sentence: str, qtype: str | None, question: str) -> bool:
     return any(m.group(0).lower() not in q_words for m in _CAPITALIZED.finditer(sentence))
 
 
-_ROLES = (
+ROLES = (  # words for a person by their role (shared with rag.conversation)
     "spokesman|spokeswoman|spokesperson|minister|president|secretary|ambassador|director|leader|official|"
     "chief|chairman|chair|head|king|queen|emperor|author|writer|founder|ceo|coach|player|actor|singer|"
     "scientist|engineer|architect|commander|general|governor|mayor|senator|judge|priest|bishop|pope|"
@@ -83,7 +83,7 @@ _LABELS = (
     ("place", re.compile(r"^\s*where\b|\b(what|which) (country|city|state|place|region|continent|town|nation|"
                          r"location|river|island|county|province|area)\b", re.I), {"GPE", "LOC", "FAC"}),
     ("person", re.compile(r"^\s*(who|whom|whose)\b|\b(who|whom|whose) (is|was|were|are|did|does)\b|"
-                          rf"\bwhat (is|was) the name of (the |a |an )?([\w-]+ ){{0,3}}({_ROLES})\b", re.I),
+                          rf"\bwhat (is|was) the name of (the |a |an )?([\w-]+ ){{0,3}}({ROLES})\b", re.I),
      {"PERSON", "ORG", "NORP"}),
     ("name", re.compile(r"\bwhat (is|was|were|are) the names? of\b", re.I),
      {"PERSON", "ORG", "NORP", "GPE", "LOC", "FAC", "PRODUCT", "EVENT", "WORK_OF_ART", "LAW", "LANGUAGE"}),

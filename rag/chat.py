@@ -283,6 +283,15 @@ def build_app(corpus: Path, settings: Settings) -> Any:
         box.submit(respond, inputs, outputs, api_name="chat")
         send.click(respond, inputs, outputs, api_visibility="private")
         clear.click(lambda: ([], [], ""), None, [chatbot, history, sources], api_visibility="private")
+        # The chat's own trash icon clears the history too: the next question stands alone again.
+        chatbot.clear(lambda: ([], ""), None, [history, sources], api_visibility="private")
+        # After a reload (or another client's upload) the list and the remove choice show the index now.
+        demo.load(
+            lambda: (documents_table(), gr.update(choices=[r[0] for r in documents_table()], value=None)),
+            None,
+            [docs, victim],
+            api_visibility="private",
+        )
         add.click(upload, [files], [docs, status, files], api_name="upload").then(
             lambda: gr.update(choices=[r[0] for r in documents_table()]), None, [victim], api_visibility="private"
         )

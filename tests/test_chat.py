@@ -146,9 +146,9 @@ def test_browser_conversation_sources_and_uploads(server, tmp_path: Path) -> Non
         )
         box.fill("How long was the White House meeting with him?")
         box.press("Enter")
-        # the follow-up is searched together with the question before it, and the panel shows it
+        # the follow-up is rewritten to stand alone ("him" named), and the panel shows the rewrite
         expect(page.locator("#sources")).to_contain_text(
-            "Who is the Chinese ambassador to the United States? How long was the White House meeting with him?",
+            "Searched for: How long was the White House meeting with the Chinese ambassador to the United States?",
             timeout=60_000,
         )
         expect(bots.nth(2)).to_contain_text("one and half hour", timeout=60_000)
@@ -174,6 +174,16 @@ def test_browser_conversation_sources_and_uploads(server, tmp_path: Path) -> Non
         box.press("Enter")
         expect(bots.nth(3)).to_contain_text("412 rose bushes", timeout=60_000)
 
+        # the chat's own trash icon clears the history: a pronoun question is no longer rewritten
+        page.locator("#chat button[aria-label='Clear']").click()
+        expect(bots).to_have_count(0)
+        box.fill("What did he say about Ukraine?")
+        box.press("Enter")
+        expect(page.locator("#sources")).to_contain_text(
+            "Searched for: What did he say about Ukraine? ·", timeout=60_000
+        )
+
+        page.reload()  # the remove list is read from the index on load, not frozen at server start
         page.get_by_role("tab", name="Documents").click()
         page.get_by_label("Remove a document").click()
         page.get_by_role("option", name="uploads/garden.md").click()
