@@ -47,7 +47,7 @@ def standalone_query(question: str, history: Sequence[str] = ()) -> str:
     plan = _plan(question)
     if plan is None:
         return question
-    if plan == "glue":
+    if isinstance(plan, str):  # "glue"
         return f"{earlier[-1]} {question}"
     return _substitute(question, plan, earlier[-1]) or f"{earlier[-1]} {question}"
 
