@@ -12,18 +12,20 @@ import functools
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import ParamSpec
 
 from typing_extensions import Unpack
 
-from rag.answering import Answerer, ExtractiveAnswerer
+from rag.answering import Answerer, ExtractiveAnswerer, stream_pieces
 from rag.documents import DocumentSource
 from rag.embedding import Encoder, get_encoder
 from rag.errors import CorpusError, IndexBusyError, StoreError
 from rag.evidence import gather_evidence
 from rag.indexing import index_corpus
 from rag.loaders import check_corpus_path
+from rag.parts import combine, split_parts
 from rag.request import AskOptions, Request
 from rag.retrieval import Retriever
 from rag.scoring import SentenceScorer
@@ -104,7 +106,24 @@ class Engine:
             self.synced = True  # the disk is full: the last complete index still answers
 
     def answer(self, request: Request) -> Iterator[str | Answer]:
-        """Yield pieces of text as the answer is written, then the finished, verified Answer."""
+        """Yield pieces of text as the answer is written, then the finished, verified Answer.
+
+        A question with several asks is answered part by part (``rag.parts``); a later part may
+        refer to an earlier one ("Who is the spokesman and what did he say?").
+        """
+        parts = split_parts(request.question)
+        if len(parts) == 1:
+            yield from self._answer_one(request)
+            return
+        answers = [
+            final_answer(self._answer_one(replace(request, question=part, history=(*request.history, *parts[:i]))))
+            for i, part in enumerate(parts)
+        ]
+        answer = combine(request.question, answers)
+        yield from stream_pieces(answer.text)
+        yield answer
+
+    def _answer_one(self, request: Request) -> Iterator[str | Answer]:
         with damaged_store(self.settings.index_dir):
             self.ensure_indexed()
             self.follow()

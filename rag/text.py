@@ -172,7 +172,10 @@ def sentence_spans(
         pos = line_start
         for m in _END.finditer(text, line_start, line_end):
             cut = m.end()
-            if not _is_boundary(text, m.start(), cut, line_end):
+            closes = any(q in m.group() for q in "\"'”’")  # the punctuation ends a quotation
+            if not _is_boundary(text, m.start(), cut, line_end) or (
+                not closes and _inside_quotation(text, pos, m.start(), line_end)
+            ):
                 continue
             _push(text, spans, pos, cut)
             pos = cut
@@ -208,6 +211,23 @@ def _is_boundary(text: str, punct_start: int, cut: int, limit: int) -> bool:
         return True
     ch = text[nxt]
     return ch.isupper() or ch.isdigit() or ch in "\"'“‘([" or not ch.isalpha()
+
+
+def _inside_quotation(text: str, sentence_start: int, punct: int, limit: int) -> bool:
+    """Is ``punct`` an exclamation or question of at most three words just after a quotation opens?
+
+    'Sareen said, “Karma! In 1998, the government…' is not cut after "Karma!": that left a
+    sentence ending in an open quotation and one starting without its speaker. Longer quotations
+    are split into their sentences like any text, so a quote stays precise.
+    """
+    if text[punct] not in "!?":
+        return False
+    curly = text.rfind("“", sentence_start, punct)
+    straight = text.rfind('"', sentence_start, punct) if text.count('"', sentence_start, punct) % 2 else -1
+    opening = max(curly if "”" not in text[curly:punct] else -1, straight)
+    if opening < 0:
+        return False
+    return len(text[opening + 1 : punct].split()) <= 3 and punct < limit
 
 
 def _push(text: str, spans: list[tuple[int, int]], a: int, b: int) -> None:

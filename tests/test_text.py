@@ -87,6 +87,16 @@ def test_closing_quotes_and_brackets_stay_with_their_sentence() -> None:
     assert sentences("“Stop!” She ran.") == ["“Stop!”", "She ran."]
 
 
+def test_a_short_exclamation_opening_a_quotation_does_not_end_the_sentence() -> None:
+    text = "Sareen said, “Karma! In 1998, the government acted. Then it stopped.” He left."
+    assert sentences(text) == [
+        "Sareen said, “Karma! In 1998, the government acted.",
+        "Then it stopped.”",
+        "He left.",
+    ]
+    assert sentences('He shouted "Stop! Now." Then he left.') == ['He shouted "Stop! Now."', "Then he left."]
+
+
 def test_next_sentence_may_start_with_an_opening_quote_or_digit() -> None:
     assert sentences("It ended. “Good,” he said. 42 people left.") == [
         "It ended.",

@@ -1,0 +1,49 @@
+"""Questions with several asks, answered part by part on the real index of the default corpus."""
+
+from __future__ import annotations
+
+import pytest
+
+from rag import ask
+from rag.parts import split_parts
+
+
+@pytest.mark.parametrize(
+    ("question", "parts"),
+    [
+        (
+            "What did Sushant Sareen say, and how much in arms has the US supplied?",
+            ["What did Sushant Sareen say?", "How much in arms has the US supplied?"],
+        ),
+        ("Who is Qin Gang? When did Biden and Xi meet?", ["Who is Qin Gang?", "When did Biden and Xi meet?"]),
+        ("Who is the spokesman and what did he say?", ["Who is the spokesman?", "What did he say?"]),
+        # one ask, whatever its "and"
+        ("How much did the US and China trade in 2021?", ["How much did the US and China trade in 2021?"]),
+        ("What did Liu say and why?", ["What did Liu say and why?"]),
+    ],
+)
+def test_split_parts(question: str, parts: list[str]) -> None:
+    assert split_parts(question) == parts
+
+
+@pytest.mark.integration
+def test_each_part_gets_its_own_citation_or_its_own_refusal(indexed) -> None:  # type: ignore[no-untyped-def]
+    corpus, settings = indexed
+    a = ask("What did Sushant Sareen say, and how much in arms has the US supplied?", corpus=corpus, settings=settings)
+    assert not a.abstained and "Sushant Sareen" in a.text and "$360 million" in a.text
+    sources = {c.source for c in a.citations}
+    assert sources == {"000_3090de67739d6d38.txt", "001_a1832f6365ab849e.txt"}  # both articles used
+    assert a.query == "What did Sushant Sareen say? | How much in arms has the US supplied?"
+    for i, c in enumerate(a.citations, start=1):
+        assert f"[{i}]" in a.text
+        text = (corpus / c.source).read_text(encoding="utf-8")
+        assert text[c.start : c.end] == c.quote
+
+    half = ask("Who is China's ambassador to the United States? What is the boiling point of mercury?", corpus=corpus,
+               settings=settings)  # fmt: skip
+    assert not half.abstained and "Qin Gang" in half.text
+    assert "“What is the boiling point of mercury?” The corpus does not say." in half.text
+    # a later part may refer to an earlier one
+    both = ask("Who is the Chinese Embassy spokesman and what did he say about Ukraine?", corpus=corpus,
+               settings=settings)  # fmt: skip
+    assert "What did the Chinese Embassy spokesman say about Ukraine?" in both.query
