@@ -87,8 +87,12 @@ def safe_filename(name: str) -> str:
     return f"{stem}.{suffix}" if suffix else stem
 
 
-def render_sources(answer: Any, text_of: Any) -> str:
-    """HTML for the sources panel: each citation expands to its passage with the span highlighted."""
+def render_sources(answer: Any, text_of: Any, title_of: Any = None) -> str:
+    """HTML for the sources panel: each citation expands to its passage with the span highlighted.
+
+    A card is named by what a reader recognises: the document's title, the section the quote
+    sits under and its paragraph; the file and the character offsets are on hover.
+    """
     parts = [
         f'<div class="src-query">Searched for: <code>{html.escape(answer.query)}</code> · '
         f'confidence <span class="src-confidence">{answer.confidence:.2f}</span></div>'
@@ -105,24 +109,58 @@ def render_sources(answer: Any, text_of: Any) -> str:
         parts.append('<div class="src-abstain">No passage answers this. Related, but not an answer:</div>')
         for p in answer.passages[:3]:
             c = p.chunk
-            body = html.escape(c.text)
+            name = _card_name(c.source, text_of(c.source) or "", c.start, title_of)
             parts.append(
-                f'<details class="src-card"><summary>{html.escape(c.source)} · characters {c.start}–{c.end}</summary>'
-                f'<div class="src-passage">{body}</div></details>'
+                f'<details class="src-card" data-source="{html.escape(c.source)}"><summary '
+                f'title="{html.escape(c.source)} · characters {c.start}–{c.end}">{name}</summary>'
+                f'<div class="src-passage">{html.escape(c.text)}</div></details>'
             )
         return "\n".join(parts)
     for i, c in enumerate(answer.citations, start=1):
         text = text_of(c.source) or ""
-        a, b = max(0, c.start - CONTEXT_CHARS), min(len(text), c.end + CONTEXT_CHARS)
+        a, b = _word_bounds(text, c.start - CONTEXT_CHARS, c.end + CONTEXT_CHARS)
         before = ("…" if a > 0 else "") + html.escape(text[a : c.start])
         after = html.escape(text[c.end : b]) + ("…" if b < len(text) else "")
+        name = _card_name(c.source, text, c.start, title_of)
         parts.append(
-            f'<details class="src-card" data-citation="{i}"><summary>[{i}] {html.escape(c.source)} · '
-            f"characters {c.start}–{c.end}</summary>"
+            f'<details class="src-card" data-citation="{i}" data-source="{html.escape(c.source)}">'
+            f'<summary title="{html.escape(c.source)} · characters {c.start}–{c.end}">[{i}] {name}</summary>'
             f'<div class="src-passage">{before}<mark data-start="{c.start}" data-end="{c.end}">'
             f"{html.escape(c.quote)}</mark>{after}</div></details>"
         )
     return "\n".join(parts)
+
+
+def _card_name(source: str, text: str, offset: int, title_of: Any) -> str:
+    """``Title · Section · ¶ 12`` (escaped): where the quote is, in words a reader knows."""
+    from rag.units import section_at
+
+    title = (title_of(source) if title_of else "") or source
+    paragraph = text.count("\n\n", 0, offset) + 1
+    bits = [title, section_at(text, offset), f"¶ {paragraph}"]
+    return " · ".join(html.escape(b) for b in bits if b)
+
+
+def _word_bounds(text: str, a: int, b: int) -> tuple[int, int]:
+    """``(a, b)`` clamped to the text and moved inward to white space, so context never cuts a word."""
+    a, b = max(0, a), min(len(text), b)
+    if a > 0 and not text[a - 1].isspace():
+        space = text.find(" ", a, a + 40)
+        a = space + 1 if space >= 0 else a
+    if b < len(text) and not text[b].isspace():
+        space = text.rfind(" ", b - 40, b)
+        b = space if space >= 0 else b
+    return a, b
+
+
+def reply_text(answer: Any) -> str:
+    """The chat reply: the answer, then what the reader must know about it, in the reply itself."""
+    lines = [answer.text]
+    if answer.notice:
+        lines.append(f"Note: {answer.notice}")
+    if not answer.abstained:
+        lines.append(f"(confidence {answer.confidence:.2f}: the estimated chance this answer is right)")
+    return "\n\n".join(lines)
 
 
 def _bullets(messages: list[str]) -> str:
@@ -140,6 +178,10 @@ def build_app(corpus: Path, settings: Settings) -> Any:
 
     def engine():  # type: ignore[no-untyped-def]
         return get_engine(corpus, settings)
+
+    def title_of(source: str) -> str:
+        entry = engine().manifest.documents.get(source)
+        return entry.title if entry is not None else ""
 
     def documents_table() -> list[list[Any]]:
         manifest = engine().store.load_manifest()
@@ -179,8 +221,8 @@ def build_app(corpus: Path, settings: Settings) -> Any:
             return
         assert answer is not None
         history = [*history, message]
-        chat[-1] = {"role": "assistant", "content": plain_markdown(answer.text)}
-        yield chat, history, gr.skip(), render_sources(answer, engine().documents.text)
+        chat[-1] = {"role": "assistant", "content": plain_markdown(reply_text(answer))}
+        yield chat, history, gr.skip(), render_sources(answer, engine().documents.text, title_of)
 
     def upload(files: list[Any] | None):  # type: ignore[no-untyped-def]
         if not files:

@@ -174,3 +174,12 @@ def readings(text: str, headings: tuple[tuple[int, str], ...] = ()) -> list[Read
         elif u.quotable:
             out.append(Reading(u.start, u.end, u.reading(text), " > ".join(title for _, title in path)))
     return out
+
+
+def section_at(text: str, offset: int) -> str:
+    """The heading path (``Memo > Crew``) in force at ``offset`` of a whole document."""
+    path: list[tuple[int, str]] = []
+    for u in text_units(text, 0, min(len(text), offset)):
+        if u.kind == "heading":
+            path = [*(h for h in path if h[0] < u.level), (u.level, heading_title(text[u.start : u.end]))]
+    return " > ".join(title for _, title in path)

@@ -44,6 +44,24 @@ def test_sources_escape_html_and_mark_the_span() -> None:
     assert f'data-start="{start}"' in html_out and "q &lt;x&gt;" in html_out
 
 
+@pytest.mark.unit
+def test_source_cards_name_title_section_and_paragraph_and_cut_context_at_words() -> None:
+    from rag.types import Answer, Citation, Evidence
+
+    words = " ".join(f"word{i}" for i in range(200))
+    text = f"# Memo\n\n## Crew\n\n{words}\n\nThe captain is Ingrid Solvang.\n\n{words}"
+    quote = "The captain is Ingrid Solvang."
+    start = text.index(quote)
+    a = Answer(f"{quote} [1]", False, (Citation("memo.md", start, start + len(quote), quote, 0.9),),
+               Evidence("q", "q", "hybrid", 5))  # fmt: skip
+    out = render_sources(a, lambda s: text, lambda s: "Zephyr Project memo")
+    assert '<summary title="memo.md · characters' in out
+    assert "[1] Zephyr Project memo · Memo &gt; Crew · ¶ 4</summary>" in out
+    context = re.search(r'<div class="src-passage">…(.*?)<mark', out, re.S).group(1)  # type: ignore[union-attr]
+    assert context.split()[0].startswith("word") and context[0] != " "
+    assert re.fullmatch(r"word\d+", context.split()[0])  # a whole word, not its tail
+
+
 @pytest.fixture(scope="module")
 def fake_llm():  # type: ignore[no-untyped-def]
     from fake_llm import FakeLLM
@@ -124,7 +142,7 @@ def test_browser_conversation_sources_and_uploads(server, tmp_path: Path) -> Non
         expect(mark).to_be_visible()
         quote = mark.inner_text()
         start, end = int(mark.get_attribute("data-start")), int(mark.get_attribute("data-end"))
-        source = card.locator("summary").inner_text().split("] ", 1)[1].split(" · ")[0]
+        source = card.get_attribute("data-source")
         text = (server["corpus"] / source).read_text(encoding="utf-8")
         assert text[start:end] == quote and "Liu Pengyu" in quote
         page.screenshot(path=str(ARTIFACTS / "chat-answer.png"), full_page=True)
@@ -213,6 +231,6 @@ def test_browser_llm_answer_streams_and_flags_unsupported(server) -> None:  # ty
         card.locator("summary").click()
         mark = card.locator("mark").first
         start, end = int(mark.get_attribute("data-start")), int(mark.get_attribute("data-end"))
-        source = card.locator("summary").inner_text().split("] ", 1)[1].split(" · ")[0]
+        source = card.get_attribute("data-source")
         assert (server["corpus"] / source).read_text(encoding="utf-8")[start:end] == mark.inner_text()
         page.screenshot(path=str(ARTIFACTS / "chat-llm-unsupported.png"), full_page=True)

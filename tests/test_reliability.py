@@ -516,7 +516,8 @@ CHAT_CASES = [
     ("How much in arms has the United States supplied to Ukraine?", "$360 million"),
 ]
 MARK = re.compile(
-    r'\[\d+\] ([^<]+?) · characters \d+–\d+</summary>.*?<mark data-start="(\d+)" data-end="(\d+)">(.*?)</mark>', re.S
+    r'data-source="([^"]+)"><summary[^>]*>\[\d+\] [^<]*</summary>.*?<mark data-start="(\d+)" data-end="(\d+)">(.*?)</mark>',
+    re.S,
 )
 
 
