@@ -190,7 +190,8 @@ def test_render_sources_escapes_every_piece_of_document_text() -> None:
         unsupported_sentences=(f"Claim {evil}",),
     )
     out = render_sources(abstained, lambda s: text)
-    assert "<img" not in out and "<script" not in out and out.count("&lt;img") == 4
+    # the source name three times (data attribute, hover title, card name), the text, notice, claim
+    assert "<img" not in out and "<script" not in out and out.count("&lt;img") == 6
 
 
 # ---------------------------------------------------------------------------------------------
