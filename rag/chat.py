@@ -17,7 +17,8 @@ from rag.errors import RagError
 from rag.loaders import SUPPORTED_SUFFIXES
 from rag.settings import ANSWERERS, MODES, AnswererName, Mode, Settings
 
-UPLOAD_SUFFIXES = (".txt", ".md", ".html", ".htm", ".pdf")
+UPLOAD_SUFFIXES = tuple(sorted(SUPPORTED_SUFFIXES))  # one list for the CLI, the upload and the API
+TYPES_TEXT = ", ".join(UPLOAD_SUFFIXES)
 MAX_UPLOAD_BYTES = 20_000_000
 CONTEXT_CHARS = 280
 STREAM_DELAY_S = 0.01
@@ -226,15 +227,15 @@ def build_app(corpus: Path, settings: Settings) -> Any:
 
     def upload(files: list[Any] | None):  # type: ignore[no-untyped-def]
         if not files:
-            return gr.skip(), "Choose one or more .txt, .md, .html or .pdf files first.", gr.skip()
+            return gr.skip(), f"Choose one or more files first ({TYPES_TEXT}).", gr.skip()
         messages = []
         saved = []
         for f in files:
             src = Path(f if isinstance(f, str) else f.name)
             name = safe_filename(src.name)
             suffix = Path(name).suffix.lower()
-            if suffix not in UPLOAD_SUFFIXES or suffix not in SUPPORTED_SUFFIXES:
-                messages.append(f"Not added: {src.name}: unsupported type (use .txt, .md, .html or .pdf)")
+            if suffix not in UPLOAD_SUFFIXES:
+                messages.append(f"Not added: {src.name}: unsupported type (use {TYPES_TEXT})")
                 continue
             size = src.stat().st_size
             if size > MAX_UPLOAD_BYTES:
@@ -313,7 +314,7 @@ def build_app(corpus: Path, settings: Settings) -> Any:
         with gr.Tab("Documents"):
             docs = gr.Dataframe(headers=["document", "chunks", "title"], value=documents_table, interactive=False,
                                 elem_id="documents")  # fmt: skip
-            files = gr.File(label="Add documents (.txt, .md, .html, .pdf)", file_count="multiple", elem_id="upload")
+            files = gr.File(label=f"Add documents ({TYPES_TEXT})", file_count="multiple", elem_id="upload")
             add = gr.Button("Add to corpus", elem_id="add")
             status = gr.Markdown(elem_id="status")
             with gr.Row():

@@ -256,6 +256,16 @@ def _cell(value: float | int | None, group: str) -> str:
     return f"{value:.1f}" if group == "latency_ms" else f"{value:.3f}"
 
 
+METRIC_NAMES = {
+    ("retrieval", "hit@1"): "retrieval hit@1\n(gold passage ranked first)",
+    ("retrieval", "hit@5"): "retrieval hit@5\n(gold passage in top 5)",
+    ("retrieval", "mrr@10"): "retrieval MRR@10",
+    ("answer", "containment"): "answer containment\n(holds a gold answer)",
+    ("citations", "precision"): "citation precision\n(cited spans are evidence)",
+    ("abstention", "recall"): "abstention recall\n(unanswerable refused)",
+}
+
+
 def plot_report(report: dict[str, Any], details: list[dict[str, Any]], out: Path) -> None:
     """Two PNGs: main metrics per mode, and the latency distribution per mode."""
     import matplotlib
@@ -272,16 +282,18 @@ def plot_report(report: dict[str, Any], details: list[dict[str, Any]], out: Path
         ("citations", "precision"),
         ("abstention", "recall"),
     ]
-    fig, ax = plt.subplots(figsize=(9, 4))
+    fig, ax = plt.subplots(figsize=(11, 4.8))
     width = 0.8 / max(len(modes), 1)
     for i, mode in enumerate(modes):
         values = [report["modes"][mode][g][m] for g, m in metrics]
         ax.bar([x + i * width for x in range(len(metrics))], values, width, label=mode)
     ax.set_xticks([x + width * (len(modes) - 1) / 2 for x in range(len(metrics))])
-    ax.set_xticklabels([m for _, m in metrics])
+    ax.set_xticklabels([METRIC_NAMES[m] for m in metrics], fontsize=8)
+    ax.set_xlabel("metric")
+    ax.set_ylabel("share (0-1), higher is better")
     ax.set_ylim(0, 1.05)
     ax.set_title(f"{Path(report['dataset']).name}: {report['n_questions']} questions")
-    ax.legend()
+    ax.legend(title="retrieval mode", loc="lower left")
     fig.tight_layout()
     fig.savefig(out / "metrics.png", dpi=100)
     plt.close(fig)
@@ -290,6 +302,7 @@ def plot_report(report: dict[str, Any], details: list[dict[str, Any]], out: Path
     ax.boxplot([[0.0]] if not details else [[d["latency"] for d in details if d["mode"] == m] or [0.0] for m in modes])
     ax.set_xticks(range(1, len(modes) + 1))
     ax.set_xticklabels(modes)
+    ax.set_xlabel("retrieval mode")
     ax.set_ylabel("ask latency (ms)")
     ax.set_yscale("log")
     fig.tight_layout()
