@@ -146,7 +146,8 @@ def verified_citation(candidate: CandidateSentence, documents: DocumentSource) -
     span = documents.locate(s.source, s.start, s.end, s.text)
     if span is None:
         return None
-    return Citation(s.source, span[0], span[1], s.text, s.score, s.chunk_id)  # locate found exactly s.text there
+    page = documents.page(s.source, span[0])
+    return Citation(s.source, span[0], span[1], s.text, s.score, s.chunk_id, page)  # locate found s.text there
 
 
 def stream_pieces(text: str, words: int = 3) -> list[str]:

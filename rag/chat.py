@@ -122,7 +122,7 @@ def render_sources(answer: Any, text_of: Any, title_of: Any = None) -> str:
         a, b = _word_bounds(text, c.start - CONTEXT_CHARS, c.end + CONTEXT_CHARS)
         before = ("…" if a > 0 else "") + html.escape(text[a : c.start])
         after = html.escape(text[c.end : b]) + ("…" if b < len(text) else "")
-        name = _card_name(c.source, text, c.start, title_of)
+        name = _card_name(c.source, text, c.start, title_of) + (f" · page {c.page}" if c.page is not None else "")
         parts.append(
             f'<details class="src-card" data-citation="{i}" data-source="{html.escape(c.source)}">'
             f'<summary title="{html.escape(c.source)} · characters {c.start}–{c.end}">[{i}] {name}</summary>'

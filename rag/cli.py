@@ -202,7 +202,8 @@ def ask_cmd(
     if answer.citations:
         click.echo("")
     for i, c in enumerate(answer.citations, start=1):
-        click.echo(f"[{i}] {c.source} [{c.start}:{c.end}] score {c.score:.2f}")
+        page = f" page {c.page}" if c.page is not None else ""
+        click.echo(f"[{i}] {c.source}{page} [{c.start}:{c.end}] score {c.score:.2f}")
     for sentence in answer.unsupported_sentences:
         click.echo(f"unsupported by its citation: {sentence}")
     if answer.abstained and answer.passages:

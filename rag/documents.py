@@ -66,6 +66,13 @@ class DocumentSource:
             return None
         return text[start:end]
 
+    def page(self, source: str, offset: int) -> int | None:
+        """The page of a PDF that ``offset`` falls on (pages are separated by form feeds); None otherwise."""
+        if not source.lower().endswith(".pdf") or self._jsonl:
+            return None
+        text = self.text(source)
+        return None if text is None else text.count("\f", 0, offset) + 1
+
     def locate(self, source: str, start: int, end: int, expected: str) -> tuple[int, int] | None:
         """Where ``expected`` is in the document now: at ``start:end``, or the occurrence nearest it.
 

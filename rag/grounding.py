@@ -126,4 +126,6 @@ def _supporting_span(
     if score < threshold:
         return None
     quote = documents.quote(chunk.source, start, end, chunk.text[start - chunk.start : end - chunk.start])
-    return None if quote is None else Citation(chunk.source, start, end, quote, score)
+    if quote is None:
+        return None
+    return Citation(chunk.source, start, end, quote, score, page=documents.page(chunk.source, start))

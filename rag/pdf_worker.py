@@ -25,7 +25,11 @@ def extract(raw: bytes) -> dict[str, str]:
         return {"error": "PDF needs more memory than the limit allows"}
     except Exception as err:  # pypdf raises many types for damaged files
         return {"error": f"unreadable PDF ({type(err).__name__}: {err})".splitlines()[0]}
-    return {"text": "\n\n".join(p for p in pages if p), "title": str(meta_title).strip()}
+    if not any(pages):
+        return {"text": "", "title": str(meta_title).strip()}
+    # Pages are joined by a form feed on a line of its own: a paragraph break for the reader,
+    # and what a citation's page number is counted from (``DocumentSource.page``).
+    return {"text": "\n\f\n".join(pages), "title": str(meta_title).strip()}
 
 
 def main() -> None:

@@ -113,15 +113,19 @@ class Citation:
     quote: str
     score: float
     chunk_id: str = ""
+    page: int | None = None  # of a PDF, counted from 1
 
     def to_dict(self) -> dict[str, object]:
-        return {
+        out: dict[str, object] = {
             "source": self.source,
             "start": self.start,
             "end": self.end,
             "quote": self.quote,
             "score": round(self.score, 4),
         }
+        if self.page is not None:
+            out["page"] = self.page
+        return out
 
 
 @dataclass(frozen=True)

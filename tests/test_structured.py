@@ -57,6 +57,12 @@ def test_wrapped_sentence_table_row_and_junk_pdf_title(structured) -> None:  # t
     assert row.citations[0].quote == "| captain | Ingrid Solvang | 1,240 |"
     pdf = ask("How long is the Ravnsdal viaduct?", corpus=corpus, settings=settings)
     assert pdf.citations[0].source == "railway_report.pdf"
+    assert pdf.citations[0].page == 2 and pdf.to_dict()["citations"][0]["page"] == 2  # type: ignore[index]
+    first_page = ask(
+        "How many passengers did the Brisk Valley railway carry in 2030?", corpus=corpus, settings=settings
+    )
+    assert first_page.citations[0].page == 1
+    assert row.citations[0].page is None and "page" not in row.citations[0].to_dict()  # not a PDF
     titles = {s: e.title for s, e in get_engine(corpus, settings).manifest.documents.items()}
     assert titles["railway_report.pdf"] == "Annual report of the Brisk Valley railway"  # metadata: about:blank
     page = document_text("harbour_page.html", corpus, settings=settings)
