@@ -189,11 +189,18 @@ def build_app(corpus: Path, settings: Settings) -> Any:
         return [[src, e.chunks, e.title[:80]] for src, e in sorted(manifest.documents.items())]
 
     def respond(  # type: ignore[no-untyped-def]
-        message: str, chat: list[dict[str, str]], history: list[str], mode: str, top_k: int, length: int, answerer: str
+        message: str,
+        chat: list[dict[str, str]],
+        history: list[str],
+        mode: str,
+        top_k: int,
+        length: int,
+        answerer: str,
+        kept: dict[int, str],
     ):
         """Stream one turn. The box is cleared once, at once, so text typed meanwhile is kept."""
         chat = [*(chat or []), {"role": "user", "content": plain_markdown(message)}]
-        yield chat, history, "", gr.skip()
+        yield chat, history, "", gr.skip(), gr.skip()
         try:
             stream = ask_stream(
                 message,
@@ -212,18 +219,20 @@ def build_app(corpus: Path, settings: Settings) -> Any:
                 if isinstance(item, str):
                     written += item
                     chat[-1] = {"role": "assistant", "content": plain_markdown(written)}
-                    yield chat, history, gr.skip(), gr.skip()
+                    yield chat, history, gr.skip(), gr.skip(), gr.skip()
                     time.sleep(STREAM_DELAY_S if answerer == "extractive" else 0)
                 else:
                     answer = item
         except RagError as err:
             chat[-1:] = [{"role": "assistant", "content": plain_markdown(f"Error: {err}")}]
-            yield chat, history, gr.skip(), ""
+            yield chat, history, gr.skip(), "", gr.skip()
             return
         assert answer is not None
         history = [*history, message]
         chat[-1] = {"role": "assistant", "content": plain_markdown(reply_text(answer))}
-        yield chat, history, gr.skip(), render_sources(answer, engine().documents.text, title_of)
+        panel = render_sources(answer, engine().documents.text, title_of)
+        # each answer keeps its own sources: selecting an earlier reply shows them again
+        yield chat, history, gr.skip(), panel, {**(kept or {}), len(chat) - 1: panel}
 
     def upload(files: list[Any] | None):  # type: ignore[no-untyped-def]
         if not files:
@@ -321,13 +330,24 @@ def build_app(corpus: Path, settings: Settings) -> Any:
                 victim = gr.Dropdown(choices=[r[0] for r in documents_table()], value=None, label="Remove a document")
                 drop = gr.Button("Remove", variant="stop")
 
-        inputs = [box, chatbot, history, mode, top_k, length, answerer]
-        outputs = [chatbot, history, box, sources]
+        kept = gr.State({})  # message index of each reply -> its sources panel
+        inputs = [box, chatbot, history, mode, top_k, length, answerer, kept]
+        outputs = [chatbot, history, box, sources, kept]
         box.submit(respond, inputs, outputs, api_name="chat")
         send.click(respond, inputs, outputs, api_visibility="private")
-        clear.click(lambda: ([], [], ""), None, [chatbot, history, sources], api_visibility="private")
+        clear.click(lambda: ([], [], "", {}), None, [chatbot, history, sources, kept], api_visibility="private")
         # The chat's own trash icon clears the history too: the next question stands alone again.
-        chatbot.clear(lambda: ([], ""), None, [history, sources], api_visibility="private")
+        chatbot.clear(lambda: ([], "", {}), None, [history, sources, kept], api_visibility="private")
+
+        def show_sources(kept: dict[int, str], evt):  # type: ignore[no-untyped-def]
+            index = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
+            return kept.get(int(index), gr.skip()) if kept else gr.skip()
+
+        # Gradio finds the event argument by its annotation, which must be the class itself
+        # (this module's annotations are strings).
+        show_sources.__annotations__["evt"] = gr.SelectData
+
+        chatbot.select(show_sources, [kept], [sources], api_visibility="private")
         # After a reload (or another client's upload) the list and the remove choice show the index now.
         demo.load(
             lambda: (documents_table(), gr.update(choices=[r[0] for r in documents_table()], value=None)),

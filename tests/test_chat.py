@@ -171,6 +171,12 @@ def test_browser_conversation_sources_and_uploads(server, tmp_path: Path) -> Non
         )
         expect(bots.nth(2)).to_contain_text("one and half hour", timeout=60_000)
         page.screenshot(path=str(ARTIFACTS / "chat-followup.png"), full_page=True)
+        bots.nth(0).click()  # an earlier answer shows its own sources again
+        expect(page.locator("#sources")).to_contain_text(
+            "Searched for: Who is the Chinese Embassy spokesman quoted about Ukraine?", timeout=30_000
+        )
+        expect(page.locator("#sources details").first).to_have_attribute("data-source", "001_a1832f6365ab849e.txt")
+        page.screenshot(path=str(ARTIFACTS / "chat-earlier-sources.png"), full_page=True)
 
         page.get_by_role("tab", name="Documents").click()
         note = tmp_path / "garden.md"
