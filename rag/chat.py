@@ -196,6 +196,7 @@ def build_app(corpus: Path, settings: Settings) -> Any:
         top_k: int,
         length: int,
         answerer: str,
+        only: list[str] | None,
         kept: dict[int, str],
     ):
         """Stream one turn. The box is cleared once, at once, so text typed meanwhile is kept."""
@@ -211,6 +212,7 @@ def build_app(corpus: Path, settings: Settings) -> Any:
                 settings=settings,
                 max_sentences=int(length),
                 answerer=cast(AnswererName, answerer),
+                sources=only or None,
             )
             chat.append({"role": "assistant", "content": ""})
             written = ""
@@ -313,6 +315,13 @@ def build_app(corpus: Path, settings: Settings) -> Any:
                     mode = gr.Radio(list(MODES), value=settings.mode, label="Retrieval mode")
                     top_k = gr.Slider(1, 20, value=settings.top_k, step=1, label="Passages (top-k)")
                     length = gr.Slider(1, 5, value=settings.max_sentences, step=1, label="Answer length (sentences)")
+                    only = gr.Dropdown(
+                        choices=[r[0] for r in documents_table()],
+                        multiselect=True,
+                        label="Ask only these documents",
+                        info="empty: the whole corpus",
+                        elem_id="only",
+                    )
                     answerer = gr.Radio(
                         list(ANSWERERS),
                         value=settings.answerer,
@@ -331,7 +340,7 @@ def build_app(corpus: Path, settings: Settings) -> Any:
                 drop = gr.Button("Remove", variant="stop")
 
         kept = gr.State({})  # message index of each reply -> its sources panel
-        inputs = [box, chatbot, history, mode, top_k, length, answerer, kept]
+        inputs = [box, chatbot, history, mode, top_k, length, answerer, only, kept]
         outputs = [chatbot, history, box, sources, kept]
         box.submit(respond, inputs, outputs, api_name="chat")
         send.click(respond, inputs, outputs, api_visibility="private")
@@ -348,17 +357,19 @@ def build_app(corpus: Path, settings: Settings) -> Any:
         show_sources.__annotations__["evt"] = gr.SelectData
 
         chatbot.select(show_sources, [kept], [sources], api_visibility="private")
+
         # After a reload (or another client's upload) the list and the remove choice show the index now.
-        demo.load(
-            lambda: (documents_table(), gr.update(choices=[r[0] for r in documents_table()], value=None)),
-            None,
-            [docs, victim],
-            api_visibility="private",
-        )
+        def refreshed():  # type: ignore[no-untyped-def]
+            names = [r[0] for r in documents_table()]
+            return documents_table(), gr.update(choices=names, value=None), gr.update(choices=names)
+
+        demo.load(refreshed, None, [docs, victim, only], api_visibility="private")
         add.click(upload, [files], [docs, status, files], api_name="upload").then(
-            lambda: gr.update(choices=[r[0] for r in documents_table()]), None, [victim], api_visibility="private"
+            refreshed, None, [docs, victim, only], api_visibility="private"
         )
-        drop.click(remove, [victim], [docs, status, victim], api_visibility="private")
+        drop.click(remove, [victim], [docs, status, victim], api_visibility="private").then(
+            refreshed, None, [docs, victim, only], api_visibility="private"
+        )
 
         def answer_api(question: str, mode: str = settings.mode, top_k: int = settings.top_k) -> dict[str, Any]:
             try:

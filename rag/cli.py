@@ -160,6 +160,9 @@ def check_cmd(path: Path | None, index_dir: Path | None, chroma_url: str | None,
 @click.option("--json", "as_json", is_flag=True, help="Print the answer as JSON.")
 @click.option("--answerer", type=click.Choice(ANSWERERS), help="Who writes the answer (default: extractive).")
 @click.option("--strict", is_flag=True, help="With an LLM: drop sentences their citation does not support.")
+@click.option(
+    "--source", "sources", multiple=True, help="Ask only this document (its path in the corpus); repeat for several."
+)
 @friendly_errors
 def ask_cmd(
     question: str,
@@ -171,6 +174,7 @@ def ask_cmd(
     as_json: bool,
     answerer: str | None,
     strict: bool,
+    sources: tuple[str, ...],
 ) -> None:
     """Answer QUESTION from the corpus, quoting the passages it rests on.
 
@@ -179,6 +183,7 @@ def ask_cmd(
       rag ask "Who is the Chinese Embassy spokesman quoted about Ukraine?"
       rag ask "When did Biden and Xi meet?" --mode dense --top-k 3 --json
       RAG_LLM_MODEL=llama3.2 rag ask "Who is Qin Gang?" --answerer openai --strict
+      rag ask "Who is quoted?" --source 000_3090de67739d6d38.txt
     """
     from rag.core import ask
 
@@ -191,6 +196,7 @@ def ask_cmd(
         top_k=top_k,
         answerer=cast("AnswererName | None", answerer),
         strict=strict or None,
+        sources=sources or None,
     )
     if answer.notice:
         click.echo(f"note: {answer.notice}", err=True)

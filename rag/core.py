@@ -21,7 +21,7 @@ from typing_extensions import Unpack
 from rag.answering import Answerer, ExtractiveAnswerer, stream_pieces
 from rag.documents import DocumentSource
 from rag.embedding import Encoder, get_encoder
-from rag.errors import CorpusError, IndexBusyError, StoreError
+from rag.errors import CorpusError, IndexBusyError, InputError, StoreError
 from rag.evidence import gather_evidence
 from rag.indexing import index_corpus
 from rag.loaders import check_corpus_path
@@ -111,6 +111,13 @@ class Engine:
         A question with several asks is answered part by part (``rag.parts``); a later part may
         refer to an earlier one ("Who is the spokesman and what did he say?").
         """
+        unknown = [s for s in request.sources if s not in self.manifest.documents]
+        if unknown and not self.synced:
+            with damaged_store(self.settings.index_dir):
+                self.ensure_indexed()  # a document added since the last run is asked for by name
+            unknown = [s for s in request.sources if s not in self.manifest.documents]
+        if unknown:
+            raise InputError(f"no document {unknown[0]!r} in the index of {self.corpus}")
         parts = split_parts(request.question)
         if len(parts) == 1:
             yield from self._answer_one(request)

@@ -20,7 +20,7 @@ def gather_evidence(retriever: Retriever, request: Request, query: str) -> Evide
     those of the passages the answer is drawn from, in one batch.
     """
     q = retriever.query(query)
-    found = retriever.retrieve(q, request.mode, max(request.top_k, retriever.settings.candidates))
+    found = retriever.retrieve(q, request.mode, max(request.top_k, retriever.settings.candidates), request.sources)
     shown = found.passages[: request.top_k]
     sentences = dict(found.sentences)
     missing = [p.chunk for p in shown if p.chunk.id not in sentences]

@@ -23,6 +23,7 @@ class AskOptions(TypedDict, total=False):
     max_sentences: int | None
     answerer: AnswererName | None
     strict: bool | None
+    sources: Sequence[str] | None  # ask only these documents (their sources); all when empty
 
 
 OPTION_LIMITS = {"top_k": (1, 50), "max_sentences": (1, 10)}
@@ -37,6 +38,7 @@ class Request:
     max_sentences: int
     answerer: AnswererName
     strict: bool
+    sources: tuple[str, ...] = ()
 
     @classmethod
     def build(
@@ -48,7 +50,10 @@ class Request:
         if unknown:
             raise InputError(f"unknown option {unknown[0]!r}; known: {', '.join(AskOptions.__annotations__)}")
         given = {k: v for k, v in options.items() if v is not None}
-        value: dict[str, Any] = {name: given.get(name, getattr(settings, name)) for name in AskOptions.__annotations__}
+        value: dict[str, Any] = {
+            name: given.get(name, getattr(settings, name)) for name in AskOptions.__annotations__ if name != "sources"
+        }
+        value["sources"] = validate_sources(given.get("sources", ()))
         if value["mode"] not in MODES:
             raise InputError(f"unknown mode {value['mode']!r}; choose one of {', '.join(MODES)}")
         if value["answerer"] not in ANSWERERS:
@@ -57,6 +62,17 @@ class Request:
             if not isinstance(value[name], int) or not low <= value[name] <= high:
                 raise InputError(f"{name} must be between {low} and {high}, not {value[name]!r}")
         return cls(text, tuple(h for h in history if isinstance(h, str)), **value)
+
+
+def validate_sources(sources: object) -> tuple[str, ...]:
+    """The documents a question is limited to, as a tuple of sources (a single string is one)."""
+    if isinstance(sources, str):
+        sources = [sources]
+    if not isinstance(sources, (list, tuple)) or not all(isinstance(s, str) and s.strip() for s in sources):
+        raise InputError("sources must be a list of document sources (paths relative to the corpus)")
+    if len(sources) > 1000:
+        raise InputError(f"sources lists {len(sources)} documents; the limit is 1000")
+    return tuple(dict.fromkeys(s.strip() for s in sources))
 
 
 def validate_question(question: object, max_chars: int) -> str:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from rag.answer_types import offers_type, question_type
+from rag.chunking import doc_key
 from rag.embedding import Encoder
 from rag.lexical import BM25Index, top_indices
 from rag.scoring import SentenceScorer
@@ -71,18 +72,35 @@ class Retriever:
         self.settings = settings
         self.weights = weights or fitted()
         self.scorer = SentenceScorer(encoder, bm25.idf, self.weights.sentence)
+        self._masks: dict[tuple[str, ...], np.ndarray] = {}
+
+    def _source_mask(self, sources: tuple[str, ...]) -> np.ndarray:
+        """True for the BM25 positions of chunks of ``sources`` (chunk ids start with their document's key)."""
+        mask = self._masks.get(sources)
+        if mask is None:
+            keys = {doc_key(s) for s in sources}
+            mask = np.fromiter((cid.split("-", 1)[0] in keys for cid in self.bm25.ids), bool, len(self.bm25.ids))
+            if len(self._masks) > 16:
+                self._masks.clear()
+            self._masks[sources] = mask  # one atomic store: concurrent questions may share it
+        return mask
 
     def query(self, text: str) -> Query:
         return Query(text, self.scorer.vector(text), terms(text))
 
-    def retrieve(self, q: Query, mode: Mode, depth: int) -> Retrieval:
-        """Up to ``depth`` passages, best first."""
+    def retrieve(self, q: Query, mode: Mode, depth: int, sources: tuple[str, ...] = ()) -> Retrieval:
+        """Up to ``depth`` passages, best first; only from ``sources`` when given."""
         if mode == "dense":
-            dense = self.store.query_dense(q.vector, depth, self.bm25.position)
+            dense = self.store.query_dense(q.vector, depth, self.bm25.position, sources)
             return Retrieval([Passage(c, s, dense=s) for c, s in dense])
         bm25_scores = self.bm25.scores(q.terms)
+        if sources:
+            bm25_scores = np.where(self._source_mask(sources), bm25_scores, 0.0)
         if mode == "bm25":
             top = top_indices(bm25_scores, depth)
+            if sources:
+                mask = self._source_mask(sources)
+                top = [i for i in top if mask[i]]
             chunks = self.store.get_chunks([self.bm25.ids[i] for i in top])
             return Retrieval(
                 [
@@ -91,17 +109,19 @@ class Retriever:
                     if self.bm25.ids[i] in chunks
                 ]
             )
-        pool, sentences = self.pool(q, bm25_scores)
+        pool, sentences = self.pool(q, bm25_scores, sources)
         w = self.weights.rerank
         scored = [Passage(e.chunk, e.rerank_score(w), dense=e.dense, bm25=e.bm25) for e in pool]
         scored.sort(key=lambda p: -p.score)
         return Retrieval(scored[:depth], sentences)
 
-    def pool(self, q: Query, bm25_scores: np.ndarray) -> tuple[list[PoolEntry], SentencesByChunk]:
+    def pool(
+        self, q: Query, bm25_scores: np.ndarray, sources: tuple[str, ...] = ()
+    ) -> tuple[list[PoolEntry], SentencesByChunk]:
         """Union of the dense and BM25 top lists with every feature the reranker uses, and their sentences."""
         k = self.settings.candidates
-        dense = self.store.query_dense(q.vector, k, self.bm25.position)
-        bm25_top = top_indices(bm25_scores, k)
+        dense = self.store.query_dense(q.vector, k, self.bm25.position, sources)
+        bm25_top = [i for i in top_indices(bm25_scores, k) if bm25_scores[i] > 0 or not sources]
         rrf: dict[str, float] = {}
         chunks: dict[str, Chunk] = {}
         cos: dict[str, float] = {}

@@ -586,7 +586,9 @@ class IndexStore:
     def count(self) -> int:
         return int(self._reading(lambda: self.collection.count()))
 
-    def query_dense(self, vector: np.ndarray, k: int, claimed: Collection[str]) -> list[tuple[Chunk, float]]:
+    def query_dense(
+        self, vector: np.ndarray, k: int, claimed: Collection[str], sources: tuple[str, ...] = ()
+    ) -> list[tuple[Chunk, float]]:
         """The ``k`` nearest chunks among ``claimed`` (the reader's manifest), with their cosine similarity.
 
         While an update runs, the collection also holds chunks no saved manifest claims yet (and,
@@ -598,7 +600,14 @@ class IndexStore:
         n = min(count, k + min(max(0, count - len(claimed)), MAX_EXTRA))
         if n <= 0:
             return []
-        query = VectorStoreQuery(query_embedding=vector.tolist(), similarity_top_k=n)
+        filters = None
+        if sources:
+            from llama_index.core.vector_stores.types import FilterOperator, MetadataFilter, MetadataFilters
+
+            filters = MetadataFilters(
+                filters=[MetadataFilter(key="source", value=list(sources), operator=FilterOperator.IN)]
+            )
+        query = VectorStoreQuery(query_embedding=vector.tolist(), similarity_top_k=n, filters=filters)
         res = self._reading(lambda: self.vector_store.query(query))
         out = []
         for node, sim in zip(res.nodes or [], res.similarities or [], strict=False):

@@ -188,3 +188,18 @@ def test_seed_questions_all_cite_exact_spans(indexed) -> None:  # type: ignore[n
             assert_citations_exact(a, corpus)
             n_citations += len(a.citations)
     assert n_citations > len(rows)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("mode", ["dense", "bm25", "hybrid"])
+def test_ask_only_chosen_documents(indexed, mode: str) -> None:  # type: ignore[no-untyped-def]
+    corpus, settings = indexed
+    only = "000_3090de67739d6d38.txt"
+    a = ask("Who is the Chinese Embassy spokesman quoted about Ukraine?", corpus=corpus, settings=settings,
+            mode=mode, sources=[only])  # fmt: skip
+    assert a.passages and {p.chunk.source for p in a.passages} == {only}  # Liu Pengyu's article is left out
+    assert all(c.source == only for c in a.citations) and "Liu Pengyu" not in a.text
+    with pytest.raises(InputError, match="no document 'nope.txt' in the index"):
+        ask("Who?", corpus=corpus, settings=settings, sources=["nope.txt"])
+    with pytest.raises(InputError, match="sources must be a list"):
+        ask("Who?", corpus=corpus, settings=settings, sources=[3])  # type: ignore[list-item]
