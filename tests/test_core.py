@@ -199,7 +199,7 @@ def test_ask_only_chosen_documents(indexed, mode: str) -> None:  # type: ignore[
             mode=mode, sources=[only])  # fmt: skip
     assert a.passages and {p.chunk.source for p in a.passages} == {only}  # Liu Pengyu's article is left out
     assert all(c.source == only for c in a.citations) and "Liu Pengyu" not in a.text
-    with pytest.raises(InputError, match="no document 'nope.txt' in the index"):
+    with pytest.raises(InputError, match=r"no document 'nope\.txt' in the index"):
         ask("Who?", corpus=corpus, settings=settings, sources=["nope.txt"])
     with pytest.raises(InputError, match="sources must be a list"):
         ask("Who?", corpus=corpus, settings=settings, sources=[3])  # type: ignore[list-item]
