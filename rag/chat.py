@@ -164,6 +164,48 @@ def reply_text(answer: Any) -> str:
     return "\n\n".join(lines)
 
 
+def turn_record(question: str, answer: Any) -> dict[str, Any]:
+    """One question and its answer with the citations, as the conversation keeps them (JSON)."""
+    return {
+        "question": question,
+        "query": answer.query,
+        "answer": answer.text,
+        "abstained": answer.abstained,
+        "confidence": round(answer.confidence, 4),
+        "citations": [c.to_dict() for c in answer.citations],
+    }
+
+
+def conversation_markdown(turns: list[dict[str, Any]]) -> str:
+    """The conversation as Markdown: each question, its answer, and each citation with its place."""
+    out = ["# Conversation", ""]
+    for t in turns:
+        out += [f"## {t['question']}", ""]
+        if t["query"] != t["question"]:
+            out += [f"*Searched for: {t['query']}*", ""]
+        out += [t["answer"], "", f"Confidence {t['confidence']:.2f}.", ""]
+        for i, c in enumerate(t["citations"], start=1):
+            page = f", page {c['page']}" if c.get("page") else ""
+            out.append(f"[{i}] `{c['source']}`{page}, characters {c['start']}–{c['end']}:")
+            out += ["", *(f"> {line}" for line in str(c["quote"]).splitlines()), ""]
+    return "\n".join(out)
+
+
+def conversation_file(turns: list[dict[str, Any]]) -> str:
+    """The conversation written to a fresh temporary Markdown file, for the download button."""
+    import tempfile
+
+    folder = Path(tempfile.gettempdir()) / "rag-conversations"
+    folder.mkdir(exist_ok=True)
+    for old in folder.glob("conversation-*.md"):  # Gradio serves its own copy; ours go after an hour
+        if time.time() - old.stat().st_mtime > 3600:
+            old.unlink(missing_ok=True)
+    fd, name = tempfile.mkstemp(prefix="conversation-", suffix=".md", dir=folder)
+    with open(fd, "w", encoding="utf-8") as fh:
+        fh.write(conversation_markdown(turns))
+    return name
+
+
 def _bullets(messages: list[str]) -> str:
     return "\n".join(f"- {m}" for m in messages)
 
@@ -197,11 +239,13 @@ def build_app(corpus: Path, settings: Settings) -> Any:
         length: int,
         answerer: str,
         only: list[str] | None,
-        kept: dict[int, str],
+        kept: dict[str, str],
+        saved: dict[str, Any],
     ):
         """Stream one turn. The box is cleared once, at once, so text typed meanwhile is kept."""
         chat = [*(chat or []), {"role": "user", "content": plain_markdown(message)}]
-        yield chat, history, "", gr.skip(), gr.skip()
+        skip = gr.skip()
+        yield chat, history, "", skip, skip, skip, skip
         try:
             stream = ask_stream(
                 message,
@@ -221,20 +265,23 @@ def build_app(corpus: Path, settings: Settings) -> Any:
                 if isinstance(item, str):
                     written += item
                     chat[-1] = {"role": "assistant", "content": plain_markdown(written)}
-                    yield chat, history, gr.skip(), gr.skip(), gr.skip()
+                    yield chat, history, skip, skip, skip, skip, skip
                     time.sleep(STREAM_DELAY_S if answerer == "extractive" else 0)
                 else:
                     answer = item
         except RagError as err:
             chat[-1:] = [{"role": "assistant", "content": plain_markdown(f"Error: {err}")}]
-            yield chat, history, gr.skip(), "", gr.skip()
+            yield chat, history, skip, "", skip, skip, skip
             return
         assert answer is not None
         history = [*history, message]
         chat[-1] = {"role": "assistant", "content": plain_markdown(reply_text(answer))}
         panel = render_sources(answer, engine().documents.text, title_of)
         # each answer keeps its own sources: selecting an earlier reply shows them again
-        yield chat, history, gr.skip(), panel, {**(kept or {}), len(chat) - 1: panel}
+        kept = {**(kept or {}), str(len(chat) - 1): panel}
+        turns = [*((saved or {}).get("turns") or []), turn_record(message, answer)]
+        saved = {"chat": chat, "history": history, "kept": kept, "turns": turns}  # survives a reload
+        yield chat, history, skip, panel, kept, saved, conversation_file(turns)
 
     def upload(files: list[Any] | None):  # type: ignore[no-untyped-def]
         if not files:
@@ -307,7 +354,10 @@ def build_app(corpus: Path, settings: Settings) -> Any:
                     box = gr.Textbox(placeholder="Ask a question about the documents…", show_label=False, scale=5,
                                      elem_id="question", max_lines=4)  # fmt: skip
                     send = gr.Button("Ask", variant="primary", scale=1, elem_id="ask")
-                clear = gr.Button("New conversation", size="sm")
+                with gr.Row():
+                    clear = gr.Button("New conversation", size="sm")
+                    download = gr.DownloadButton("Download conversation (Markdown)", size="sm", value=None,
+                                                 elem_id="download")  # fmt: skip
             with gr.Column(scale=2):
                 gr.Markdown("### Sources")
                 sources = gr.HTML(elem_id="sources")
@@ -340,17 +390,32 @@ def build_app(corpus: Path, settings: Settings) -> Any:
                 drop = gr.Button("Remove", variant="stop")
 
         kept = gr.State({})  # message index of each reply -> its sources panel
-        inputs = [box, chatbot, history, mode, top_k, length, answerer, only, kept]
-        outputs = [chatbot, history, box, sources, kept]
+        saved = gr.BrowserState({}, storage_key="rag-conversation")  # this browser's conversation
+        inputs = [box, chatbot, history, mode, top_k, length, answerer, only, kept, saved]
+        outputs = [chatbot, history, box, sources, kept, saved, download]
         box.submit(respond, inputs, outputs, api_name="chat")
         send.click(respond, inputs, outputs, api_visibility="private")
-        clear.click(lambda: ([], [], "", {}), None, [chatbot, history, sources, kept], api_visibility="private")
+        clear.click(
+            lambda: ([], [], "", {}, {}, None), None, [chatbot, history, sources, kept, saved, download],
+            api_visibility="private",
+        )  # fmt: skip
         # The chat's own trash icon clears the history too: the next question stands alone again.
-        chatbot.clear(lambda: ([], "", {}), None, [history, sources, kept], api_visibility="private")
+        chatbot.clear(lambda: ([], "", {}, {}, None), None, [history, sources, kept, saved, download],
+                      api_visibility="private")  # fmt: skip
 
-        def show_sources(kept: dict[int, str], evt):  # type: ignore[no-untyped-def]
+        def restore(saved: dict[str, Any]):  # type: ignore[no-untyped-def]
+            if not saved or not saved.get("chat"):
+                return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            kept = saved.get("kept") or {}
+            last = kept[max(kept, key=int)] if kept else ""
+            turns = saved.get("turns") or []
+            return saved["chat"], saved.get("history") or [], kept, last, conversation_file(turns) if turns else None
+
+        demo.load(restore, [saved], [chatbot, history, kept, sources, download], api_visibility="private")
+
+        def show_sources(kept: dict[str, str], evt):  # type: ignore[no-untyped-def]
             index = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
-            return kept.get(int(index), gr.skip()) if kept else gr.skip()
+            return kept.get(str(index), gr.skip()) if kept else gr.skip()
 
         # Gradio finds the event argument by its annotation, which must be the class itself
         # (this module's annotations are strings).

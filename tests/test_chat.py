@@ -178,6 +178,18 @@ def test_browser_conversation_sources_and_uploads(server, tmp_path: Path) -> Non
         expect(page.locator("#sources details").first).to_have_attribute("data-source", "001_a1832f6365ab849e.txt")
         page.screenshot(path=str(ARTIFACTS / "chat-earlier-sources.png"), full_page=True)
 
+        page.reload()  # the conversation is kept in this browser
+        expect(bots).to_have_count(3, timeout=30_000)
+        expect(bots.nth(2)).to_contain_text("one and half hour")
+        with page.expect_download(timeout=30_000) as download:
+            page.locator("#download").click()
+        markdown = Path(download.value.path()).read_text(encoding="utf-8")
+        assert markdown.startswith("# Conversation")
+        assert "## Who is the Chinese Embassy spokesman quoted about Ukraine?" in markdown
+        assert "*Searched for: How long was the White House meeting with the Chinese ambassador" in markdown
+        assert "[1] `001_a1832f6365ab849e.txt`, characters " in markdown and "> " in markdown
+        (ARTIFACTS / "conversation.md").write_text(markdown, encoding="utf-8")
+
         page.get_by_role("tab", name="Documents").click()
         note = tmp_path / "garden.md"
         note.write_text("# Garden\n\nThe garden of Villa Rosa has exactly 412 rose bushes.\n", encoding="utf-8")
