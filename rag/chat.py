@@ -283,11 +283,14 @@ def build_app(corpus: Path, settings: Settings) -> Any:
         saved = {"chat": chat, "history": history, "kept": kept, "turns": turns}  # survives a reload
         yield chat, history, skip, panel, kept, saved, conversation_file(turns)
 
-    def upload(files: list[Any] | None):  # type: ignore[no-untyped-def]
+    def upload(files: list[Any] | None, replace: bool = False):  # type: ignore[no-untyped-def]
+        """Copy uploads into ``corpus/uploads`` and index them; with ``replace``, a document of the
+        same name is replaced (re-indexed incrementally; the old file comes back if the new one is unusable)."""
         if not files:
             return gr.skip(), f"Choose one or more files first ({TYPES_TEXT}).", gr.skip()
         messages = []
         saved = []
+        backups: dict[Path, Path] = {}
         for f in files:
             src = Path(f if isinstance(f, str) else f.name)
             name = safe_filename(src.name)
@@ -300,9 +303,14 @@ def build_app(corpus: Path, settings: Settings) -> Any:
                 messages.append(f"Not added: {src.name}: {size} bytes is over the {MAX_UPLOAD_BYTES} byte limit")
                 continue
             dest = corpus / "uploads" / name
-            if dest.exists():
-                messages.append(f"Not added: {name}: a document with this name already exists; remove it first")
+            if dest.exists() and not replace:
+                messages.append(
+                    f"Not added: {name}: a document with this name already exists; tick “Replace” to replace it"
+                )
                 continue
+            if dest.exists():
+                backups[dest] = dest.with_name(f".{dest.name}.replaced")  # hidden: never indexed
+                dest.replace(backups[dest])
             dest.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(src, dest)
             saved.append(dest)
@@ -313,16 +321,27 @@ def build_app(corpus: Path, settings: Settings) -> Any:
         except RagError as err:
             for dest in saved:
                 dest.unlink(missing_ok=True)
+                if dest in backups:
+                    backups[dest].replace(dest)
             messages.append(f"Not added: {err}")
             return documents_table(), _bullets(messages), None
         bad = {s.source: s.reason for s in report.skipped}
+        restored = False
         for dest in saved:
             source = dest.relative_to(corpus).as_posix()
             if source in bad:
                 dest.unlink(missing_ok=True)  # keep the corpus free of files that cannot be read
+                if dest in backups:
+                    backups.pop(dest).replace(dest)
+                    restored = True
                 messages.append(f"Not added: {dest.name}: {bad[source]}")
+            elif dest in backups:
+                backups.pop(dest).unlink(missing_ok=True)
+                messages.append(f"Replaced: {dest.name} (re-indexed, answerable now)")
             else:
                 messages.append(f"Added: {dest.name} (indexed, answerable now)")
+        if restored:
+            build_index(corpus, settings=settings)  # the previous versions are back in the index
         return documents_table(), _bullets(messages), None
 
     def remove(source: str | None):  # type: ignore[no-untyped-def]
@@ -383,6 +402,7 @@ def build_app(corpus: Path, settings: Settings) -> Any:
             docs = gr.Dataframe(headers=["document", "chunks", "title"], value=documents_table, interactive=False,
                                 elem_id="documents")  # fmt: skip
             files = gr.File(label=f"Add documents ({TYPES_TEXT})", file_count="multiple", elem_id="upload")
+            replace = gr.Checkbox(False, label="Replace documents that have the same name", elem_id="replace")
             add = gr.Button("Add to corpus", elem_id="add")
             status = gr.Markdown(elem_id="status")
             with gr.Row():
@@ -429,7 +449,7 @@ def build_app(corpus: Path, settings: Settings) -> Any:
             return documents_table(), gr.update(choices=names, value=None), gr.update(choices=names)
 
         demo.load(refreshed, None, [docs, victim, only], api_visibility="private")
-        add.click(upload, [files], [docs, status, files], api_name="upload").then(
+        add.click(upload, [files, replace], [docs, status, files], api_name="upload").then(
             refreshed, None, [docs, victim, only], api_visibility="private"
         )
         drop.click(remove, [victim], [docs, status, victim], api_visibility="private").then(

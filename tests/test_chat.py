@@ -210,6 +210,23 @@ def test_browser_conversation_sources_and_uploads(server, tmp_path: Path) -> Non
         box.press("Enter")
         expect(bots.nth(3)).to_contain_text("412 rose bushes", timeout=60_000)
 
+        # the same name again: refused, then replaced when asked to (re-indexed incrementally)
+        page.get_by_role("tab", name="Documents").click()
+        note.write_text("# Garden\n\nThe garden of Villa Rosa now has exactly 500 rose bushes.\n", encoding="utf-8")
+        page.locator("#upload input[type=file]").set_input_files(str(note))
+        page.locator("#add").click()
+        expect(page.locator("#status")).to_contain_text("a document with this name already exists", timeout=120_000)
+        page.locator("#replace input").check()
+        page.locator("#upload input[type=file]").set_input_files(str(note))
+        page.locator("#add").click()
+        expect(page.locator("#status")).to_contain_text("Replaced: garden.md", timeout=120_000)
+        assert "500 rose bushes" in (server["corpus"] / "uploads" / "garden.md").read_text(encoding="utf-8")
+        assert not list((server["corpus"] / "uploads").glob(".*"))  # the old version is gone
+        page.get_by_role("tab", name="Chat").click()
+        box.fill("How many rose bushes does the garden of Villa Rosa have?")
+        box.press("Enter")
+        expect(bots.last).to_contain_text("500 rose bushes", timeout=60_000)
+
         # the chat's own trash icon clears the history: a pronoun question is no longer rewritten
         page.locator("#chat button[aria-label='Clear']").click()
         expect(bots).to_have_count(0)
