@@ -31,6 +31,7 @@ CSS = """
 .src-query { font-size: 0.85em; opacity: 0.8; margin-bottom: 6px; }
 .src-abstain { font-weight: 600; margin: 4px 0; }
 .src-notice { border-left: 3px solid #d97706; padding: 2px 8px; margin: 4px 0; font-size: 0.9em; }
+.src-card.src-focus { outline: 2px solid #f59e0b; }
 .src-unsupported { border-left: 3px solid #dc2626; padding: 2px 8px; margin: 4px 0; font-size: 0.9em; }
 """
 
@@ -44,6 +45,35 @@ CONTENT_SECURITY_POLICY = (
     "base-uri 'self'; form-action 'self'"
 )
 _MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
+
+
+# Clicking an [n] marker in a reply opens its source card and scrolls to it. The reply is
+# selected by the same click, which puts its own sources in the panel, so the card is looked for
+# again for a moment while the panel updates.
+CITATION_LINKS_JS = """<script>
+document.addEventListener("click", (event) => {
+  const link = event.target.closest && event.target.closest("a.cite");
+  if (!link) return;
+  event.preventDefault();  // the click still selects the reply, which shows its own sources
+  const n = (link.textContent || "").replace(/\D/g, "");  // sanitizers may drop data- attributes
+  const open = () => {
+    const card = document.querySelector(`#sources details[data-citation="${n}"]`);
+    if (!card) return;
+    card.open = true;
+    card.classList.add("src-focus");
+    card.scrollIntoView({block: "center"});
+  };
+  for (const ms of [300, 900, 1800]) setTimeout(open, ms);
+}, true);
+</script>"""
+_MARKER_ESCAPED = re.compile(r"\\\[(\d+)\\\]")
+
+
+def linked_markers(escaped: str) -> str:
+    """``\\[n\\]`` markers of an escaped reply made links that open source card ``n``."""
+    return _MARKER_ESCAPED.sub(
+        lambda m: f'<a class="cite" href="#cite-{m.group(1)}">[{m.group(1)}]</a>', escaped
+    )
 
 
 def plain_markdown(text: str) -> str:
@@ -275,7 +305,7 @@ def build_app(corpus: Path, settings: Settings) -> Any:
             return
         assert answer is not None
         history = [*history, message]
-        chat[-1] = {"role": "assistant", "content": plain_markdown(reply_text(answer))}
+        chat[-1] = {"role": "assistant", "content": linked_markers(plain_markdown(reply_text(answer)))}
         panel = render_sources(answer, engine().documents.text, title_of)
         # each answer keeps its own sources: selecting an earlier reply shows them again
         kept = {**(kept or {}), str(len(chat) - 1): panel}
@@ -494,6 +524,7 @@ def launch(corpus: Path, settings: Settings, host: str = "127.0.0.1", port: int 
         share=share,
         auth=auth,
         css=CSS,
+        head=CITATION_LINKS_JS,
         footer_links=["api"],
         max_file_size=MAX_UPLOAD_BYTES,  # refused by the upload route itself, before it is stored
         app_kwargs={"middleware": [Middleware(SecurityHeaders)]},

@@ -177,6 +177,13 @@ def test_browser_conversation_sources_and_uploads(server, tmp_path: Path) -> Non
         )
         expect(page.locator("#sources details").first).to_have_attribute("data-source", "001_a1832f6365ab849e.txt")
         page.screenshot(path=str(ARTIFACTS / "chat-earlier-sources.png"), full_page=True)
+        page.locator("#sources details").first.evaluate("card => card.open = false")
+        marker = bots.nth(1).locator("a.cite", has_text="[1]")
+        marker.click()  # a marker opens its own answer's card
+        expect(page.locator("#sources")).to_contain_text("Searched for: Who is the Chinese ambassador", timeout=30_000)
+        expect(page.locator("#sources details[data-citation='1']")).to_have_attribute("open", "", timeout=30_000)
+        expect(page.locator("#sources details[data-citation='1'] mark")).to_contain_text("Qin Gang")
+        page.screenshot(path=str(ARTIFACTS / "chat-marker-opens-source.png"), full_page=True)
 
         page.reload()  # the conversation is kept in this browser
         expect(bots).to_have_count(3, timeout=30_000)
