@@ -50,7 +50,7 @@ _MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
 # Clicking an [n] marker in a reply opens its source card and scrolls to it. The reply is
 # selected by the same click, which puts its own sources in the panel, so the card is looked for
 # again for a moment while the panel updates.
-CITATION_LINKS_JS = """<script>
+CITATION_LINKS_JS = r"""<script>
 document.addEventListener("click", (event) => {
   const link = event.target.closest && event.target.closest("a.cite");
   if (!link) return;
