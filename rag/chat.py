@@ -71,9 +71,7 @@ _MARKER_ESCAPED = re.compile(r"\\\[(\d+)\\\]")
 
 def linked_markers(escaped: str) -> str:
     """``\\[n\\]`` markers of an escaped reply made links that open source card ``n``."""
-    return _MARKER_ESCAPED.sub(
-        lambda m: f'<a class="cite" href="#cite-{m.group(1)}">[{m.group(1)}]</a>', escaped
-    )
+    return _MARKER_ESCAPED.sub(lambda m: f'<a class="cite" href="#cite-{m.group(1)}">[{m.group(1)}]</a>', escaped)
 
 
 def plain_markdown(text: str) -> str:
