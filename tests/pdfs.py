@@ -19,19 +19,7 @@ def pdf_with_stream(stream: bytes, extra: bytes = b"", title: str | None = None)
         b"<< /Length " + str(len(stream)).encode() + extra + b" >>\nstream\n" + stream + b"\nendstream",
         b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>",
     ]
-    if title is not None:
-        objects.append(b"<< /Title (" + pdf_string(title).encode("latin-1") + b") >>")
-    out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
-    offsets = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += f"{number} 0 obj\n".encode() + body + b"\nendobj\n"
-    xref = len(out)
-    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
-    out += b"".join(f"{off:010d} 00000 n \n".encode() for off in offsets)
-    info = f" /Info {len(objects)} 0 R" if title is not None else ""
-    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R{info} >>\nstartxref\n{xref}\n%%EOF\n".encode()
-    return bytes(out)
+    return _assemble(objects, title)
 
 
 def text_pdf(lines: list[str], title: str | None = None) -> bytes:
@@ -60,8 +48,13 @@ def pages_pdf(pages: list[list[str]], title: str | None = None) -> bytes:
         )
         objects.append(b"<< /Length " + str(len(stream)).encode() + b" >>\nstream\n" + stream + b"\nendstream")
     objects.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>")
+    return _assemble(objects, title)
+
+
+def _assemble(objects: list[bytes], title: str | None) -> bytes:
+    """The PDF file of numbered ``objects`` (1 is the catalog), with an info title when given."""
     if title is not None:
-        objects.append(b"<< /Title (" + pdf_string(title).encode("latin-1") + b") >>")
+        objects = [*objects, b"<< /Title (" + pdf_string(title).encode("latin-1") + b") >>"]
     out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
     offsets = []
     for number, body in enumerate(objects, start=1):
