@@ -18,6 +18,7 @@ _ABBREVIATIONS = {
 # after it (a table of contents' leaders) is tried once, not from each of its dots.
 _END = re.compile(r"(?<![.!?…])[.!?…]++[\"'”’)\]]*+(?=\s)")
 _NEWLINE = re.compile(r"\n\s*")
+_CAMEL = re.compile(r"[a-z]{1,2}[A-Z]")  # a word that starts lower-case but is a name: iPhone, eBay
 _WORD = re.compile(r"\w\w+")
 
 _STOPWORDS = frozenset(
@@ -199,7 +200,10 @@ def _is_boundary(text: str, punct_start: int, cut: int, limit: int) -> bool:
         while word_start > 0 and (text[word_start - 1].isalnum() or text[word_start - 1] == "."):
             word_start -= 1
         word = text[word_start:punct_start].lower()
-        if word in _ABBREVIATIONS or (len(word) == 1 and word.isalpha()):
+        # An initial stands alone ("John F. Kennedy"); "40°C." or "pH 6.5" ends a sentence.
+        initial = len(word) == 1 and word.isalpha() and (word_start == 0 or not text[word_start - 1].isalnum())
+        initial = initial and (word_start == 0 or text[word_start - 1] not in "°%$€£")
+        if word in _ABBREVIATIONS or initial:
             return False
         if word == "no" and text[cut:limit].lstrip()[:1].isdigit():  # "No. 5"
             return False
@@ -210,6 +214,8 @@ def _is_boundary(text: str, punct_start: int, cut: int, limit: int) -> bool:
     if nxt >= limit:
         return True
     ch = text[nxt]
+    if ch.islower() and _CAMEL.match(text, nxt):
+        return True  # "iPhones sold out.", "eBay said"
     return ch.isupper() or ch.isdigit() or ch in "\"'“‘([" or not ch.isalpha()
 
 

@@ -87,6 +87,23 @@ def test_closing_quotes_and_brackets_stay_with_their_sentence() -> None:
     assert sentences("“Stop!” She ran.") == ["“Stop!”", "She ran."]
 
 
+def test_units_and_lower_case_names_end_sentences_where_initials_do_not() -> None:
+    assert sentences("Temperatures hit 40°C. Schools closed.") == ["Temperatures hit 40°C.", "Schools closed."]
+    assert sentences("pH fell to 6.5 overnight. iPhones sold out.") == [
+        "pH fell to 6.5 overnight.",
+        "iPhones sold out.",
+    ]
+    assert sentences("John F. Kennedy read it.") == ["John F. Kennedy read it."]
+
+
+def test_hard_cases_against_spacy() -> None:
+    """``python -m eval.sentences``: ours on the collected hard cases, no worse than spaCy's parser."""
+    from eval.sentences import evaluate
+
+    report = evaluate()
+    assert report["ours"]["accuracy"] >= report["spacy en_core_web_sm"]["accuracy"]  # type: ignore[index]
+
+
 def test_a_short_exclamation_opening_a_quotation_does_not_end_the_sentence() -> None:
     text = "Sareen said, “Karma! In 1998, the government acted. Then it stopped.” He left."
     assert sentences(text) == [
