@@ -206,9 +206,9 @@ def test_one_retrieval_per_question_and_the_fallback_reuses_its_evidence(
     calls: list[str] = []
     retrieve = Retriever.retrieve
 
-    def counted(self, q, mode, depth):  # type: ignore[no-untyped-def]
+    def counted(self, q, mode, depth, sources=()):  # type: ignore[no-untyped-def]
         calls.append(q.text)
-        return retrieve(self, q, mode, depth)
+        return retrieve(self, q, mode, depth, sources)
 
     monkeypatch.setattr(Retriever, "retrieve", counted)
     a = ask(Q, corpus=corpus, settings=_settings(indexed, llm, model), top_k=4)

@@ -83,18 +83,19 @@ def test_touched_but_identical_file_is_not_reembedded(corpus: Path, settings) ->
 def test_bad_files_are_reported_and_skipped(corpus: Path, settings) -> None:  # type: ignore[no-untyped-def]
     (corpus / "empty.txt").write_text("")
     (corpus / "binary.txt").write_bytes(b"\x00\x01\x02binary\x00")
-    (corpus / "latin1.txt").write_bytes("caf\xe9 cr\xe8me".encode("latin-1"))
+    (corpus / "latin1.txt").write_bytes("caf\xe9 cr\xe8me".encode("latin-1"))  # decoded: Western text
+    (corpus / "broken.txt").write_bytes(b"caf\xc3 cr\xc3\xa8me")  # UTF-8 with a damaged sequence
     (corpus / "broken.pdf").write_bytes(b"%PDF-1.4\n1 0 obj <<\n")
     (corpus / "sheet.xlsx").write_bytes(b"PK\x03\x04")
     report = build_index(corpus, settings=settings)
     reasons = {s.source: s.reason for s in report.skipped}
-    assert set(reasons) == {"empty.txt", "binary.txt", "latin1.txt", "broken.pdf", "sheet.xlsx"}
+    assert set(reasons) == {"empty.txt", "binary.txt", "broken.txt", "broken.pdf", "sheet.xlsx"}
     assert "empty" in reasons["empty.txt"]
     assert "binary" in reasons["binary.txt"]
-    assert "UTF-8" in reasons["latin1.txt"]
+    assert "UTF-8" in reasons["broken.txt"]
     assert "PDF" in reasons["broken.pdf"]
     assert "unsupported" in reasons["sheet.xlsx"]
-    assert len(report.added) == 2
+    assert len(report.added) == 3 and "latin1.txt" in report.added
     assert_index_consistent(corpus, settings)
 
 
