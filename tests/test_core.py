@@ -94,7 +94,7 @@ def test_follow_up_uses_the_conversation(indexed) -> None:  # type: ignore[no-un
     history = ["Who is the Chinese ambassador to the United States?"]
     a = ask("How long was the White House meeting with him?", corpus=corpus, history=history, settings=settings)
     assert "one and half hour" in a.text
-    assert a.query.startswith(history[0])
+    assert a.query == "How long was the White House meeting with the Chinese ambassador to the United States?"
     alone = ask("How long was the White House meeting with him?", corpus=corpus, settings=settings)
     assert alone.query == "How long was the White House meeting with him?"
 
