@@ -268,12 +268,12 @@ def build_app(corpus: Path, settings: Settings) -> Any:
         answerer: str,
         only: list[str] | None,
         kept: dict[str, str],
-        saved: dict[str, Any],
+        turns: list[dict[str, Any]],
     ):
         """Stream one turn. The box is cleared once, at once, so text typed meanwhile is kept."""
         chat = [*(chat or []), {"role": "user", "content": plain_markdown(message)}]
         skip = gr.skip()
-        yield chat, history, "", skip, skip, skip, skip
+        yield chat, history, "", skip, skip, skip
         try:
             stream = ask_stream(
                 message,
@@ -293,13 +293,13 @@ def build_app(corpus: Path, settings: Settings) -> Any:
                 if isinstance(item, str):
                     written += item
                     chat[-1] = {"role": "assistant", "content": plain_markdown(written)}
-                    yield chat, history, skip, skip, skip, skip, skip
+                    yield chat, history, skip, skip, skip, skip
                     time.sleep(STREAM_DELAY_S if answerer == "extractive" else 0)
                 else:
                     answer = item
         except RagError as err:
             chat[-1:] = [{"role": "assistant", "content": plain_markdown(f"Error: {err}")}]
-            yield chat, history, skip, "", skip, skip, skip
+            yield chat, history, skip, "", skip, skip
             return
         assert answer is not None
         history = [*history, message]
@@ -307,9 +307,8 @@ def build_app(corpus: Path, settings: Settings) -> Any:
         panel = render_sources(answer, engine().documents.text, title_of)
         # each answer keeps its own sources: selecting an earlier reply shows them again
         kept = {**(kept or {}), str(len(chat) - 1): panel}
-        turns = [*((saved or {}).get("turns") or []), turn_record(message, answer)]
-        saved = {"chat": chat, "history": history, "kept": kept, "turns": turns}  # survives a reload
-        yield chat, history, skip, panel, kept, saved, conversation_file(turns)
+        turns = [*(turns or []), turn_record(message, answer)]
+        yield chat, history, skip, panel, kept, turns
 
     def upload(files: list[Any] | None, replace: bool = False):  # type: ignore[no-untyped-def]
         """Copy uploads into ``corpus/uploads`` and index them; with ``replace``, a document of the
@@ -438,28 +437,41 @@ def build_app(corpus: Path, settings: Settings) -> Any:
                 drop = gr.Button("Remove", variant="stop")
 
         kept = gr.State({})  # message index of each reply -> its sources panel
+        turns = gr.State([])  # each question with its answer and citations, for the download
         saved = gr.BrowserState({}, storage_key="rag-conversation")  # this browser's conversation
-        inputs = [box, chatbot, history, mode, top_k, length, answerer, only, kept, saved]
-        outputs = [chatbot, history, box, sources, kept, saved, download]
-        box.submit(respond, inputs, outputs, api_name="chat")
-        send.click(respond, inputs, outputs, api_visibility="private")
+        inputs = [box, chatbot, history, mode, top_k, length, answerer, only, kept, turns]
+        outputs = [chatbot, history, box, sources, kept, turns]
+
+        def save(chat, history, kept, turns):  # type: ignore[no-untyped-def]
+            """What survives a reload, and the download; after each turn, outside the chat API."""
+            download = conversation_file(turns) if turns else None
+            return {"chat": chat, "history": history, "kept": kept, "turns": turns}, download
+
+        remembered = [chatbot, history, kept, turns]
+        box.submit(respond, inputs, outputs, api_name="chat").then(
+            save, remembered, [saved, download], api_visibility="private"
+        )
+        send.click(respond, inputs, outputs, api_visibility="private").then(
+            save, remembered, [saved, download], api_visibility="private"
+        )
         clear.click(
-            lambda: ([], [], "", {}, {}, None), None, [chatbot, history, sources, kept, saved, download],
+            lambda: ([], [], "", {}, [], {}, None), None, [chatbot, history, sources, kept, turns, saved, download],
             api_visibility="private",
         )  # fmt: skip
         # The chat's own trash icon clears the history too: the next question stands alone again.
-        chatbot.clear(lambda: ([], "", {}, {}, None), None, [history, sources, kept, saved, download],
+        chatbot.clear(lambda: ([], "", {}, [], {}, None), None, [history, sources, kept, turns, saved, download],
                       api_visibility="private")  # fmt: skip
 
         def restore(saved: dict[str, Any]):  # type: ignore[no-untyped-def]
             if not saved or not saved.get("chat"):
-                return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+                return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
             kept = saved.get("kept") or {}
             last = kept[max(kept, key=int)] if kept else ""
             turns = saved.get("turns") or []
-            return saved["chat"], saved.get("history") or [], kept, last, conversation_file(turns) if turns else None
+            download = conversation_file(turns) if turns else None
+            return saved["chat"], saved.get("history") or [], kept, last, turns, download
 
-        demo.load(restore, [saved], [chatbot, history, kept, sources, download], api_visibility="private")
+        demo.load(restore, [saved], [chatbot, history, kept, sources, turns, download], api_visibility="private")
 
         def show_sources(kept: dict[str, str], evt):  # type: ignore[no-untyped-def]
             index = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
