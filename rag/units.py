@@ -35,6 +35,7 @@ _ITEM = re.compile(r"[ \t]*(?:[-*+•]|\d{1,3}[.)])[ \t]+\S")
 _MARKER = re.compile(r"(?:[-*+•]|\d{1,3}[.)])[ \t]+")
 _FENCE = re.compile(r"[ \t]{0,3}(?:```|~~~)")
 _WRAP_MIN = 40  # a line this long, followed by more prose, was wrapped, not ended
+_ENDS_SENTENCE = re.compile(r"[.!?…][\"'”’)\]]*\s*$")  # a line that ends a sentence ends it, wrapped or not
 
 
 @dataclass(frozen=True)
@@ -119,7 +120,9 @@ def text_units(text: str, start: int = 0, end: int | None = None) -> list[Unit]:
         elif _ITEM.match(line):
             close()
             para[:] = [a, b]
-        elif para and (len(last_line.strip()) >= _WRAP_MIN or line[:1] in " \t"):
+        elif (
+            para and not _ENDS_SENTENCE.search(last_line) and (len(last_line.strip()) >= _WRAP_MIN or line[:1] in " \t")
+        ):
             para[1] = b  # a wrapped line of the same paragraph or list item
         else:
             close()

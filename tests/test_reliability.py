@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 from conftest import DEFAULT_CORPUS, assert_index_consistent
-from hypothesis import HealthCheck, given
+from hypothesis import HealthCheck, example, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from pdfs import pdf_with_stream, text_pdf
@@ -370,6 +370,7 @@ def property_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.timeout(300)
 @hsettings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(prefix=odd_text, middle=odd_text, suffix=odd_text, newline=st.sampled_from(["\n", "\r\n", "\r"]))
+@example(prefix="", middle="a", suffix="", newline="\n")  # a line after a finished sentence stays apart
 def test_citations_are_exact_on_odd_text(
     property_root: Path, prefix: str, middle: str, suffix: str, newline: str
 ) -> None:

@@ -294,7 +294,7 @@ def test_uploads_cannot_traverse_or_overwrite(server, tmp_path: Path) -> None:  
         assert Path(paths[0]).name == "orchard.txt"
 
         def call_upload(path: str) -> str:
-            data = {"data": [[{"path": path, "meta": {"_type": "gradio.FileData"}}]]}
+            data = {"data": [[{"path": path, "meta": {"_type": "gradio.FileData"}}], False]}  # files, replace
             event = h.post("/gradio_api/call/upload", json=data).json()["event_id"]
             return h.get(f"/gradio_api/call/upload/{event}").text
 
