@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from rag.types import Chunk, Document
-from rag.units import Unit, heading_title, text_units
+from rag.units import Unit, enter, heading_title, text_units
 
 
 def doc_key(source: str) -> str:
@@ -104,7 +104,7 @@ class _Sections:
         """Headings before ``offset``; a heading at ``offset`` is inside the chunk, not its context."""
         while self.next < len(self.headings) and self.headings[self.next][0] < offset:
             _, level, title = self.headings[self.next]
-            self.path = [*(h for h in self.path if h[0] < level), (level, title)]
+            self.path = enter(self.path, level, title)
             self.next += 1
         return tuple(self.path)
 

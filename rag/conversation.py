@@ -56,12 +56,10 @@ def _plan(question: str) -> list[Any] | str | None:
     """None (stands alone), ``"glue"`` (an ellipsis or an event "that"), or the tokens to replace."""
     from rag.nlp import parse
 
-    words = re.findall(r"\w+", question)
-    if len(words) <= 3 or _CONTINUATION.match(question):
-        doc = parse(question)
-        if not any(t.lower_ in _PERSONAL | _THING | _GROUP for t in doc):
-            return "glue"
     doc = parse(question)
+    short = len(re.findall(r"\w+", question)) <= 3
+    if (short or _CONTINUATION.match(question)) and not any(t.lower_ in _PERSONAL | _THING | _GROUP for t in doc):
+        return "glue"  # an ellipsis: "And Russia?"
     unresolved = []
     for tok in doc:
         low = tok.lower_

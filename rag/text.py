@@ -236,11 +236,17 @@ def _inside_quotation(text: str, sentence_start: int, punct: int, limit: int) ->
     return len(text[opening + 1 : punct].split()) <= 3 and punct < limit
 
 
-def _push(text: str, spans: list[tuple[int, int]], a: int, b: int) -> None:
+def strip_span(text: str, a: int, b: int) -> tuple[int, int]:
+    """``(a, b)`` moved inward past white space at both ends."""
     while a < b and text[a].isspace():
         a += 1
     while b > a and text[b - 1].isspace():
         b -= 1
+    return a, b
+
+
+def _push(text: str, spans: list[tuple[int, int]], a: int, b: int) -> None:
+    a, b = strip_span(text, a, b)
     if b > a:
         spans.append((a, b))
 

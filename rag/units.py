@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from rag.text import sentence_spans as prose_spans
+from rag.text import strip_span
 
 Kind = Literal["sentence", "heading", "header", "row", "code"]
 QUOTABLE: frozenset[str] = frozenset({"sentence", "row", "code"})
@@ -63,6 +64,11 @@ class Unit:
         return raw
 
 
+def enter(path: list[tuple[int, str]], level: int, title: str) -> list[tuple[int, str]]:
+    """The heading path after a heading of ``level``: deeper or equal headings end there."""
+    return [*(h for h in path if h[0] < level), (level, title)]
+
+
 def cells_of(row: str) -> list[str]:
     return [c.strip() for c in row.strip().strip("|").split("|")]
 
@@ -94,7 +100,7 @@ def text_units(text: str, start: int = 0, end: int | None = None) -> list[Unit]:
         nl = text.find("\n", pos, end)
         line_end = end if nl < 0 else nl
         line = text[pos:line_end]
-        a, b = _strip(text, pos, line_end)
+        a, b = strip_span(text, pos, line_end)
         if in_code:
             if _FENCE.match(line):
                 in_code = False
@@ -140,14 +146,6 @@ def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tu
     return [(u.start, u.end) for u in text_units(text, start, end)]
 
 
-def _strip(text: str, a: int, b: int) -> tuple[int, int]:
-    while a < b and text[a].isspace():
-        a += 1
-    while b > a and text[b - 1].isspace():
-        b -= 1
-    return a, b
-
-
 @dataclass(frozen=True)
 class Reading:
     """A quotable unit of a chunk as the scorer reads it."""
@@ -173,7 +171,7 @@ def readings(text: str, headings: tuple[tuple[int, str], ...] = ()) -> list[Read
     out: list[Reading] = []
     for u in text_units(text):
         if u.kind == "heading":
-            path = [*(h for h in path if h[0] < u.level), (u.level, heading_title(text[u.start : u.end]))]
+            path = enter(path, u.level, heading_title(text[u.start : u.end]))
         elif u.quotable:
             out.append(Reading(u.start, u.end, u.reading(text), " > ".join(title for _, title in path)))
     return out
@@ -184,5 +182,5 @@ def section_at(text: str, offset: int) -> str:
     path: list[tuple[int, str]] = []
     for u in text_units(text, 0, min(len(text), offset)):
         if u.kind == "heading":
-            path = [*(h for h in path if h[0] < u.level), (u.level, heading_title(text[u.start : u.end]))]
+            path = enter(path, u.level, heading_title(text[u.start : u.end]))
     return " > ".join(title for _, title in path)
