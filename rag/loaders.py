@@ -14,12 +14,11 @@ import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from html.parser import HTMLParser
 from pathlib import Path
-from typing import ClassVar
 
 from rag.errors import CorpusError, LoadError
 from rag.types import CONTROL_CHARS, Document, SkippedFile
+from rag.webpage import html_text
 
 TEXT_SUFFIXES = {".txt", ".md", ".markdown"}
 HTML_SUFFIXES = {".html", ".htm"}
@@ -136,7 +135,7 @@ def read_file(path: Path, source: str, max_bytes: int, max_seconds: float = 60.0
     else:
         decoded = _decode_text(raw)
         if suffix in HTML_SUFFIXES:
-            text, title = _html_text(decoded)
+            text, title = html_text(decoded)
         else:
             text, title = decoded, _first_line_title(decoded)
     if not text.strip():
@@ -240,126 +239,6 @@ def _first_line_title(text: str) -> str:
         if line:
             return line[:120]
     return ""
-
-
-class _HTMLText(HTMLParser):
-    """The main text of an HTML page, written as the Markdown shapes ``rag.units`` reads.
-
-    Block elements become line breaks; headings become ``# Heading`` lines (section context,
-    never quoted), list items ``- item``, table rows ``| cell | cell |`` with a ``|---|`` line
-    under a header row. Scripts, styles, navigation, asides, forms, footers and page headers
-    (outside an article) are dropped: a menu is not content. White space in the markup,
-    newlines included, is collapsed, so a paragraph wrapped in the source stays one paragraph.
-    """
-
-    BLOCK: ClassVar[frozenset[str]] = frozenset({
-        "p", "div", "br", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "tr",
-        "table", "section", "article", "main", "header", "footer", "blockquote", "pre", "title", "hr",
-        "dt", "dd", "figcaption", "caption",
-    })  # fmt: skip
-    HIDDEN: ClassVar[frozenset[str]] = frozenset(
-        {"script", "style", "noscript", "template", "nav", "aside", "form", "footer", "menu", "dialog"}
-    )
-    HEADINGS: ClassVar[dict[str, int]] = {f"h{n}": n for n in range(1, 7)}
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self.title_parts: list[str] = []
-        self._hidden = 0
-        self._in_title = False
-        self._content = 0  # inside <article> or <main>: a <header> there is the article's own
-        self._page_header = 0
-        self._pre = 0
-        self._row_cells: list[bool] = []  # per cell of the open row: is it a <th>
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "title":
-            self._in_title = True
-        elif tag in self.HIDDEN:
-            self._hidden += 1
-        elif tag in ("article", "main"):
-            self._content += 1
-        elif tag == "header" and not self._content:
-            self._page_header += 1
-        elif tag == "pre":
-            self._pre += 1
-        if tag in self.BLOCK:
-            self.parts.append("\n")
-        if self._hidden or self._page_header:
-            return
-        if tag in self.HEADINGS:
-            self.parts.append("#" * self.HEADINGS[tag] + " ")
-        elif tag == "li":
-            self.parts.append("- ")
-        elif tag == "tr":
-            self._row_cells = []
-        elif tag in ("td", "th"):
-            self.parts.append("| ")
-            self._row_cells.append(tag == "th")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "title":
-            self._in_title = False
-        elif tag in self.HIDDEN and self._hidden:
-            self._hidden -= 1
-        elif tag in ("article", "main") and self._content:
-            self._content -= 1
-        elif tag == "header" and self._page_header:
-            self._page_header -= 1
-        elif tag == "pre" and self._pre:
-            self._pre -= 1
-        elif self._hidden or self._page_header:
-            pass
-        elif tag in ("td", "th"):
-            self.parts.append(" ")
-        elif tag == "tr" and self._row_cells:
-            self.parts.append("|")
-            if all(self._row_cells):  # a header row: the Markdown separator line under it
-                self.parts.append("\n|" + "---|" * len(self._row_cells))
-            self._row_cells = []
-        if tag in self.BLOCK:
-            self.parts.append("\n")
-
-    def handle_data(self, data: str) -> None:
-        if self._in_title:
-            self.title_parts.append(data)
-        elif not self._hidden and not self._page_header:
-            self.parts.append(data if self._pre else _edges(data))
-
-
-def _edges(data: str) -> str:
-    """``data`` with inner white space collapsed, keeping one space at an edge that had some."""
-    inner = " ".join(data.split())
-    if not inner:
-        return " " if data else ""
-    return (" " if data[:1].isspace() else "") + inner + (" " if data[-1:].isspace() else "")
-
-
-def _html_text(markup: str) -> tuple[str, str]:
-    parser = _HTMLText()
-    try:
-        parser.feed(markup)
-        # A tag, comment or declaration still open at the end of the file runs to the end and
-        # shows nothing (as in HTML5 and Python >= 3.11.13). Dropping it before close() also
-        # avoids the quadratic time close() takes on it in older Pythons (CVE-2025-6069):
-        # 160 KB of "<!--" took 8 s and a few MB would hang indexing for hours.
-        if parser.rawdata.startswith("<") and parser.cdata_elem is None:
-            parser.rawdata = ""
-        parser.close()
-    except Exception as err:  # html.parser is lenient; anything raised here means garbage input
-        raise LoadError(f"invalid HTML ({err})") from err
-    lines = [" ".join(line.split()) for line in "".join(parser.parts).split("\n")]
-    blocks: list[str] = []
-    for line in lines:
-        if not line:
-            continue
-        if blocks and line.startswith("|") and blocks[-1].rsplit("\n", 1)[-1].startswith("|"):
-            blocks[-1] += "\n" + line  # rows of one table stay together: its header names their cells
-        else:
-            blocks.append(line)
-    title = " ".join(" ".join(parser.title_parts).split())
-    return "\n\n".join(blocks), title
 
 
 def _pdf_text(raw: bytes, max_seconds: float) -> tuple[str, str]:

@@ -1,0 +1,52 @@
+"""Saved web pages: our Markdown shapes, trafilatura's decision on what is content."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import ROOT
+
+from eval import web_extract
+from rag import webpage
+from rag.webpage import html_text
+
+pytestmark = pytest.mark.unit
+
+
+def test_saved_pages_keep_the_content_and_drop_the_boilerplate() -> None:
+    report = web_extract.evaluate(ROOT / "eval" / "datasets" / "web_pages.jsonl")
+    shipped = report["shipped: our lines that trafilatura keeps"]
+    tags = report["tags only (ours)"]
+    assert shipped["content_recall"] == 1.0, shipped["missed"]
+    assert shipped["boilerplate_leaked"] <= 0.1, shipped["leaked"]
+    assert tags["boilerplate_leaked"] > 0.5  # the set holds boilerplate a tag parser cannot see
+
+
+def test_structure_comes_from_the_tags_and_sidebars_go() -> None:
+    page = (ROOT / "eval" / "datasets" / "web_pages" / "council_news.html").read_text(encoding="utf-8")
+    text, title = html_text(page)
+    blocks = text.split("\n\n")
+    assert title == "Orlen council approves night buses | Orlen Daily"
+    assert blocks[0] == "# Orlen council approves night buses"
+    assert "| Route | From | To |\n|---|---|---|\n| N1 | Central Station | Harbour Gate |" in text
+    assert "Related articles" not in text  # a heading over boilerplate only goes with it
+    assert "Spring sale" not in text and "Morning Briefing" not in text
+
+
+def test_a_heading_trafilatura_drops_stays_over_its_content() -> None:
+    body = "Fish and chips with extra salt, served every day from noon until the kitchen closes. " * 3
+    page = f"<html><body><h1>Our Menu</h1><p>{body.strip()}</p><div class='share'>Share on Facebook</div></body></html>"
+    assert "OurMenu" not in webpage._main_text(page)  # trafilatura alone loses the heading
+    assert html_text(page)[0] == f"# Our Menu\n\n{body.strip()}"
+
+
+def test_a_fragment_trafilatura_misreads_is_read_by_tags() -> None:
+    # trafilatura keeps only the nested item of this list
+    assert html_text("<ul><li>a<ul><li>b</li></ul></li><li>c</li></ul>")[0] == "- a\n\n- b\n\n- c"
+
+
+def test_a_page_over_the_size_limit_is_read_by_tags_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    page = (ROOT / "eval" / "datasets" / "web_pages" / "garden_blog.html").read_text(encoding="utf-8")
+    assert "We use cookies" not in html_text(page)[0]
+    monkeypatch.setattr(webpage, "MAX_MAIN_CHARS", len(page) - 1)
+    text = html_text(page)[0]
+    assert "We use cookies" in text and "Kale is the most forgiving vegetable" in text
