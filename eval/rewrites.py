@@ -1,6 +1,7 @@
 """Follow-up rewriting measured: ``python -m eval.rewrites [--dataset eval/datasets/followup_rewrites.jsonl]``.
 
-Each row is one conversation turn: earlier questions, the new question, and what a correct
+Each row is one conversation turn: earlier questions (and, optionally, the ``answer`` to the
+last one, as the chat passes it), the new question, and what a correct
 rewrite does with it. ``followup``: the rewrite names ``antecedent`` in place of the pronoun;
 ``glue``: the question cannot be completed with a noun (an ellipsis, an event "that"), so the
 last question is put before it; ``standalone``: the question is returned unchanged.
@@ -30,7 +31,7 @@ def evaluate(path: Path = DATASET) -> dict[str, object]:
     rows = [json.loads(line) for line in path.open(encoding="utf-8") if line.strip()]
     results = []
     for row in rows:
-        rewrite = standalone_query(row["question"], row["history"])
+        rewrite = standalone_query(row["question"], row["history"], row.get("answer", ""))
         results.append({**row, "rewrite": rewrite, "ok": judge(row, rewrite)})
     standalone = [r for r in results if r["kind"] == "standalone"]
     return {

@@ -32,7 +32,7 @@ class Answerer(Protocol):
         """What ``Answer.answerer`` says wrote the answer."""
         ...
 
-    def standalone_query(self, question: str, history: Sequence[str]) -> str:
+    def standalone_query(self, question: str, history: Sequence[str], last_answer: str = "") -> str:
         """The query to retrieve with: the question made to stand alone in its conversation."""
         ...
 
@@ -74,8 +74,8 @@ class ExtractiveAnswerer:
             fitted().confidence,
         )
 
-    def standalone_query(self, question: str, history: Sequence[str]) -> str:
-        return standalone_query(question, history)
+    def standalone_query(self, question: str, history: Sequence[str], last_answer: str = "") -> str:
+        return standalone_query(question, history, last_answer)
 
     def answer(self, evidence: Evidence, documents: DocumentSource) -> Iterator[str | Answer]:
         answer = self.compose(evidence, documents)

@@ -261,7 +261,7 @@ def build_app(corpus: Path, settings: Settings) -> Any:
     def respond(  # type: ignore[no-untyped-def]
         message: str,
         chat: list[dict[str, str]],
-        history: list[str],
+        history: list[Any],
         mode: str,
         top_k: int,
         length: int,
@@ -302,7 +302,7 @@ def build_app(corpus: Path, settings: Settings) -> Any:
             yield chat, history, skip, "", skip, skip
             return
         assert answer is not None
-        history = [*history, message]
+        history = [*history, [message, answer.text]]  # the answer may name who "she" is next
         chat[-1] = {"role": "assistant", "content": linked_markers(plain_markdown(reply_text(answer)))}
         panel = render_sources(answer, engine().documents.text, title_of)
         # each answer keeps its own sources: selecting an earlier reply shows them again

@@ -6,7 +6,7 @@ question can refer to ("he", "its", "them", "that" as a pronoun), or when it is 
 
 - a pronoun is replaced by its antecedent from the last question (spaCy's parse and entities):
   he/she/him/her by the person asked about (a named person, else the role the question names:
-  "the Chinese ambassador to the United States"); it/its/this by the last thing named; they/them/
+  "the Chinese ambassador to the United States"; after "Who…?", the person its answer named); it/its/this by the last thing named; they/them/
   their by a group or a plural; possessives keep their "'s";
 - "that"/"this" standing for an event ("When did that happen?"), and ellipses, cannot be named
   by a word: the last question is put before the new one instead.
@@ -39,8 +39,12 @@ def is_followup(question: str) -> bool:
     return _plan(question) is not None
 
 
-def standalone_query(question: str, history: Sequence[str] = ()) -> str:
-    """The query to retrieve with: ``question`` with its references to the last question resolved."""
+def standalone_query(question: str, history: Sequence[str] = (), last_answer: str = "") -> str:
+    """The query to retrieve with: ``question`` with its references to the last turn resolved.
+
+    A person the last question does not name ("Who dredged the harbour?") is looked for in
+    ``last_answer``, the answer to it ("…by the engineer Ottilie Brandt").
+    """
     earlier = [h.strip() for h in history if h and h.strip()]
     if not earlier:
         return question
@@ -49,7 +53,7 @@ def standalone_query(question: str, history: Sequence[str] = ()) -> str:
         return question
     if isinstance(plan, str):  # "glue"
         return f"{earlier[-1]} {question}"
-    return _substitute(question, plan, earlier[-1]) or f"{earlier[-1]} {question}"
+    return _substitute(question, plan, earlier[-1], last_answer) or f"{earlier[-1]} {question}"
 
 
 def _plan(question: str) -> list[Any] | str | None:
@@ -121,8 +125,13 @@ def _named(chunk: Any) -> str:
     return str(chunk.doc[start : chunk.end].text)
 
 
-def _antecedent(previous: str, kind: set[str], current: str) -> str | None:
-    """What a pronoun of ``kind`` in the next question stands for, found in ``previous``."""
+def _antecedent(previous: str, kind: set[str], current: str, last_answer: str = "") -> str | None:
+    """What a pronoun of ``kind`` in the next question stands for, found in ``previous``.
+
+    A person the last question named or asked about comes first; then, after a "who"
+    question, the person its answer named ("Who said…?" "Liu Pengyu said…" "What did he…?"); then a proper name or
+    a role in the question.
+    """
     from rag.nlp import parse
 
     doc = parse(previous)
@@ -139,6 +148,12 @@ def _antecedent(previous: str, kind: set[str], current: str) -> str | None:
         roles = [c for c in chunks if _is_role(c) and c.root.dep_ in _ROLE_DEPS]
         if people:
             return people[-1]
+        asked_about = [c for c in names if c.root.head.dep_ == "ROOT" and c.root.dep_ in ("nsubj", "attr")]
+        if asked_about:  # "Who is Sushant Sareen?"
+            return _named(asked_about[-1])
+        answered = _person_in(last_answer, previous) if last_answer else None
+        if answered:
+            return answered
         if names:
             return _named(names[-1])
         return _span_with_modifiers(roles[0]) if roles else None
@@ -157,6 +172,31 @@ def _antecedent(previous: str, kind: set[str], current: str) -> str | None:
     return _named(things[-1]) if things else None
 
 
+def _person_in(answer: str, previous: str) -> str | None:
+    """The first person ``answer`` names that ``previous``, the "who" question it answers, did not.
+
+    A proper name the small NER model calls an organisation counts too ("councillor Ines
+    Marlow" is tagged ORG): the question asked for a person.
+    """
+    from rag.nlp import parse
+
+    asked = previous.lower()
+    if not asked.lstrip().startswith("who"):
+        return None
+    doc = parse(answer[:2000])
+    for ent in doc.ents:
+        if ent.label_ == "PERSON" and ent.text.lower() not in asked:
+            return str(ent.text)
+    for chunk in doc.noun_chunks:
+        names = [t for t in chunk if t.pos_ == "PROPN"]
+        if chunk.root.pos_ != "PROPN" or chunk.root.ent_type_ in _NOT_PEOPLE - {"ORG"} or not names:
+            continue
+        name = str(doc[names[0].i : names[-1].i + 1].text)
+        if name.lower() not in asked:
+            return name
+    return None
+
+
 def _span_with_modifiers(chunk: Any) -> str:
     """A role with what follows it in its phrase: "the Chinese ambassador to the United States"."""
     end = chunk.end
@@ -169,14 +209,14 @@ def _span_with_modifiers(chunk: Any) -> str:
     return str(chunk.doc[start:end].text)
 
 
-def _substitute(question: str, tokens: list[Any], previous: str) -> str | None:
+def _substitute(question: str, tokens: list[Any], previous: str, last_answer: str = "") -> str | None:
     """``question`` with each pronoun replaced by its antecedent; None when one has none."""
     pieces: list[str] = []
     pos = 0
     for tok in tokens:
         low = tok.lower_
         kind = _PERSONAL if low in _PERSONAL else _GROUP if low in _GROUP else _THING
-        name = _antecedent(previous, kind, question)
+        name = _antecedent(previous, kind, question, last_answer)
         if name is None:
             return None
         if low in _POSSESSIVE or (low == "her" and tok.tag_ == "PRP$"):

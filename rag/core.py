@@ -122,10 +122,11 @@ class Engine:
         if len(parts) == 1:
             yield from self._answer_one(request)
             return
-        answers = [
-            final_answer(self._answer_one(replace(request, question=part, history=(*request.history, *parts[:i]))))
-            for i, part in enumerate(parts)
-        ]
+        answers: list[Answer] = []
+        for i, part in enumerate(parts):
+            last = answers[-1].text if answers else request.last_answer
+            turn = replace(request, question=part, history=(*request.history, *parts[:i]), last_answer=last)
+            answers.append(final_answer(self._answer_one(turn)))
         answer = combine(request.question, answers)
         yield from stream_pieces(answer.text)
         yield answer
@@ -137,7 +138,7 @@ class Engine:
             with self._lock:
                 retriever = self.retriever
             answerer = make_answerer(request, self.settings, retriever.scorer)
-            query = answerer.standalone_query(request.question, request.history)
+            query = answerer.standalone_query(request.question, request.history, request.last_answer)
             evidence = gather_evidence(retriever, request, query)
         yield from answerer.answer(evidence, self.documents)
 
@@ -202,14 +203,15 @@ def ask_stream(
     question: str,
     corpus: str | Path | None = None,
     *,
-    history: Sequence[str] = (),
+    history: Sequence[str | Sequence[str]] = (),
     settings: Settings | None = None,
     **options: Unpack[AskOptions],
 ) -> Iterator[str | Answer]:
     """Answer ``question`` from ``corpus``, yielding text as it is written, then the finished Answer.
 
-    ``history`` holds the earlier questions of a conversation: a follow-up such as "And when did
-    that happen?" is retrieved together with the last of them. ``options`` are ``mode``
+    ``history`` holds the earlier turns of a conversation, as questions or ``[question, answer]``
+    pairs: a follow-up such as "What did he say about it?" is rewritten to name who and what
+    (``rag.conversation``), and a person only the last answer named can be who. ``options`` are ``mode``
     (dense, bm25, hybrid), ``top_k``, ``max_sentences``, ``answerer`` (extractive, openai,
     llamacpp) and ``strict``; each defaults to the setting of the same name. Bad options raise
     ``InputError`` here, before any work.

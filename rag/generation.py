@@ -41,16 +41,16 @@ class LLMAnswerer:
         except LLMError as err:
             self.error = err
 
-    def standalone_query(self, question: str, history: Sequence[str]) -> str:
+    def standalone_query(self, question: str, history: Sequence[str], last_answer: str = "") -> str:
         """A follow-up made standalone by the LLM; the deterministic rewrite if the LLM fails."""
         if self.backend is None or not history or not is_followup(question):
-            return standalone_query(question, history)
+            return standalone_query(question, history, last_answer)
         try:
             text = "".join(self.backend.stream([("user", self.prompts.rewrite_message(question, list(history)))]))
         except LLMError:
             text = ""
         line = text.strip().splitlines()[0].strip() if text.strip() else ""
-        return line if 3 < len(line) <= 500 else standalone_query(question, history)
+        return line if 3 < len(line) <= 500 else standalone_query(question, history, last_answer)
 
     def answer(self, evidence: Evidence, documents: DocumentSource) -> Iterator[str | Answer]:
         """Stream the LLM's words, then yield the grounded Answer (or the extractive fallback)."""

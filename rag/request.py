@@ -39,12 +39,15 @@ class Request:
     answerer: AnswererName
     strict: bool
     sources: tuple[str, ...] = ()
+    last_answer: str = ""  # the answer to the last question: "she" may be the person it named
 
     @classmethod
     def build(
-        cls, question: object, settings: Settings, history: Sequence[str] = (), options: Mapping[str, object] = {}
+        cls, question: object, settings: Settings, history: Sequence[object] = (), options: Mapping[str, object] = {}
     ) -> Request:
-        """The validated request; a bad value is an ``InputError`` naming it."""
+        """The validated request; a bad value is an ``InputError`` naming it.
+
+        ``history`` items are earlier questions, or ``[question, answer]`` pairs."""
         text = validate_question(question, settings.max_question_chars)
         unknown = sorted(set(options) - set(AskOptions.__annotations__))
         if unknown:
@@ -61,7 +64,24 @@ class Request:
         for name, (low, high) in OPTION_LIMITS.items():
             if not isinstance(value[name], int) or not low <= value[name] <= high:
                 raise InputError(f"{name} must be between {low} and {high}, not {value[name]!r}")
-        return cls(text, tuple(h for h in history if isinstance(h, str)), **value)
+        questions, last_answer = _turns(history)
+        return cls(text, questions, last_answer=last_answer, **value)
+
+
+def _turns(history: Sequence[object]) -> tuple[tuple[str, ...], str]:
+    """The earlier questions, and the answer to the last one when the history gives it."""
+    questions: list[str] = []
+    last_answer = ""
+    for item in history:
+        if isinstance(item, str):
+            questions.append(item)
+            last_answer = ""
+        elif isinstance(item, (list, tuple)) and len(item) == 2 and all(isinstance(x, str) for x in item):
+            questions.append(item[0])
+            last_answer = item[1]
+        else:
+            raise InputError("history must be a list of questions or of [question, answer] pairs")
+    return tuple(questions), last_answer[:20_000]
 
 
 def validate_sources(sources: object) -> tuple[str, ...]:

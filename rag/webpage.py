@@ -37,7 +37,7 @@ def html_text(markup: str) -> tuple[str, str]:
     lines = [" ".join(line.split()) for line in "".join(parser.parts).split("\n")]
     lines = [line for line in lines if line]
     size = sum(len(_bare(line)) for line in lines)
-    main = _main_text(markup) if MIN_CHARS <= size and len(markup) <= MAX_MAIN_CHARS else ""
+    main = _main_text(markup) if size >= MIN_CHARS and len(markup) <= MAX_MAIN_CHARS else ""
     if main and len(main) * MIN_SHARE >= size:
         lines = _keep_content(lines, main)
     return _blocks(lines), title

@@ -166,7 +166,7 @@ def test_browser_conversation_sources_and_uploads(server, tmp_path: Path) -> Non
         box.press("Enter")
         # the follow-up is rewritten to stand alone ("him" named), and the panel shows the rewrite
         expect(page.locator("#sources")).to_contain_text(
-            "Searched for: How long was the White House meeting with the Chinese ambassador to the United States?",
+            "Searched for: How long was the White House meeting with Qin Gang?",  # named in the answer
             timeout=60_000,
         )
         expect(bots.nth(2)).to_contain_text("one and half hour", timeout=60_000)
@@ -193,7 +193,7 @@ def test_browser_conversation_sources_and_uploads(server, tmp_path: Path) -> Non
         markdown = Path(download.value.path()).read_text(encoding="utf-8")
         assert markdown.startswith("# Conversation")
         assert "## Who is the Chinese Embassy spokesman quoted about Ukraine?" in markdown
-        assert "*Searched for: How long was the White House meeting with the Chinese ambassador" in markdown
+        assert "*Searched for: How long was the White House meeting with Qin Gang?" in markdown
         assert "[1] `001_a1832f6365ab849e.txt`, characters " in markdown and "> " in markdown
         (ARTIFACTS / "conversation.md").write_text(markdown, encoding="utf-8")
 

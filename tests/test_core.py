@@ -99,6 +99,19 @@ def test_follow_up_uses_the_conversation(indexed) -> None:  # type: ignore[no-un
     assert alone.query == "How long was the White House meeting with him?"
 
 
+def test_a_follow_up_can_name_the_person_the_last_answer_named(indexed) -> None:  # type: ignore[no-untyped-def]
+    corpus, settings = indexed
+    first = "Who said China bases its views of the Ukraine conflict on its merits?"
+    a1 = ask(first, corpus=corpus, settings=settings)
+    assert "Liu Pengyu" in a1.text
+    a2 = ask("What did he say about the intelligence?", corpus=corpus, history=[[first, a1.text]], settings=settings)
+    assert a2.query == "What did Liu Pengyu say about the intelligence?"
+    glued = ask("What did he say about the intelligence?", corpus=corpus, history=[first], settings=settings)
+    assert "Liu Pengyu" not in glued.query  # without the answer, no name
+    with pytest.raises(InputError, match="history must be a list of questions or of"):
+        ask("What did he say?", corpus=corpus, history=[{"q": first}], settings=settings)  # type: ignore[list-item]
+
+
 @pytest.mark.parametrize(
     ("question", "message"),
     [("", "empty"), ("   \n ", "empty"), ("x" * 2001, "too long")],

@@ -25,6 +25,11 @@ def test_defaults_come_from_settings_and_options_override_them() -> None:
     )
     r = Request.build("Who?", settings, ["Before?"], {"mode": "dense", "top_k": 2, "strict": None})
     assert (r.mode, r.top_k, r.strict, r.history) == ("dense", 2, True, ("Before?",))
+    r = Request.build("Who?", settings, ["First?", ["Before?", "An answer."]])
+    assert (r.history, r.last_answer) == (("First?", "Before?"), "An answer.")
+    assert Request.build("Who?", settings, [["Before?", "An answer."], "Then?"]).last_answer == ""
+    with pytest.raises(InputError, match="history must be a list of questions or of"):
+        Request.build("Who?", settings, [["only a question"]])
 
 
 @pytest.mark.parametrize(
