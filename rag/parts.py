@@ -3,7 +3,8 @@
 "What did Sushant Sareen say, and how much in arms has the US supplied?" asks two things that
 live in two documents; retrieving for the whole question found one at best. A question is cut
 where a new question starts: after a "?" followed by more text, or at ", and" / "and" followed
-by a question word or an auxiliary ("and how much", "and did"). Each part is answered on its own
+by a question word or an auxiliary, maybe after a preposition ("and how much", "and did",
+"and in what year"). Each part is answered on its own
 (its own evidence, its own cited sentence, or its own "the corpus does not say"), and the
 answers are joined with their citations renumbered.
 """
@@ -17,7 +18,8 @@ from rag.answering import ABSTAIN_TEXT
 from rag.types import Answer, Citation
 
 _WH = r"who|whom|whose|what|when|where|which|why|how|did|does|do|is|are|was|were|has|have|had|can|could|will|would"
-_JOINT = re.compile(rf"(?:,\s*|\s+)(?:and|but|also)\s+(?=(?:{_WH})\b)|(?<=\?)\s+(?=\S)", re.IGNORECASE)
+_PREP = r"(?:(?:in|on|at|for|from|to|by|with|since|until|during)\s+)?"  # "and in what year"
+_JOINT = re.compile(rf"(?:,\s*|\s+)(?:and|but|also)\s+(?={_PREP}(?:{_WH})\b)|(?<=\?)\s+(?=\S)", re.IGNORECASE)
 _MARKER = re.compile(r"\[(\d+)\]")
 MIN_WORDS = 3
 

@@ -17,7 +17,12 @@ from rag.parts import split_parts
         ),
         ("Who is Qin Gang? When did Biden and Xi meet?", ["Who is Qin Gang?", "When did Biden and Xi meet?"]),
         ("Who is the spokesman and what did he say?", ["Who is the spokesman?", "What did he say?"]),
+        (
+            "Which administration made the letter public, and in what year was it written?",
+            ["Which administration made the letter public?", "In what year was it written?"],
+        ),
         # one ask, whatever its "and"
+        ("What happened in Kyiv and in Moscow?", ["What happened in Kyiv and in Moscow?"]),
         ("How much did the US and China trade in 2021?", ["How much did the US and China trade in 2021?"]),
         ("What did Liu say and why?", ["What did Liu say and why?"]),
     ],
