@@ -27,6 +27,10 @@ class EvalRow(BaseModel):
     answers: list[str] = Field(default_factory=list)
     evidence: list[Evidence] = Field(default_factory=list)
     history: list[str] = Field(default_factory=list, description="Earlier questions of a conversation.")
+    parts: list[list[str]] = Field(
+        default_factory=list,
+        description="A question with several asks: the acceptable answers of each; all must be in the answer.",
+    )
     kind: str | None = None
 
     @property

@@ -166,6 +166,7 @@ class ModeTotals:
     unsupported_sentences: int = 0
     fallbacks: int = 0
     outcomes: list[Outcome] = field(default_factory=list)
+    by_kind: dict[str, list[bool]] = field(default_factory=dict)  # answerable questions' containment
 
     def summary(self) -> dict[str, dict[str, float | None]]:
         def hit(k: int) -> float:
@@ -182,6 +183,7 @@ class ModeTotals:
             "answer": {
                 "containment": ratio(self.contained, self.answerable),
                 "token_f1": ratio(self.f1_sum, self.answerable),
+                **{f"containment[{kind}]": ratio(sum(v), len(v)) for kind, v in sorted(self.by_kind.items())},
             },
             "citations": {
                 "precision": ratio(self.citations_on_evidence, self.citations),

@@ -66,7 +66,8 @@ def score_answer(
         if answer.abstained:
             totals.abstained_wrong += 1
         else:
-            contained = contains_answer(answer.text, row.answers)
+            wanted = [p for p in row.parts if p] or [row.answers]
+            contained = all(contains_answer(answer.text, answers) for answers in wanted)
             totals.contained += contained
             totals.f1_sum += token_f1(answer.text, row.answers)
     else:
@@ -84,6 +85,8 @@ def score_answer(
         elif not row.answerable:
             totals.citations += 1  # any citation on an unanswerable question is off evidence
     totals.outcomes.append(outcome(row, answer, evidence, contained, on_evidence))
+    if row.kind and row.answerable:
+        totals.by_kind.setdefault(row.kind, []).append(contained)
     if row.answerable and evidence:
         totals.evidence_items += len(evidence)
         totals.evidence_cited += sum(
