@@ -515,7 +515,7 @@ def launch(corpus: Path, settings: Settings, host: str = "127.0.0.1", port: int 
     With ``auth`` or ``settings.auth`` (``RAG_AUTH=user:password``) the page and its API ask for a
     login; the value is checked before the (possibly long) indexing, and an error never repeats it.
     """
-    from rag.core import build_index
+    from rag.core import build_index, warm_up
     from rag.errors import InputError
 
     if auth is None and settings.auth:  # unset or empty: no login
@@ -525,6 +525,7 @@ def launch(corpus: Path, settings: Settings, host: str = "127.0.0.1", port: int 
         auth = (user, password)
     report = build_index(corpus, settings=settings)
     print(f"index: {report.summary()}")
+    warm_up(corpus, settings)  # the first question answers as fast as the next
     app = build_app(corpus, settings)
     from starlette.middleware import Middleware
 

@@ -33,16 +33,7 @@ def chunk_id(source: str, index: int, version: str = "") -> str:
 
 def token_starts(tokenizer: Any, text: str) -> tuple[list[int], list[int]]:
     """Start and end character offsets of every wordpiece of ``text`` (no special tokens)."""
-    enc = tokenizer(
-        text,
-        add_special_tokens=False,
-        return_offsets_mapping=True,
-        return_attention_mask=False,
-        return_token_type_ids=False,
-        truncation=False,
-        verbose=False,
-    )
-    offsets = [(a, b) for a, b in enc["offset_mapping"] if b > a]
+    offsets = tokenizer.offsets(text)
     return [a for a, _ in offsets], [b for _, b in offsets]
 
 
@@ -161,7 +152,7 @@ def _cut_giants(text: str, spans: list[tuple[int, int]]) -> Iterator[tuple[int, 
 
 
 def _count(tokenizer: Any, text: str) -> int:
-    return len(tokenizer(text, add_special_tokens=False, truncation=False, verbose=False)["input_ids"])
+    return int(tokenizer.count(text))
 
 
 def _split_long(

@@ -30,66 +30,49 @@ def default_model_path() -> str:
 
 
 class Encoder:
-    """Wraps llama-index's HuggingFaceEmbedding and exposes numpy batches and the tokenizer.
+    """Unit-length sentence vectors as numpy batches, and the model's wordpieces for chunking.
 
-    Query and sentence vectors are cached by text, since the answerer scores the same corpus
-    sentences again and again.
+    The default ONNX backend loads only onnxruntime and tokenizers (``rag.onnx_encoder``); the
+    torch backend loads sentence-transformers. Question and sentence vectors are cached by
+    text in at most ``cache_bytes``, since the answerer scores the same sentences again.
     """
 
     def __init__(
         self,
         model_path: str,
         batch_size: int = 16,
-        cache_size: int = 200_000,
+        cache_bytes: int = 64 * 2**20,
         backend: str = "onnx",
         cache_dir: Path | None = None,
     ) -> None:
-        import transformers
-        from llama_index.embeddings.huggingface import HuggingFaceEmbedding
+        from rag.onnx_encoder import ModelFolder, WordPieces
 
-        transformers.logging.set_verbosity_error()
-        transformers.utils.logging.disable_progress_bar()
         self.model_path = model_path
         self.batch_size = batch_size
-        self.embed_model = HuggingFaceEmbedding(
-            model_name=model_path,
-            device="cpu",
-            normalize=True,
-            embed_batch_size=batch_size,
-            show_progress_bar=False,
-        )
-        self._st: Any = self.embed_model._model  # the SentenceTransformer it loaded
-        self.tokenizer = self._st.tokenizer
-        get_dim = getattr(self._st, "get_embedding_dimension", None) or self._st.get_sentence_embedding_dimension
-        self.dim = int(get_dim() or 384)
         self.backend = backend
+        self.folder = ModelFolder(model_path)
+        self.dim = self.folder.dim
+        self.tokenizer = WordPieces(self.folder)
         # The index records which model and backend made its vectors; a change rebuilds it.
         self.model_id = model_path if backend == "torch" else f"{model_path}#{backend}"
+        self._st: Any = None
         self._onnx: Any = None
-        if backend != "torch":
-            from rag.errors import RagError
-            from rag.onnx_encoder import OnnxTransformer, export, export_path
-
-            int8 = backend == "onnx-int8"
-            path = export_path(model_path, cache_dir or default_cache_dir(), int8)
-            try:
-                self._onnx = OnnxTransformer(self._st, export(self._st, path, int8), self.dim)
-            except OSError as err:
-                raise RagError(
-                    f"cannot write the ONNX export of the model to {path.parent} ({err.strerror or err}); "
-                    "set RAG_CACHE_DIR to a writable folder or RAG_EMBED_BACKEND=torch"
-                ) from None
+        if backend == "torch":
+            self._st = _sentence_transformer(model_path)
+        else:
+            self._onnx = _onnx_session(self.folder, backend, cache_dir or default_cache_dir(), self.tokenizer)
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._cache_size = cache_size
+        self._cache_bytes = cache_bytes
+        self._cached = 0  # bytes held by the cache (vectors and their texts)
         self._lock = threading.Lock()
 
     def encode(self, texts: list[str], batch_size: int | None = None) -> np.ndarray:
         """Unit-norm float32 vectors, one row per text (no caching: used for indexing)."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        with self._lock:  # torch on 2 cores gains nothing from parallel calls
+        with self._lock:  # on 2 cores parallel calls gain nothing
             if self._onnx is not None:
-                return self._onnx.encode(texts, batch_size or self.batch_size)
+                return self._onnx.encode(texts, batch_size or self.batch_size)[0]
             vecs = self._st.encode(
                 texts,
                 batch_size=batch_size or self.batch_size,
@@ -99,15 +82,29 @@ class Encoder:
             )
         return np.asarray(vecs, dtype=np.float32)
 
+    def encode_spans(self, texts: list[str], spans: list[list[tuple[int, int]]]) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Vectors of ``texts`` and of the character ``spans`` of each, mean-pooled from the
+        texts' own token states (NaN rows for a span past the model's length limit)."""
+        if self._onnx is not None:
+            with self._lock:
+                return self._onnx.encode(texts, self.batch_size, spans)
+        from rag.onnx_encoder import pool_spans
+
+        vectors = self.encode(texts)
+        with self._lock:
+            tokens = self._st.encode(texts, output_value="token_embeddings", show_progress_bar=False)
+        pooled = []
+        for text, states, text_spans in zip(texts, tokens, spans, strict=True):
+            _, offsets = self.tokenizer.batch_with_offsets([text])
+            hidden = np.asarray(states.float().numpy(), dtype=np.float32)
+            pooled.append(pool_spans(hidden, offsets[0][: len(hidden)], text_spans))
+        return vectors, pooled
+
     def encode_cached(self, texts: list[str]) -> np.ndarray:
         """Like ``encode`` but remembers vectors by text; used for questions and sentences."""
         missing = [t for t in dict.fromkeys(texts) if t not in self._cache]
         if missing:
-            vecs = self.encode(missing, batch_size=64)
-            for t, v in zip(missing, vecs, strict=True):
-                self._cache[t] = v
-            while len(self._cache) > self._cache_size:
-                self._cache.popitem(last=False)
+            self.remember(missing, self.encode(missing, batch_size=64))
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         for i, t in enumerate(texts):
             v = self._cache.get(t)
@@ -116,11 +113,63 @@ class Encoder:
             out[i] = v
         return out
 
+    def remember(self, texts: list[str], vectors: np.ndarray) -> None:
+        """Put vectors in the cache, dropping the least recently added beyond ``cache_bytes``."""
+        with self._lock:
+            for t, v in zip(texts, vectors, strict=True):
+                if t not in self._cache:
+                    self._cache[t] = v
+                    self._cached += _entry_bytes(t, v)
+            while self._cached > self._cache_bytes and self._cache:
+                old, vec = self._cache.popitem(last=False)
+                self._cached -= _entry_bytes(old, vec)
+
+    @property
+    def cache_bytes(self) -> int:
+        return self._cached
+
+
+def _entry_bytes(text: str, vector: np.ndarray) -> int:
+    return int(vector.nbytes) + len(text) + 200  # the vector, its key and the dict's overhead
+
+
+def _sentence_transformer(model_path: str) -> Any:
+    """The model loaded by sentence-transformers (torch): the torch backend, and the ONNX export."""
+    import transformers
+
+    transformers.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(model_path, device="cpu")
+
+
+def _onnx_session(folder: Any, backend: str, cache_dir: Path, pieces: Any) -> Any:
+    """The ONNX model of ``folder``, exported from sentence-transformers on first use only."""
+    from rag.errors import RagError
+    from rag.onnx_encoder import OnnxTransformer, export, export_path
+
+    if folder.other_pooling or not folder.mean_pooling:
+        raise RagError(
+            f"the model in {folder.path} pools its tokens in a way the ONNX backend does not; set RAG_EMBED_BACKEND=torch"
+        )
+    int8 = backend == "onnx-int8"
+    path = export_path(str(folder.path), cache_dir, int8)
+    if not path.exists():
+        try:
+            export(lambda: _sentence_transformer(str(folder.path)), path, int8)
+        except OSError as err:
+            raise RagError(
+                f"cannot write the ONNX export of the model to {path.parent} ({err.strerror or err}); "
+                "set RAG_CACHE_DIR to a writable folder or RAG_EMBED_BACKEND=torch"
+            ) from None
+    return OnnxTransformer(path, pieces, folder.dim)
+
 
 @lru_cache(maxsize=4)
 def get_encoder(
     model_path: str | None = None, batch_size: int = 16, backend: str = "onnx", cache_dir: Path | None = None
-) -> Encoder:
+) -> Encoder:  # one per model, backend and cache folder: the model is held once per process
     """The process-wide encoder for a model folder and backend (loaded on first use only).
 
     Without ``cache_dir``, ONNX exports go to ``default_cache_dir()``.

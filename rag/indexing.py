@@ -16,6 +16,8 @@ from rag.chunking import chunk_document
 from rag.embedding import Encoder
 from rag.errors import CorpusError, LoadError, StoreError
 from rag.loaders import content_hash, is_jsonl_corpus, iter_jsonl, read_file, scan_folder
+from rag.sentence_vectors import embed as embed_units
+from rag.sentence_vectors import pack
 from rag.store import MANIFEST_VERSION, DocEntry, IndexStore, Manifest, text_hash
 from rag.types import Chunk, Document, IndexReport, SkippedFile
 
@@ -99,6 +101,7 @@ def index_corpus(store: IndexStore, encoder: Encoder, progress: bool = False, re
     """Bring the index of ``store.corpus`` up to date; the caller holds the write lock."""
     settings = store.settings
     manifest = store.load_manifest()
+    backfill = _units_changed(store, manifest)
     if manifest.config != store.config:
         if manifest.config.get("model") != store.config["model"]:
             store.reset()  # other vectors: nothing to reuse
@@ -157,6 +160,8 @@ def index_corpus(store: IndexStore, encoder: Encoder, progress: bool = False, re
         writer.checkpoint.retire(manifest.documents.pop(source).chunk_ids(source))
     if removed or touched or manifest.format != MANIFEST_VERSION:
         writer.checkpoint.dirty = True
+    made = backfill_units(store, encoder, manifest, progress) if backfill else 0
+    writer.checkpoint.dirty |= backfill
     writer.checkpoint.save()
     bm25 = store.bm25(manifest)
     return IndexReport(
@@ -170,7 +175,52 @@ def index_corpus(store: IndexStore, encoder: Encoder, progress: bool = False, re
         chunks=len(bm25.ids),
         embedded=writer.encoded,
         reused=writer.reused,
+        units_made=made,
     )
+
+
+def _units_changed(store: IndexStore, manifest: Manifest) -> bool:
+    """Whether only the unit vectors are missing or made another way (then made again, once).
+
+    An index from before they were stored has no ``sentences`` in its config; the rest of its
+    config still holds, so its chunks and vectors are kept.
+    """
+    old, new = dict(manifest.config), dict(store.config)
+    if old.get("sentences") == new["sentences"] or old.get("model") != new["model"]:
+        return False  # nothing to do, or a new model: everything is rebuilt anyway
+    if "sentences" in old:
+        store.drop_sentence_vectors()
+    same_chunks = {k: v for k, v in old.items() if k != "sentences"} == {
+        k: v for k, v in new.items() if k != "sentences"
+    }
+    if same_chunks:
+        manifest.config = new  # keep the chunks; the rest of the run makes their unit vectors
+    return same_chunks and bool(manifest.documents)
+
+
+def backfill_units(store: IndexStore, encoder: Encoder, manifest: Manifest, progress: bool) -> int:
+    """Make the unit vectors of every claimed chunk that has none; returns how many chunks."""
+    ids = list(manifest.expected_ids())
+    bar = None
+    if progress and len(ids) >= PROGRESS_MIN_CHUNKS:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(ids), unit="chunk", desc="sentence vectors", file=sys.stderr, dynamic_ncols=True)
+    made = 0
+    for i in range(0, len(ids), BATCH_CHUNKS):
+        chunks = list(store.get_chunks(ids[i : i + BATCH_CHUNKS]).values())
+        keys = [text_hash(c.embed_text) for c in chunks]
+        have = store.has_sentence_vectors(keys)
+        todo = [(k, c) for k, c in zip(keys, chunks, strict=True) if k not in have]
+        if todo:
+            _, units = embed_units(encoder, [c for _, c in todo], store.settings.sentence_vectors)
+            store.add_sentence_vectors({k: pack(u) for (k, _), u in zip(todo, units, strict=True)})
+            made += len(todo)
+        if bar is not None:
+            bar.update(len(chunks))
+    if bar is not None:
+        bar.close()
+    return made
 
 
 BYTES_PER_CHUNK = 12_000  # vector, text and metadata in Chroma's files: 25 MB for 2,541 chunks, with margin
@@ -315,9 +365,14 @@ def _write_batch(
     known = {key: reusable[key] for key in keys if key in reusable}
     known.update(store.vectors_by_text([key for key in keys if key not in known]))
     todo = [i for i, key in enumerate(keys) if key not in known]
+    have = store.has_sentence_vectors(keys) if len(todo) < len(keys) else set()
+    # Text never embedded, or embedded before unit vectors were stored: one pass makes both.
+    todo_units = [i for i, key in enumerate(keys) if i in set(todo) or key not in have]
     vectors = np.empty((len(chunks), encoder.dim), dtype=np.float32)
-    if todo:
-        vectors[todo] = encoder.encode([chunks[i].embed_text for i in todo])
+    if todo_units:
+        made, units = embed_units(encoder, [chunks[i] for i in todo_units], store.settings.sentence_vectors)
+        vectors[todo_units] = made
+        store.add_sentence_vectors({keys[i]: pack(u) for i, u in zip(todo_units, units, strict=True)})
     for i, key in enumerate(keys):
         if key in known:
             vectors[i] = known[key]

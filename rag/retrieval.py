@@ -17,8 +17,10 @@ from rag.chunking import doc_key
 from rag.embedding import Encoder
 from rag.lexical import BM25Index, top_indices
 from rag.scoring import SentenceScorer
+from rag.sentence_vectors import embed as embed_units
+from rag.sentence_vectors import unpack
 from rag.settings import Mode, Settings
-from rag.store import IndexStore
+from rag.store import IndexStore, text_hash
 from rag.text import terms
 from rag.types import Chunk, Passage, ScoredSentence
 from rag.units import readings
@@ -147,6 +149,24 @@ class Retriever:
             out.append(PoolEntry(chunks[cid], cos.get(cid, 0.0), b, b / bm25_max, rrf[cid], max(best, 0.0)))
         return out, sentences
 
+    def unit_vectors(self, chunks: list[Chunk], counts: list[int]) -> np.ndarray:
+        """The vectors of every unit of ``chunks``, in order: stored at index time, or (for a
+        chunk written while its vectors were not yet, or another way) made now the same way."""
+        keys = [text_hash(c.embed_text) for c in chunks]
+        stored = self.store.sentence_vectors(keys)
+        parts: list[np.ndarray | None] = []
+        for key, n in zip(keys, counts, strict=True):
+            got = unpack(stored[key], self.encoder.dim) if key in stored else None
+            parts.append(got if got is not None and len(got) == n else None)
+        missing = [i for i, p in enumerate(parts) if p is None]
+        if missing:
+            _, made = embed_units(self.encoder, [chunks[i] for i in missing], self.settings.sentence_vectors)
+            for i, m in zip(missing, made, strict=True):
+                parts[i] = m
+        return np.concatenate([p for p in parts if p is not None] or [np.zeros((0, self.encoder.dim))]).astype(
+            np.float32
+        )
+
     def score_sentences(self, q: Query, chunks: list[Chunk]) -> SentencesByChunk:
         """Every sentence of every chunk, scored in one batch; each chunk id maps to its sentences."""
         units = [(chunk, r.start, r.end, r) for chunk in chunks for r in readings(chunk.text, chunk.headings)]
@@ -154,7 +174,8 @@ class Retriever:
         qtype = question_type(q.text)
         # The answer type is looked for in the unit itself, not in the headings above it.
         typed = [offers_type(r.own, qtype, q.text) for *_, r in units]
-        support = self.scorer.support(q.vector, frozenset(q.terms), [r.text for *_, r in units], typed)
+        vectors = self.unit_vectors(chunks, [sum(u[0] is c for u in units) for c in chunks])
+        support = self.scorer.support(q.vector, frozenset(q.terms), [r.text for *_, r in units], typed, vectors)
         out: SentencesByChunk = {chunk.id: [] for chunk in chunks}
         for i, ((chunk, a, b, _), text) in enumerate(zip(units, texts, strict=True)):
             out[chunk.id].append(

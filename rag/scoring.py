@@ -52,16 +52,22 @@ class SentenceScorer:
         return np.array([max((v for t, v in idf.items() if t not in term_set(s)), default=0.0) / top for s in texts])
 
     def support(
-        self, vector: np.ndarray, terms: frozenset[str], sentences: list[str], typed: Sequence[bool] = ()
+        self,
+        vector: np.ndarray,
+        terms: frozenset[str],
+        sentences: list[str],
+        typed: Sequence[bool] = (),
+        vectors: np.ndarray | None = None,
     ) -> Support:
         """Score ``sentences`` against the text with unit ``vector`` and term set ``terms``.
 
-        All sentences are encoded in one call (cached by text).
+        ``vectors`` are the sentences' own, made at index time; without them all sentences are
+        encoded in one call (cached by text).
         """
         if not sentences:
             empty = np.zeros(0, dtype=np.float32)
             return Support(empty, empty, empty)
-        dense = self.encoder.encode_cached(sentences) @ vector
+        dense = (self.encoder.encode_cached(sentences) if vectors is None else vectors) @ vector
         lexical = self.coverage(terms, sentences)
         w = self.weights
         score = w.dense * dense.astype(np.float64) + w.lexical * lexical

@@ -86,6 +86,13 @@ class Settings(BaseSettings):
         "offline; same vectors as torch, 1.5x faster here), torch, or onnx-int8 (int8 weights: faster, "
         "slightly different vectors). See bench/RESULTS.md. Changing it re-embeds the index.",
     )
+    sentence_vectors: Literal["pooled", "encoded"] = Field(
+        default="pooled",
+        description="How the index makes the vectors of the sentences the answerer scores: pooled (from "
+        "the token states of the chunk's own forward pass: no extra encoder time) or encoded (each "
+        "sentence encoded alone: one more encoder pass). Made at index time either way; changing it "
+        "remakes them once. See eval/RESULTS.md.",
+    )
     cache_dir: Path = Field(
         default=DEFAULT_CACHE_DIR,
         description="Where derived model files (the ONNX exports) are kept.",

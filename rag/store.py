@@ -39,11 +39,13 @@ import numpy as np
 from rag.chunking import CHUNKER, chunk_id
 from rag.errors import IndexBusyError, StoreError
 from rag.lexical import BM25Index
+from rag.sentence_vectors import UNITS_VERSION
 from rag.settings import Settings
 from rag.types import Chunk
 
 if TYPE_CHECKING:
     from rag.lease import ServerLease
+
 # 2: entries carry ctime_ns. 3: chunk ids name the document version (``chunk_id``). Older
 # formats are read and upgraded on the next write (chunks re-keyed, their vectors reused).
 MANIFEST_VERSION = 3
@@ -265,6 +267,7 @@ class IndexStore:
             "chunk_tokens": settings.chunk_tokens,
             "chunk_overlap": settings.chunk_overlap,
             "chunker": CHUNKER,
+            "sentences": f"{settings.sentence_vectors}/{UNITS_VERSION}",
         }
         self.url = settings.chroma_url or None
         if self.url:
@@ -286,19 +289,35 @@ class IndexStore:
             self._open_collection()
 
     def _open_collection(self) -> None:
-        from llama_index.vector_stores.chroma import ChromaVectorStore
-
         with opening_lock(self.settings.index_dir):
             self.collection = self.client.get_or_create_collection(
                 self.name,
                 embedding_function=None,
                 configuration={"hnsw": {"space": "cosine"}},
             )
+            # Each chunk's unit vectors (``rag.sentence_vectors``), keyed by its text hash; the
+            # one-number embedding only satisfies Chroma.
+            self.sentence_collection = self.client.get_or_create_collection(
+                f"{self.name}-sentences", embedding_function=None
+            )
             if self.url:
                 self.manifest_collection = self.client.get_or_create_collection(
                     f"{self.name}-manifest", embedding_function=None, metadata={"rag_manifest": MANIFEST_VERSION}
                 )
-        self.vector_store = ChromaVectorStore(chroma_collection=self.collection)
+        self._vector_store: Any = None
+
+    @property
+    def vector_store(self) -> Any:
+        """llama-index's Chroma store over the collection: it writes the nodes (loaded on first write).
+
+        Questions read the collection directly: llama-index's import (about 0.9 s) is not on the
+        path of a cold question.
+        """
+        if self._vector_store is None or self._vector_store._collection is not self.collection:
+            from llama_index.vector_stores.chroma import ChromaVectorStore
+
+            self._vector_store = ChromaVectorStore(chroma_collection=self.collection)
+        return self._vector_store
 
     # -- manifest ---------------------------------------------------------------------------
     @property
@@ -467,6 +486,7 @@ class IndexStore:
         self.fence()
         with remote_errors(self.url):
             self.client.delete_collection(self.name)
+            self.client.delete_collection(f"{self.name}-sentences")
             if self.url:
                 self.client.delete_collection(f"{self.name}-manifest")
                 self._saved, self._saved_config = {}, None
@@ -482,11 +502,25 @@ class IndexStore:
         return out
 
     def delete_ids(self, ids: list[str]) -> None:
+        """Delete chunks, and the unit vectors of texts no chunk left holds."""
         if ids:
             self.fence()
         for i in range(0, len(ids), PAGE):
             batch = ids[i : i + PAGE]
+            got = self._call("get", ids=batch, include=["metadatas"])
+            hashes = list({str((m or {}).get("text_hash", "")) for m in got["metadatas"] or []} - {""})
             self._call("delete", ids=batch)
+            if hashes:
+                kept = self._call("get", where={"text_hash": {"$in": hashes}}, include=["metadatas"])
+                used = {str((m or {}).get("text_hash", "")) for m in kept["metadatas"] or []}
+                gone = [h for h in hashes if h not in used]
+                if gone:
+                    self._reading(lambda g=gone: self.sentence_collection.delete(ids=g))  # type: ignore[misc]
+
+    def has_sentence_vectors(self, keys: list[str]) -> set[str]:
+        if not keys:
+            return set()
+        return set(self._reading(lambda: self.sentence_collection.get(ids=keys, include=[]))["ids"])
 
     def delete_source(self, source: str) -> None:
         self.fence()
@@ -594,28 +628,50 @@ class IndexStore:
         While an update runs, the collection also holds chunks no saved manifest claims yet (and,
         until it ends, the replaced versions): the query looks that much deeper and drops them.
         """
-        from llama_index.core.vector_stores.types import VectorStoreQuery
-
         count = self.count()
         n = min(count, k + min(max(0, count - len(claimed)), MAX_EXTRA))
         if n <= 0:
             return []
-        filters = None
-        if sources:
-            from llama_index.core.vector_stores.types import FilterOperator, MetadataFilter, MetadataFilters
-
-            filters = MetadataFilters(
-                filters=[MetadataFilter(key="source", value=list(sources), operator=FilterOperator.IN)]
-            )
-        query = VectorStoreQuery(query_embedding=vector.tolist(), similarity_top_k=n, filters=filters)
-        res = self._reading(lambda: self.vector_store.query(query))
+        where = {"source": {"$in": list(sources)}} if sources else None
+        res = self._call(
+            "query",
+            query_embeddings=[vector.tolist()],
+            n_results=n,
+            where=where,
+            include=["documents", "metadatas", "distances"],
+        )
         out = []
-        for node, sim in zip(res.nodes or [], res.similarities or [], strict=False):
-            if node.node_id not in claimed:
-                continue
-            cos = 1.0 + float(np.log(max(sim, 1e-12)))  # the store reports exp(-cosine distance)
-            out.append((_node_chunk(node.node_id, node.get_content(), node.metadata), cos))
+        rows = zip(res["ids"][0], res["documents"][0], res["metadatas"][0], res["distances"][0], strict=False)
+        for cid, text, meta, distance in rows:
+            if cid in claimed:  # cosine space: the distance is 1 - cosine
+                out.append((_node_chunk(cid, text or "", meta or {}), 1.0 - float(distance)))
         return out[:k]
+
+    def sentence_vectors(self, keys: list[str]) -> dict[str, str]:
+        """The packed unit vectors stored for these chunk text hashes (those that have them)."""
+        if not keys:
+            return {}
+        got = self._reading(lambda: self.sentence_collection.get(ids=keys, include=["documents"]))
+        return {k: d for k, d in zip(got["ids"], got["documents"] or [], strict=False) if d}
+
+    def add_sentence_vectors(self, packed: dict[str, str]) -> None:
+        if packed:
+            self.fence()
+        ids = list(packed)
+        for i in range(0, len(ids), PAGE):
+            batch = ids[i : i + PAGE]
+            self._reading(
+                lambda b=batch: self.sentence_collection.upsert(  # type: ignore[misc]
+                    ids=b, embeddings=[[1.0]] * len(b), documents=[packed[k] for k in b]
+                )
+            )
+
+    def drop_sentence_vectors(self) -> None:
+        """Forget every unit vector (they were made another way): the next run makes them again."""
+        self.fence()
+        with remote_errors(self.url):
+            self.client.delete_collection(f"{self.name}-sentences")
+            self._open_collection()
 
     def get_chunks(self, ids: list[str]) -> dict[str, Chunk]:
         if not ids:

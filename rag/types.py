@@ -217,6 +217,16 @@ class IndexReport:
     chunks: int = 0
     embedded: int = 0
     reused: int = 0
+    units_made: int = 0  # chunks whose sentence vectors an older index lacked, made once
+
+    def upgrade_notice(self) -> str:
+        """The one-time changes an older index went through on this run ("" when none)."""
+        notes = []
+        if self.upgraded_from:
+            notes.append(f"upgraded the index from format {self.upgraded_from} (chunks re-keyed, vectors reused)")
+        if self.units_made:
+            notes.append(f"made the sentence vectors of {self.units_made} chunks once (the index predates them)")
+        return "; ".join(notes)
 
     def summary(self) -> str:
         parts = [
@@ -231,6 +241,6 @@ class IndexReport:
             line += f"; embedded {self.embedded} chunks, reused {self.reused} unchanged vectors"
         if self.repaired:
             line += f"; repaired {self.repaired} chunks left by an interrupted run"
-        if self.upgraded_from:
-            line += f"; upgraded the index from format {self.upgraded_from} (chunks re-keyed, vectors reused)"
+        if self.units_made or self.upgraded_from:
+            line += f"; {self.upgrade_notice()}"
         return line

@@ -187,3 +187,5 @@ def assert_index_consistent(corpus: Path, settings: Any) -> None:
     for cid, (source, digest) in expected.items():
         assert stored[cid]["source"] == source and stored[cid]["doc_hash"] == digest
     assert sorted(engine.store.bm25(manifest).ids) == sorted(stored)
+    hashes = sorted({str(m["text_hash"]) for m in stored.values()})
+    assert engine.store.has_sentence_vectors(hashes) == set(hashes)  # every chunk's unit vectors

@@ -1,0 +1,168 @@
+"""Cold start: a new `rag ask` process against the bare ONNX floor, and the chat's first answer.
+
+    python bench/bench_cold.py [--runs 5] [--out bench/RESULTS.md]
+
+Measured side by side in one run, alternating, median of ``--runs`` after one unmeasured run
+of each (so the file cache is warm for both):
+
+- floor: a bare Python process that loads the exported ONNX MiniLM with ``tokenizers`` and
+  ``onnxruntime`` and encodes one question (what any process answering must at least do);
+- ``rag ask "<question>"``: the installed command, a new process, on the default corpus whose
+  index was built beforehand;
+- the chat: ``app.py`` is started, and once it accepts connections the first question is sent
+  over its API; time to the first streamed words and to the finished answer.
+
+Wall time is measured from outside the process; peak memory is the child's maximum resident
+set size (``wait4``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+from results_file import replace_section  # noqa: E402
+
+QUESTION = "Who is the Chinese Embassy spokesman?"
+FLOOR = """
+import sys
+import numpy as np
+import onnxruntime as ort
+from tokenizers import Tokenizer
+
+tok = Tokenizer.from_file(sys.argv[1] + "/tokenizer.json")
+tok.enable_truncation(256)
+opts = ort.SessionOptions()
+opts.log_severity_level = 3
+session = ort.InferenceSession(sys.argv[2], opts, providers=["CPUExecutionProvider"])
+e = tok.encode(sys.argv[3])
+feed = {
+    "input_ids": np.array([e.ids], dtype=np.int64),
+    "attention_mask": np.array([e.attention_mask], dtype=np.int64),
+    "token_type_ids": np.array([e.type_ids], dtype=np.int64),
+}
+hidden = session.run(None, feed)[0]
+vector = hidden.mean(axis=1)[0]
+print(vector / np.linalg.norm(vector))
+"""
+
+
+def run(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """(wall seconds, peak RSS MiB) of one child process; fails loudly if it fails."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    if status != 0:
+        raise RuntimeError(f"{cmd[:3]} failed: {proc.stderr.read().decode() if proc.stderr else ''}")
+    return wall, usage.ru_maxrss / 1024
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def chat_first_answer(env: dict[str, str], corpus: Path) -> tuple[float, float]:
+    """Seconds from the first question to its first words and to its end, on a fresh server."""
+    from gradio_client import Client
+
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "app.py"), "--corpus", str(corpus), "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.time() + 180
+        while time.time() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    break
+            except OSError:
+                time.sleep(0.1)
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        t0 = time.perf_counter()
+        job = client.submit(QUESTION, "hybrid", 5, api_name="/ask_stream")
+        first = None
+        for _ in job:
+            first = first or time.perf_counter() - t0
+        job.result()
+        return first or time.perf_counter() - t0, time.perf_counter() - t0
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "RESULTS.md")
+    args = ap.parse_args()
+
+    from rag import build_index
+    from rag.embedding import default_cache_dir, default_model_path
+    from rag.onnx_encoder import export_path
+    from rag.settings import get_settings
+
+    work = Path(tempfile.mkdtemp(prefix="bench-cold-"))
+    try:
+        corpus = work / "corpus"
+        shutil.copytree(ROOT / "corpus", corpus)
+        env = {**os.environ, "RAG_INDEX_DIR": str(work / "index")}
+        build_index(corpus, settings=get_settings(index_dir=work / "index"))
+        model = default_model_path()
+        onnx = export_path(model, default_cache_dir(), int8=False)
+        rag = str(Path(sys.executable).with_name("rag"))
+        floor_cmd = [sys.executable, "-c", FLOOR, model, str(onnx), QUESTION]
+        ask_cmd = [rag, "ask", QUESTION, "--corpus", str(corpus)]
+        run(floor_cmd, env), run(ask_cmd, env)  # unmeasured: file cache warm for both
+        floor, ask = [], []
+        for _ in range(args.runs):
+            floor.append(run(floor_cmd, env))
+            ask.append(run(ask_cmd, env))
+        chat = [chat_first_answer(env, corpus) for _ in range(3)]
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    def med(rows: list[tuple[float, float]], i: int) -> float:
+        return statistics.median(r[i] for r in rows)
+
+    fw, fm, aw, am = med(floor, 0), med(floor, 1), med(ask, 0), med(ask, 1)
+    body = f"""
+```bash
+python bench/bench_cold.py --runs {args.runs}
+```
+
+{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; default corpus,
+index built before the runs; median of {args.runs} alternating runs after one unmeasured run of each.
+
+| new process | wall (s) | peak RSS (MiB) |
+|---|---|---|
+| bare floor: tokenizers + onnxruntime load the ONNX MiniLM, encode one question | {fw:.2f} | {fm:.0f} |
+| `rag ask "{QUESTION}"` | {aw:.2f} | {am:.0f} |
+| **ratio** (`rag ask` / floor) | **{aw / fw:.2f}×** | **{am / fm:.2f}×** |
+
+Chat (`python app.py`, a new server each time, first question over its API as soon as it
+accepts connections; median of 3): first words after **{statistics.median(c[0] for c in chat):.2f} s**,
+answer complete after {statistics.median(c[1] for c in chat):.2f} s.
+"""
+    replace_section(args.out, "Cold start", body)
+    print(body)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,67 @@
+"""Sentence vectors made at index time, so a question never encodes corpus text.
+
+The answerer scores every quotable unit (``rag.units.readings``) of ~40 candidate chunks
+against the question. Encoding them at question time cost 0.5-1 s on a cold question. They are
+now made when a chunk is embedded and stored beside it, keyed like its vector by the hash of
+the chunk's text, so re-indexing reuses them.
+
+Two ways to make them (``RAG_SENTENCE_VECTORS``):
+
+- ``pooled``: the mean of the chunk's own token states over the unit's characters, from the
+  forward pass that embeds the chunk: no extra encoder time;
+- ``encoded``: each unit's reading encoded on its own, as the answerer did before: one more
+  encoder pass over the corpus.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Sequence
+from typing import Literal
+
+import numpy as np
+
+from rag.embedding import Encoder
+from rag.types import Chunk
+from rag.units import readings
+
+SentenceVectors = Literal["pooled", "encoded"]
+MODES: tuple[str, ...] = ("pooled", "encoded")
+UNITS_VERSION = 1  # bump when ``rag.units.readings`` cuts or reads units differently: remade once
+
+
+def reading_texts(chunk: Chunk) -> list[str]:
+    """The texts the scorer compares with the question, one per quotable unit of ``chunk``."""
+    return [r.text for r in readings(chunk.text, chunk.headings)]
+
+
+def embed(encoder: Encoder, chunks: Sequence[Chunk], mode: str) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The vectors of ``chunks`` and, per chunk, the vectors of its units (in ``readings`` order)."""
+    texts = [c.embed_text for c in chunks]
+    units = [readings(c.text, c.headings) for c in chunks]
+    if mode == "pooled":
+        shift = [len(c.embed_text) - len(c.text) for c in chunks]  # the section path before the text
+        spans = [[(d + r.start, d + r.end) for r in rs] for d, rs in zip(shift, units, strict=True)]
+        vectors, per_chunk = encoder.encode_spans(texts, spans)
+        cut = [(i, j) for i, m in enumerate(per_chunk) for j in range(len(m)) if np.isnan(m[j, 0])]
+        if cut:  # units past the length limit: encoded alone
+            alone = encoder.encode([units[i][j].text for i, j in cut])
+            for (i, j), v in zip(cut, alone, strict=True):
+                per_chunk[i][j] = v
+        return vectors, per_chunk
+    vectors = encoder.encode(texts)
+    flat = encoder.encode([r.text for rs in units for r in rs])
+    per_chunk, at = [], 0
+    for rs in units:
+        per_chunk.append(flat[at : at + len(rs)])
+        at += len(rs)
+    return vectors, per_chunk
+
+
+def pack(vectors: np.ndarray) -> str:
+    """A chunk's unit vectors as text (float16, base64): what the store keeps."""
+    return base64.b64encode(np.asarray(vectors, dtype=np.float16).tobytes()).decode("ascii")
+
+
+def unpack(text: str, dim: int) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(text), dtype=np.float16).reshape(-1, dim).astype(np.float32)
