@@ -96,15 +96,26 @@ def chat_first_answer(env: dict[str, str], corpus: Path) -> tuple[float, float]:
                 time.sleep(0.1)
         client = Client(f"http://127.0.0.1:{port}/", verbose=False)
         t0 = time.perf_counter()
-        job = client.submit(QUESTION, "hybrid", 5, api_name="/ask_stream")
+        # the chat's own streaming endpoint: message, history shown, mode, top k, length, answerer, filter
+        job = client.submit(QUESTION, [], "hybrid", 5, 2, "extractive", [], api_name="/chat")
         first = None
-        for _ in job:
-            first = first or time.perf_counter() - t0
+        while not job.done():
+            if first is None and any(_answer_started(out) for out in job.outputs()):
+                first = time.perf_counter() - t0
+            time.sleep(0.01)
         job.result()
-        return first or time.perf_counter() - t0, time.perf_counter() - t0
+        done = time.perf_counter() - t0
+        return first or done, done
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def _answer_started(out: object) -> bool:
+    """Whether a streamed update of the chat shows the first words of the assistant's reply."""
+    chat = out[0] if isinstance(out, (list, tuple)) and out else []
+    last = chat[-1] if isinstance(chat, list) and chat else None
+    return isinstance(last, dict) and last.get("role") == "assistant" and bool(str(last.get("content", "")).strip())
 
 
 def main() -> None:
