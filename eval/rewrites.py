@@ -9,10 +9,10 @@ last question is put before it; ``standalone``: the question is returned unchang
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
+from eval.script import run
 from rag.conversation import standalone_query
 
 DATASET = Path(__file__).resolve().parent / "datasets" / "followup_rewrites.jsonl"
@@ -44,10 +44,7 @@ def evaluate(path: Path = DATASET) -> dict[str, object]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--dataset", type=Path, default=DATASET)
-    report = evaluate(ap.parse_args().dataset)
-    print(json.dumps(report, indent=1, ensure_ascii=False))
+    run(__doc__, evaluate, DATASET)
 
 
 if __name__ == "__main__":

@@ -9,11 +9,11 @@ returns exactly those sentences. Both splitters run on the same cases in the sam
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from pathlib import Path
 
+from eval.script import run
 from rag.text import sentence_spans
 
 DATASET = Path(__file__).resolve().parent / "datasets" / "sentence_cases.jsonl"
@@ -43,9 +43,7 @@ def evaluate(path: Path = DATASET) -> dict[str, object]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--dataset", type=Path, default=DATASET)
-    print(json.dumps(evaluate(ap.parse_args().dataset), indent=1, ensure_ascii=False))
+    run(__doc__, evaluate, DATASET)
 
 
 if __name__ == "__main__":

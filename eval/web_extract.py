@@ -10,13 +10,13 @@ and boilerplate leaks (boilerplate strings found, case-sensitive, whole words).
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+from eval.script import run
 from rag.loaders import _decode_text
 from rag.webpage import _blocks, _parse_tags, html_text
 
@@ -88,9 +88,7 @@ def evaluate(path: Path = DATASET) -> dict[str, object]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--dataset", type=Path, default=DATASET)
-    print(json.dumps(evaluate(ap.parse_args().dataset), indent=1, ensure_ascii=False))
+    run(__doc__, evaluate, DATASET)
 
 
 if __name__ == "__main__":
