@@ -8,9 +8,9 @@ between runs on a shared 2-core machine:
 - indexing: chunks/s of `build_index` (load, chunk, embed, write Chroma, build BM25) on SQuAD
   dev passages, divided by chunks/s of the bare encoder (the configured backend) on the very
   same chunk texts;
-- ask: p50/p95 of `ask` on the default corpus for the seed questions, cold (first pass, sentence
-  vectors not cached yet) and warm (second pass), per mode, next to the raw encoder's latency
-  for embedding one question.
+- ask: p50/p95 of `ask` on the default corpus for the seed questions, cold (first pass: each
+  question new to the process) and warm (second pass), per mode, next to the raw encoder's
+  latency for embedding one question.
 """
 
 from __future__ import annotations
@@ -141,9 +141,9 @@ def render(indexing: dict[str, float], asks: dict[str, dict[str, float]], comman
         lines.append(f"| {name} | {v['p50']:.1f} | {v['p95']:.1f} | {v['p50'] / raw_p50:.1f}x |")
     lines += [
         "",
-        "Cold: the process has not seen the question or the candidate sentences before, so their",
-        "vectors are computed (the answerer embeds every sentence of the retrieved passages).",
-        "Warm: the same questions again; question and sentence vectors come from the in-process cache.",
+        "Cold: the process has not seen the question before: its vector and its entities are computed,",
+        "and the candidate sentences' vectors (made at index time) are read from the store.",
+        "Warm: the same questions again; question vectors and entities come from the in-process caches.",
         "Target: warm hybrid p50 ≤ 100 ms.",
         "",
     ]
