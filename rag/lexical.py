@@ -65,9 +65,7 @@ class BM25Index:
             meta = json.loads((folder / META_FILE).read_text())
             ids = list(meta["ids"])
             if (folder / "params.index.json").exists():
-                import bm25s
-
-                retriever = bm25s.BM25.load(str(folder), show_progress=False)
+                retriever = _Saved.load(folder)
                 if int(retriever.scores["num_docs"]) != len(ids):
                     return None  # ids.json cut short or from another index: rows would not match
             else:
@@ -96,6 +94,41 @@ def top_indices(scores: np.ndarray, k: int) -> list[int]:
     idx = np.argpartition(-scores, k - 1)[:k]
     idx = idx[np.argsort(-scores[idx], kind="stable")]
     return [int(i) for i in idx if scores[i] > 0]
+
+
+class _Saved:
+    """A saved bm25s index scored with numpy alone, its arrays memory-mapped.
+
+    Importing bm25s (and the scipy it pulls in) took 0.2 s of a cold question; scoring is only
+    this: a query term's column of precomputed scores, added to the documents it holds, once
+    per occurrence of the term in the query (as bm25s does for its default, Lucene, variant).
+    Other variants (with scores for absent terms) load bm25s itself.
+    """
+
+    def __init__(self, vocab: dict[str, int], data: np.ndarray, indices: np.ndarray, indptr: np.ndarray, n: int):
+        self.vocab_dict = vocab
+        self.scores = {"data": data, "indices": indices, "indptr": indptr, "num_docs": n}
+
+    @classmethod
+    def load(cls, folder: Path) -> object:
+        params = json.loads((folder / "params.index.json").read_text())
+        if params.get("method", "lucene") not in ("lucene", "robertson", "atire"):
+            import bm25s
+
+            return bm25s.BM25.load(str(folder), show_progress=False)
+        arrays = [np.load(folder / f"{name}.csc.index.npy", mmap_mode="r") for name in ("data", "indices", "indptr")]
+        vocab = json.loads((folder / "vocab.index.json").read_text(encoding="utf-8"))
+        return cls(vocab, *arrays, int(params["num_docs"]))
+
+    def get_scores(self, tokens: list[str]) -> np.ndarray:
+        data, indices, indptr = self.scores["data"], self.scores["indices"], self.scores["indptr"]
+        out = np.zeros(int(self.scores["num_docs"]), dtype=np.float32)
+        for token in tokens:
+            col = self.vocab_dict.get(token)
+            if col is not None and col + 1 < len(indptr):
+                start, end = int(indptr[col]), int(indptr[col + 1])
+                out[indices[start:end]] += data[start:end]  # a document appears once per column
+        return out
 
 
 class _Empty:
