@@ -7,6 +7,7 @@ import math
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -107,18 +108,20 @@ class _Saved:
 
     def __init__(self, vocab: dict[str, int], data: np.ndarray, indices: np.ndarray, indptr: np.ndarray, n: int):
         self.vocab_dict = vocab
-        self.scores = {"data": data, "indices": indices, "indptr": indptr, "num_docs": n}
+        self.scores: dict[str, Any] = {"data": data, "indices": indices, "indptr": indptr, "num_docs": n}
 
     @classmethod
-    def load(cls, folder: Path) -> object:
+    def load(cls, folder: Path) -> Any:
         params = json.loads((folder / "params.index.json").read_text())
         if params.get("method", "lucene") not in ("lucene", "robertson", "atire"):
             import bm25s
 
             return bm25s.BM25.load(str(folder), show_progress=False)
-        arrays = [np.load(folder / f"{name}.csc.index.npy", mmap_mode="r") for name in ("data", "indices", "indptr")]
+        data, indices, indptr = (
+            np.load(folder / f"{name}.csc.index.npy", mmap_mode="r") for name in ("data", "indices", "indptr")
+        )
         vocab = json.loads((folder / "vocab.index.json").read_text(encoding="utf-8"))
-        return cls(vocab, *arrays, int(params["num_docs"]))
+        return cls(vocab, data, indices, indptr, int(params["num_docs"]))
 
     def get_scores(self, tokens: list[str]) -> np.ndarray:
         data, indices, indptr = self.scores["data"], self.scores["indices"], self.scores["indptr"]
