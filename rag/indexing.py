@@ -101,7 +101,8 @@ def index_corpus(store: IndexStore, encoder: Encoder, progress: bool = False, re
     """Bring the index of ``store.corpus`` up to date; the caller holds the write lock."""
     settings = store.settings
     manifest = store.load_manifest()
-    backfill = _units_changed(store, manifest)
+    # An index from before unit vectors were stored, or whose units file was lost, gets them.
+    backfill = _units_changed(store, manifest) or (store.units.created and bool(manifest.documents))
     if manifest.config != store.config:
         if manifest.config.get("model") != store.config["model"]:
             store.reset()  # other vectors: nothing to reuse
@@ -161,6 +162,7 @@ def index_corpus(store: IndexStore, encoder: Encoder, progress: bool = False, re
     if removed or touched or manifest.format != MANIFEST_VERSION:
         writer.checkpoint.dirty = True
     made = backfill_units(store, encoder, manifest, progress) if backfill else 0
+    store.units.created = False
     writer.checkpoint.dirty |= backfill
     writer.checkpoint.save()
     bm25 = store.bm25(manifest)

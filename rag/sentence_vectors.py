@@ -15,7 +15,6 @@ Two ways to make them (``RAG_SENTENCE_VECTORS``):
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Sequence
 from typing import Literal
 
@@ -58,10 +57,10 @@ def embed(encoder: Encoder, chunks: Sequence[Chunk], mode: str) -> tuple[np.ndar
     return vectors, per_chunk
 
 
-def pack(vectors: np.ndarray) -> str:
-    """A chunk's unit vectors as text (float16, base64): what the store keeps."""
-    return base64.b64encode(np.asarray(vectors, dtype=np.float16).tobytes()).decode("ascii")
+def pack(vectors: np.ndarray) -> bytes:
+    """A chunk's unit vectors as the store keeps them: float16, row after row."""
+    return np.asarray(vectors, dtype=np.float16).tobytes()
 
 
-def unpack(text: str, dim: int) -> np.ndarray:
-    return np.frombuffer(base64.b64decode(text), dtype=np.float16).reshape(-1, dim).astype(np.float32)
+def unpack(blob: bytes, dim: int) -> np.ndarray:
+    return np.frombuffer(blob, dtype=np.float16).reshape(-1, dim).astype(np.float32)

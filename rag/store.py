@@ -42,6 +42,8 @@ from rag.lexical import BM25Index
 from rag.sentence_vectors import UNITS_VERSION
 from rag.settings import Settings
 from rag.types import Chunk
+from rag.unit_store import FILE as UNITS_FILE
+from rag.unit_store import LocalUnits, ServerUnits
 
 if TYPE_CHECKING:
     from rag.lease import ServerLease
@@ -278,6 +280,11 @@ class IndexStore:
         self._saved_config: dict[str, Any] | None = None
         with remote_errors(self.url):
             self._open_collection()
+        self.units: LocalUnits | ServerUnits = (
+            ServerUnits(lambda: self.sentence_collection, self._reading)
+            if self.url
+            else LocalUnits(self.dir / UNITS_FILE)
+        )
         self._bm25: BM25Index | None = None
         self._bm25_saved = False
         self._lease: ServerLease | None = None
@@ -295,12 +302,12 @@ class IndexStore:
                 embedding_function=None,
                 configuration={"hnsw": {"space": "cosine"}},
             )
-            # Each chunk's unit vectors (``rag.sentence_vectors``), keyed by its text hash; the
-            # one-number embedding only satisfies Chroma.
-            self.sentence_collection = self.client.get_or_create_collection(
-                f"{self.name}-sentences", embedding_function=None
-            )
             if self.url:
+                # Each chunk's unit vectors (``rag.unit_store``); the one-number embedding only
+                # satisfies Chroma.
+                self.sentence_collection = self.client.get_or_create_collection(
+                    f"{self.name}-sentences", embedding_function=None
+                )
                 self.manifest_collection = self.client.get_or_create_collection(
                     f"{self.name}-manifest", embedding_function=None, metadata={"rag_manifest": MANIFEST_VERSION}
                 )
@@ -486,11 +493,13 @@ class IndexStore:
         self.fence()
         with remote_errors(self.url):
             self.client.delete_collection(self.name)
-            self.client.delete_collection(f"{self.name}-sentences")
             if self.url:
+                self.client.delete_collection(f"{self.name}-sentences")
                 self.client.delete_collection(f"{self.name}-manifest")
                 self._saved, self._saved_config = {}, None
             self._open_collection()
+        if not self.url:
+            self.units.clear()
         self._bm25 = None
 
     def stored_chunks(self) -> dict[str, dict[str, Any]]:
@@ -515,12 +524,10 @@ class IndexStore:
                 used = {str((m or {}).get("text_hash", "")) for m in kept["metadatas"] or []}
                 gone = [h for h in hashes if h not in used]
                 if gone:
-                    self._reading(lambda g=gone: self.sentence_collection.delete(ids=g))  # type: ignore[misc]
+                    self.units.delete(gone)
 
     def has_sentence_vectors(self, keys: list[str]) -> set[str]:
-        if not keys:
-            return set()
-        return set(self._reading(lambda: self.sentence_collection.get(ids=keys, include=[]))["ids"])
+        return self.units.has(keys) if keys else set()
 
     def delete_source(self, source: str) -> None:
         self.fence()
@@ -647,31 +654,24 @@ class IndexStore:
                 out.append((_node_chunk(cid, text or "", meta or {}), 1.0 - float(distance)))
         return out[:k]
 
-    def sentence_vectors(self, keys: list[str]) -> dict[str, str]:
+    def sentence_vectors(self, keys: list[str]) -> dict[str, bytes]:
         """The packed unit vectors stored for these chunk text hashes (those that have them)."""
-        if not keys:
-            return {}
-        got = self._reading(lambda: self.sentence_collection.get(ids=keys, include=["documents"]))
-        return {k: d for k, d in zip(got["ids"], got["documents"] or [], strict=False) if d}
+        return self.units.get(keys) if keys else {}
 
-    def add_sentence_vectors(self, packed: dict[str, str]) -> None:
+    def add_sentence_vectors(self, packed: dict[str, bytes]) -> None:
         if packed:
             self.fence()
-        ids = list(packed)
-        for i in range(0, len(ids), PAGE):
-            batch = ids[i : i + PAGE]
-            self._reading(
-                lambda b=batch: self.sentence_collection.upsert(  # type: ignore[misc]
-                    ids=b, embeddings=[[1.0]] * len(b), documents=[packed[k] for k in b]
-                )
-            )
+            self.units.put(packed)
 
     def drop_sentence_vectors(self) -> None:
         """Forget every unit vector (they were made another way): the next run makes them again."""
         self.fence()
         with remote_errors(self.url):
-            self.client.delete_collection(f"{self.name}-sentences")
-            self._open_collection()
+            if self.url:
+                self.client.delete_collection(f"{self.name}-sentences")
+                self._open_collection()
+            else:
+                self.units.clear()
 
     def get_chunks(self, ids: list[str]) -> dict[str, Chunk]:
         if not ids:

@@ -22,7 +22,16 @@ TEXTS = [
     "Weather, rivers and budgets were all discussed at the meeting.",
     "Tomatoes and roses grow in the community garden next to the meeting hall.",
 ]
-QUERIES = ["Paris auditors", "river", "river river meeting", "weather meeting", "meetings", "budget", "zebra", "roses garden Paris"]
+QUERIES = [
+    "Paris auditors",
+    "river",
+    "river river meeting",
+    "weather meeting",
+    "meetings",
+    "budget",
+    "zebra",
+    "roses garden Paris",
+]
 
 
 def best(index: BM25Index, query_terms: list[str], k: int) -> list[tuple[str, float]]:

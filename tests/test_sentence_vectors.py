@@ -129,3 +129,25 @@ def test_a_cold_question_loads_neither_torch_nor_transformers_nor_llama_index(in
     assert out.returncode == 0, out.stderr
     heavy, text = json.loads(out.stdout.strip().splitlines()[-1])
     assert heavy == [] and "Liu Pengyu" in text
+
+
+def test_a_lost_or_damaged_units_file_is_made_again(corpus_copy: Path, tmp_path: Path) -> None:
+    from rag.unit_store import FILE
+
+    settings = get_settings(index_dir=tmp_path / "index")
+    build_index(corpus_copy, settings=settings)
+    path = get_engine(corpus_copy, settings).store.dir / FILE
+    for damage in ("lost", "garbage"):
+        for extra in ("", "-wal", "-shm"):
+            path.with_name(path.name + extra).unlink(missing_ok=True)
+        if damage == "garbage":
+            path.write_bytes(b"this is not a database" * 100)
+        code = (
+            "import json, sys; from rag import build_index; from rag.settings import get_settings; "
+            f"r = build_index({str(corpus_copy)!r}, settings=get_settings(index_dir={str(tmp_path / 'index')!r})); "
+            "print(json.dumps([r.units_made, r.embedded, r.chunks]))"
+        )
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+        assert out.returncode == 0, out.stderr
+        made, embedded, chunks = json.loads(out.stdout.strip().splitlines()[-1])
+        assert (made, embedded) == (chunks, 0), damage  # remade from the stored chunks, none re-embedded
