@@ -128,6 +128,11 @@ class Encoder:
     def cache_bytes(self) -> int:
         return self._cached
 
+    def clear_cache(self) -> None:
+        with self._lock:
+            self._cache.clear()
+            self._cached = 0
+
 
 def _entry_bytes(text: str, vector: np.ndarray) -> int:
     return int(vector.nbytes) + len(text) + 200  # the vector, its key and the dict's overhead
