@@ -527,7 +527,7 @@ class IndexStore:
                     self.units.delete(gone)
 
     def has_sentence_vectors(self, keys: list[str]) -> set[str]:
-        return self.units.has(keys) if keys else set()
+        return self.units.has(list(dict.fromkeys(keys))) if keys else set()  # a server refuses repeats
 
     def delete_source(self, source: str) -> None:
         self.fence()
@@ -656,7 +656,7 @@ class IndexStore:
 
     def sentence_vectors(self, keys: list[str]) -> dict[str, bytes]:
         """The packed unit vectors stored for these chunk text hashes (those that have them)."""
-        return self.units.get(keys) if keys else {}
+        return self.units.get(list(dict.fromkeys(keys))) if keys else {}  # two chunks may share a text
 
     def add_sentence_vectors(self, packed: dict[str, bytes]) -> None:
         if packed:

@@ -159,6 +159,20 @@ def test_index_answer_restart_and_answer_again_without_reembedding(
     assert cited == [(c.source, c.start, c.end) for c in before.citations]
 
 
+def test_two_documents_with_the_same_text_share_their_sentence_vectors(
+    chroma_server: ChromaServer, corpus_copy: Path, tmp_path: Path
+) -> None:
+    corpus = tmp_path / "twins"
+    shutil.copytree(corpus_copy, corpus)
+    shutil.copy(corpus / "001_a1832f6365ab849e.txt", corpus / "copy_of_001.txt")
+    settings = get_settings(index_dir=tmp_path / "local", chroma_url=chroma_server.url)
+    build_index(corpus, settings=settings)
+    a = ask(SPOKESMAN_Q, corpus=corpus, settings=settings)  # both copies are candidates
+    assert "Liu Pengyu" in a.text
+    assert {p.chunk.source for p in a.passages} >= {"001_a1832f6365ab849e.txt", "copy_of_001.txt"}
+    assert_index_consistent(corpus, settings)
+
+
 def test_two_machines_share_one_corpus_through_the_server(
     chroma_server: ChromaServer, corpus_copy: Path, tmp_path: Path
 ) -> None:
