@@ -29,12 +29,13 @@ def test_pooled_units_come_from_the_chunks_own_pass_and_survive_packing(indexed)
     chunks = list(engine.store.get_chunks(list(engine.manifest.expected_ids())[:6]).values())
     vectors, units = embed(engine.encoder, chunks, "pooled")
     assert np.allclose(vectors, engine.encoder.encode([c.embed_text for c in chunks]), atol=1e-5)
-    for chunk, u in zip(chunks, units, strict=True):
-        assert u.shape == (len(readings(chunk.text, chunk.headings)), engine.encoder.dim)
+    default = embed(engine.encoder, chunks, settings.sentence_vectors)[1]
+    for chunk, u, d in zip(chunks, units, default, strict=True):
+        assert u.shape == d.shape == (len(readings(chunk.text, chunk.headings)), engine.encoder.dim)
         assert np.allclose(np.linalg.norm(u, axis=1), 1.0, atol=1e-4)
-        stored = engine.store.sentence_vectors([text_hash(chunk.embed_text)])
-        assert np.allclose(unpack(stored[text_hash(chunk.embed_text)], engine.encoder.dim), u, atol=2e-3)
         assert np.allclose(unpack(pack(u), engine.encoder.dim), u, atol=2e-3)
+        stored = engine.store.sentence_vectors([text_hash(chunk.embed_text)])  # made the configured way
+        assert np.allclose(unpack(stored[text_hash(chunk.embed_text)], engine.encoder.dim), d, atol=2e-3)
     encoded = embed(engine.encoder, chunks, "encoded")[1]
     alone = engine.encoder.encode([r.text for r in readings(chunks[0].text, chunks[0].headings)])
     assert np.allclose(encoded[0], alone, atol=1e-5)
@@ -51,6 +52,7 @@ def test_a_question_encodes_only_itself(indexed, monkeypatch: pytest.MonkeyPatch
         encoded.extend(texts)
         return real(texts, batch_size)
 
+    engine.encoder.clear_cache()  # the question is new to the process
     monkeypatch.setattr(engine.encoder, "encode", counting)
     monkeypatch.setattr(engine.encoder, "encode_spans", lambda *a: pytest.fail("corpus text encoded at question time"))
     question = "How much in arms has the United States supplied to Ukraine in recent months?"
@@ -92,7 +94,7 @@ def test_an_index_from_before_is_given_its_vectors_once_with_a_notice(corpus_cop
 
 
 def test_changing_how_units_are_made_remakes_them_and_keeps_the_chunks(corpus_copy: Path, tmp_path: Path) -> None:
-    pooled = get_settings(index_dir=tmp_path / "index")
+    pooled = get_settings(index_dir=tmp_path / "index", sentence_vectors="pooled")
     build_index(corpus_copy, settings=pooled)
     encoded = pooled.model_copy(update={"sentence_vectors": "encoded"})
     report = build_index(corpus_copy, settings=encoded)
