@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import DEFAULT_CORPUS, assert_index_consistent
+from conftest import DEFAULT_CORPUS, ROOT, assert_index_consistent
 
 from rag import ask, build_index
 from rag.embedding import get_encoder
@@ -73,3 +73,30 @@ def test_an_unwritable_cache_dir_is_one_clear_error(tmp_path: Path) -> None:
     with pytest.raises(RagError, match=r"cannot write the ONNX export of the model to .*RAG_CACHE_DIR") as info:
         Encoder(default_model_path(), backend="onnx", cache_dir=blocker)
     assert "\n" not in str(info.value)
+
+
+def test_wordpieces_from_the_model_folder_match_transformers(sentences: list[str]) -> None:
+    """Chunking and the ONNX inputs use ``tokenizers`` on tokenizer.json; transformers' own
+    tokenizer (what sentence-transformers feeds the model) is the reference."""
+    import json
+
+    from transformers import AutoTokenizer
+
+    from rag.embedding import default_model_path
+    from rag.onnx_encoder import ModelFolder, WordPieces
+
+    path = default_model_path()
+    reference = AutoTokenizer.from_pretrained(path)
+    pieces = WordPieces(ModelFolder(path))
+    squad = ROOT.parent / "shared" / "benchmarks" / "squad-v1.1-dev" / "corpus.jsonl"
+    texts = [json.loads(line)["text"] for _, line in zip(range(300), squad.open(encoding="utf-8"), strict=False)]
+    texts += [*sentences, "Ünïcödé “quotes” — dashes… 🚀\u200b", "x" * 3000, "日本語のテキスト", "a\n\n\tb  c"]
+    for text in texts:
+        enc = reference(text, add_special_tokens=False, return_offsets_mapping=True, truncation=False, verbose=False)
+        assert pieces.offsets(text) == [(a, b) for a, b in enc["offset_mapping"] if b > a]
+        assert pieces.count(text) == len(enc["input_ids"])
+    batch = reference(texts[:8], padding=True, truncation="longest_first", max_length=256, return_tensors="np")
+    ours = pieces.batch(texts[:8])
+    for name in ("input_ids", "attention_mask", "token_type_ids"):
+        assert (ours[name] == batch[name]).all(), name
+
