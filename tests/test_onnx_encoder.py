@@ -99,4 +99,3 @@ def test_wordpieces_from_the_model_folder_match_transformers(sentences: list[str
     ours = pieces.batch(texts[:8])
     for name in ("input_ids", "attention_mask", "token_type_ids"):
         assert (ours[name] == batch[name]).all(), name
-
