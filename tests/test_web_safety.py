@@ -42,7 +42,7 @@ class _FakeApp:
 
 @pytest.fixture
 def fake_serving(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
-    """Make ``launch`` skip indexing and serving, and record what it would pass to Gradio."""
+    """Make ``launch`` skip indexing, warming up and serving, and record what it would pass to Gradio."""
     import rag.chat
     import rag.core
 
@@ -57,6 +57,7 @@ def fake_serving(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
         return _Report()
 
     monkeypatch.setattr(rag.core, "build_index", fake_build_index)
+    monkeypatch.setattr(rag.core, "warm_up", lambda corpus, settings: None)  # nothing indexed to warm
     monkeypatch.setattr(rag.chat, "build_app", lambda corpus, settings: calls["app"])
     return calls
 
