@@ -225,12 +225,15 @@ def ask_stream(
 
 
 def warm_up(corpus: str | Path | None = None, settings: Settings | None = None) -> None:
-    """Pay every first-use cost (model session, BM25, entity pipeline, lease) before a user asks.
+    """Pay every first-use cost (model session, BM25, spaCy pipelines, lease) before a user asks.
 
     A server calls it after indexing, so its first answer starts as fast as its hundredth.
     """
+    from rag.nlp import parse
+
     settings = settings or get_settings()
     final_answer(get_engine(corpus, settings).answer(Request.build("Who is named in these documents?", settings)))
+    parse("What did he say about it?")  # the parser follow-ups are rewritten with (a second pipeline)
 
 
 def final_answer(stream: Iterator[str | Answer]) -> Answer:
