@@ -215,7 +215,7 @@ def backfill_units(store: IndexStore, encoder: Encoder, manifest: Manifest, prog
         have = store.has_sentence_vectors(keys)
         todo = [(k, c) for k, c in zip(keys, chunks, strict=True) if k not in have]
         if todo:
-            _, units = embed_units(encoder, [c for _, c in todo], store.settings.sentence_vectors)
+            units = embed_units(encoder, [c for _, c in todo], store.settings.sentence_vectors, False)[1]
             store.add_sentence_vectors({k: pack(u) for (k, _), u in zip(todo, units, strict=True)})
             made += len(todo)
         if bar is not None:
@@ -367,14 +367,19 @@ def _write_batch(
     known = {key: reusable[key] for key in keys if key in reusable}
     known.update(store.vectors_by_text([key for key in keys if key not in known]))
     todo = [i for i, key in enumerate(keys) if key not in known]
-    have = store.has_sentence_vectors(keys) if len(todo) < len(keys) else set()
-    # Text never embedded, or embedded before unit vectors were stored: one pass makes both.
-    todo_units = [i for i, key in enumerate(keys) if i in set(todo) or key not in have]
+    mode = store.settings.sentence_vectors
     vectors = np.empty((len(chunks), encoder.dim), dtype=np.float32)
-    if todo_units:
-        made, units = embed_units(encoder, [chunks[i] for i in todo_units], store.settings.sentence_vectors)
-        vectors[todo_units] = made
-        store.add_sentence_vectors({keys[i]: pack(u) for i, u in zip(todo_units, units, strict=True)})
+    if todo:  # text never embedded: one call makes its vector and its units'
+        made, units = embed_units(encoder, [chunks[i] for i in todo], mode)
+        vectors[todo] = made
+        store.add_sentence_vectors({keys[i]: pack(u) for i, u in zip(todo, units, strict=True)})
+    # Text embedded before unit vectors were stored (or whose units were lost): units only.
+    have = store.has_sentence_vectors(keys) if len(todo) < len(keys) else set()
+    todo_set = set(todo)
+    units_only = [i for i, key in enumerate(keys) if i not in todo_set and key not in have]
+    if units_only:
+        units = embed_units(encoder, [chunks[i] for i in units_only], mode, False)[1]
+        store.add_sentence_vectors({keys[i]: pack(u) for i, u in zip(units_only, units, strict=True)})
     for i, key in enumerate(keys):
         if key in known:
             vectors[i] = known[key]

@@ -160,7 +160,7 @@ class Retriever:
             parts.append(got if got is not None and len(got) == n else None)
         missing = [i for i, p in enumerate(parts) if p is None]
         if missing:
-            _, made = embed_units(self.encoder, [chunks[i] for i in missing], self.settings.sentence_vectors)
+            made = embed_units(self.encoder, [chunks[i] for i in missing], self.settings.sentence_vectors, False)[1]
             for i, m in zip(missing, made, strict=True):
                 parts[i] = m
         return np.concatenate([p for p in parts if p is not None] or [np.zeros((0, self.encoder.dim))]).astype(
@@ -169,12 +169,13 @@ class Retriever:
 
     def score_sentences(self, q: Query, chunks: list[Chunk]) -> SentencesByChunk:
         """Every sentence of every chunk, scored in one batch; each chunk id maps to its sentences."""
-        units = [(chunk, r.start, r.end, r) for chunk in chunks for r in readings(chunk.text, chunk.headings)]
+        per_chunk = [readings(chunk.text, chunk.headings) for chunk in chunks]
+        units = [(chunk, r.start, r.end, r) for chunk, rs in zip(chunks, per_chunk, strict=True) for r in rs]
         texts = [c.text[a:b] for c, a, b, _ in units]
         qtype = question_type(q.text)
         # The answer type is looked for in the unit itself, not in the headings above it.
         typed = [offers_type(r.own, qtype, q.text) for *_, r in units]
-        vectors = self.unit_vectors(chunks, [sum(u[0] is c for u in units) for c in chunks])
+        vectors = self.unit_vectors(chunks, [len(rs) for rs in per_chunk])
         support = self.scorer.support(q.vector, frozenset(q.terms), [r.text for *_, r in units], typed, vectors)
         out: SentencesByChunk = {chunk.id: [] for chunk in chunks}
         for i, ((chunk, a, b, _), text) in enumerate(zip(units, texts, strict=True)):

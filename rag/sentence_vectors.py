@@ -36,8 +36,13 @@ def reading_texts(chunk: Chunk) -> list[str]:
     return [r.text for r in readings(chunk.text, chunk.headings)]
 
 
-def embed(encoder: Encoder, chunks: Sequence[Chunk], mode: str) -> tuple[np.ndarray, list[np.ndarray]]:
-    """The vectors of ``chunks`` and, per chunk, the vectors of its units (in ``readings`` order)."""
+def embed(
+    encoder: Encoder, chunks: Sequence[Chunk], mode: str, chunks_too: bool = True
+) -> tuple[np.ndarray | None, list[np.ndarray]]:
+    """The vectors of ``chunks`` and, per chunk, the vectors of its units (in ``readings`` order).
+
+    Without ``chunks_too`` (a chunk whose own vector is stored) the ``encoded`` way skips the
+    chunk pass and gives None for the chunk vectors; ``pooled`` needs that pass anyway."""
     texts = [c.embed_text for c in chunks]
     units = [readings(c.text, c.headings) for c in chunks]
     if mode == "pooled":
@@ -50,13 +55,13 @@ def embed(encoder: Encoder, chunks: Sequence[Chunk], mode: str) -> tuple[np.ndar
             for (i, j), v in zip(cut, alone, strict=True):
                 per_chunk[i][j] = v
         return vectors, per_chunk
-    vectors = encoder.encode(texts)
+    encoded = encoder.encode(texts) if chunks_too else None
     flat = encoder.encode([r.text for rs in units for r in rs])
     per_chunk, at = [], 0
     for rs in units:
         per_chunk.append(flat[at : at + len(rs)])
         at += len(rs)
-    return vectors, per_chunk
+    return encoded, per_chunk
 
 
 def pack(vectors: np.ndarray) -> bytes:
