@@ -212,7 +212,10 @@ def main() -> None:
     import pickle
     import tempfile
 
-    key = hashlib.sha1(json.dumps([args.n, args.seed, FEATURES]).encode()).hexdigest()[:12]
+    from rag.settings import get_settings
+
+    mode = get_settings().sentence_vectors  # the features depend on how sentence vectors are made
+    key = hashlib.sha1(json.dumps([args.n, args.seed, FEATURES, mode]).encode()).hexdigest()[:12]
     cache = Path(tempfile.gettempdir()) / f"rag-confidence-{key}.pkl"  # features, reused between fits
     if cache.exists():
         data = pickle.loads(cache.read_bytes())
@@ -249,7 +252,10 @@ def main() -> None:
     if args.write:
         path = ROOT / "rag" / "weights.json"
         weights = json.loads(path.read_text(encoding="utf-8"))
-        command = f"python bench/fit_confidence.py --n {args.n} --seed {args.seed} --gain {args.gain} --write"
+        command = (
+            f"RAG_SENTENCE_VECTORS={mode} python bench/fit_confidence.py --n {args.n} --seed {args.seed} "
+            f"--gain {args.gain} --write"
+        )
         weights["confidence"] = {
             "fitted_by": f"{command} (gradient-boosted trees, {TREES} of depth {DEPTH}, on the fitting half of "
             "SQuAD v1.1 dev's articles; importance: each feature's share of the trees' gain)",
