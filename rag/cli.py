@@ -185,6 +185,9 @@ def ask_cmd(
       RAG_LLM_MODEL=llama3.2 rag ask "Who is Qin Gang?" --answerer openai --strict
       rag ask "Who is quoted?" --source 000_3090de67739d6d38.txt
     """
+    from rag.nlp import preload
+
+    preload()  # spaCy loads while the index and the model do
     from rag.core import ask
 
     settings = _settings(index_dir=index_dir, chroma_url=chroma_url)

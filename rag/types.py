@@ -129,6 +129,32 @@ class Citation:
 
 
 @dataclass(frozen=True)
+class ShortAnswer:
+    """The phrase that answers the question, inside ``Answer.citations[citation]``.
+
+    ``document_text(source)[start:end] == text``; ``confidence`` is the fitted model's rating
+    of the phrase (``rag.short_answer``), the estimated chance that it is the answer.
+    """
+
+    text: str
+    source: str
+    start: int
+    end: int
+    confidence: float
+    citation: int  # index into Answer.citations
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "text": self.text,
+            "source": self.source,
+            "start": self.start,
+            "end": self.end,
+            "confidence": round(self.confidence, 4),
+            "citation": self.citation + 1,
+        }
+
+
+@dataclass(frozen=True)
 class Answer:
     """What ``ask`` returns. ``text`` carries markers ``[n]`` that point at ``citations[n-1]``.
 
@@ -147,6 +173,7 @@ class Answer:
     unsupported_sentences: tuple[str, ...] = ()
     generated_sentences: int = 0
     confidence: float = 0.0
+    short: ShortAnswer | None = None  # the phrase that answers, when one is rated high enough
 
     @property
     def question(self) -> str:
@@ -169,6 +196,7 @@ class Answer:
             "text": self.text,
             "abstained": self.abstained,
             "confidence": round(self.confidence, 4),
+            "short": self.short.to_dict() if self.short else None,
             "citations": [c.to_dict() for c in self.citations],
         }
         if self.answerer != "extractive":

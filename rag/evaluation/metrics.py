@@ -29,6 +29,12 @@ def contains_answer(prediction: str, answers: Sequence[str]) -> bool:
     return any(norm and f" {norm} " in pred for norm in (normalize_answer(a) for a in answers))
 
 
+def exact_match(prediction: str, answers: Sequence[str]) -> bool:
+    """SQuAD's exact match: the normalised prediction equals a normalised acceptable answer."""
+    pred = normalize_answer(prediction)
+    return bool(pred) and any(pred == normalize_answer(a) for a in answers)
+
+
 def token_f1(prediction: str, answers: Sequence[str]) -> float:
     """Best token-level F1 between the prediction and any acceptable answer."""
     pred = normalize_answer(prediction).split()
@@ -167,6 +173,10 @@ class ModeTotals:
     fallbacks: int = 0
     outcomes: list[Outcome] = field(default_factory=list)
     by_kind: dict[str, list[bool]] = field(default_factory=dict)  # answerable questions' containment
+    short_given: int = 0  # answerable questions given a short answer
+    short_em: int = 0  # ... whose short answer matches exactly (a question without one counts 0)
+    short_f1_sum: float = 0.0
+    short_by_kind: dict[str, list[bool]] = field(default_factory=dict)  # exact matches, by kind
 
     def summary(self) -> dict[str, dict[str, float | None]]:
         def hit(k: int) -> float:
@@ -184,6 +194,10 @@ class ModeTotals:
                 "containment": ratio(self.contained, self.answerable),
                 "token_f1": ratio(self.f1_sum, self.answerable),
                 **{f"containment[{kind}]": ratio(sum(v), len(v)) for kind, v in sorted(self.by_kind.items())},
+                "short_share": ratio(self.short_given, self.answerable),
+                "short_em": ratio(self.short_em, self.answerable),
+                "short_f1": ratio(self.short_f1_sum, self.answerable),
+                **{f"short_em[{kind}]": ratio(sum(v), len(v)) for kind, v in sorted(self.short_by_kind.items())},
             },
             "citations": {
                 "precision": ratio(self.citations_on_evidence, self.citations),

@@ -12,7 +12,16 @@ from typing import Any
 
 from rag.core import ask, get_engine
 from rag.evaluation.dataset import EvalRow, load_dataset
-from rag.evaluation.metrics import ModeTotals, Outcome, Span, contains_answer, first_hit_rank, risk_coverage, token_f1
+from rag.evaluation.metrics import (
+    ModeTotals,
+    Outcome,
+    Span,
+    contains_answer,
+    exact_match,
+    first_hit_rank,
+    risk_coverage,
+    token_f1,
+)
 from rag.settings import MODES, Mode, Settings, get_settings
 from rag.types import Answer, ScoredSentence
 
@@ -70,6 +79,12 @@ def score_answer(
             contained = all(contains_answer(answer.text, answers) for answers in wanted)
             totals.contained += contained
             totals.f1_sum += token_f1(answer.text, row.answers)
+    short_em = False
+    if row.answerable and answer.short is not None and not answer.abstained and not row.parts:
+        totals.short_given += 1
+        short_em = exact_match(answer.short.text, row.answers)
+        totals.short_em += short_em
+        totals.short_f1_sum += token_f1(answer.short.text, row.answers)
     else:
         totals.unanswerable += 1
         totals.abstained_right += answer.abstained
@@ -87,6 +102,7 @@ def score_answer(
     totals.outcomes.append(outcome(row, answer, evidence, contained, on_evidence))
     if row.kind and row.answerable:
         totals.by_kind.setdefault(row.kind, []).append(contained)
+        totals.short_by_kind.setdefault(row.kind, []).append(short_em)
     if row.answerable and evidence:
         totals.evidence_items += len(evidence)
         totals.evidence_cited += sum(
@@ -99,6 +115,8 @@ def score_answer(
         "confidence": round(answer.confidence, 4),
         "answerable": row.answerable,
         "contained": contained,
+        "short": answer.short.text if answer.short else None,
+        "short_em": short_em,
         "rank": rank,
         "citations": len(answer.citations),
         "citations_on_evidence": on_evidence,

@@ -1,0 +1,211 @@
+"""Fit the short-answer model on the fitting half of SQuAD v1.1 dev's articles.
+
+    python bench/fit_short.py [--n 0] [--index-dir DIR] [--write]
+
+Each real question of the ``fit`` articles (eval/make_adversarial.py's split; ``--n`` samples
+that many, 0 = all) is asked end to end (hybrid, defaults). For every answer that contains an
+acceptable answer, each candidate phrase of its quotes (``rag.short_answer.read``) becomes a
+row, labelled 1 when it matches an acceptable answer exactly (SQuAD's normalisation). Small
+gradient-boosted trees (150 of depth 4) are fitted on these rows.
+
+The threshold is chosen on out-of-fold ratings (4 folds by article) of every answered
+question, right or wrong: the rating under which the top candidate falls for ``--hold``
+(default 10 %) of them, so that nine answers in ten carry a short answer and the least sure
+tenth does not. ``--write`` puts the trees and the threshold into rag/short_weights.json. The
+held-out half is never read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import random
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "eval"))
+sys.path.insert(0, str(ROOT / "bench"))
+from fit_confidence import compact, scores  # noqa: E402
+from make_adversarial import DEFAULT_SQUAD, article_of, split_of  # noqa: E402
+
+TREES, DEPTH, RATE = 150, 4, 0.1
+FOLDS = 4
+
+
+def collect(rows: list[dict[str, Any]], index_dir: str | None) -> list[dict[str, Any]]:
+    """One record per answered question: its candidates' features and labels."""
+    from rag.core import ask
+    from rag.evaluation.metrics import contains_answer, exact_match, token_f1
+    from rag.settings import get_settings
+    from rag.short_answer import features, question_of, read
+
+    settings = get_settings(index_dir=index_dir) if index_dir else get_settings()
+    corpus = DEFAULT_SQUAD / "corpus.jsonl"
+    out = []
+    t0 = time.time()
+    for i, row in enumerate(rows):
+        answer = ask(row["question"], corpus=corpus, settings=settings, mode="hybrid")
+        if answer.abstained or not answer.citations:
+            continue
+        q = question_of(answer.query)
+        cands = []
+        for j, citation in enumerate(answer.citations[:2]):
+            reading = read(citation.quote)
+            for c in reading.candidates:
+                cands.append(
+                    {
+                        "text": c.text,
+                        "label": exact_match(c.text, row["answers"]),
+                        "f1": token_f1(c.text, row["answers"]),
+                        "features": features(q, reading, c, j),
+                    }
+                )
+        out.append(
+            {
+                "qid": row["id"],
+                "article": article_of(row["evidence"][0]["source"]),
+                "contained": contains_answer(answer.text, row["answers"]),
+                "candidates": cands,
+            }
+        )
+        if (i + 1) % 500 == 0:
+            print(f"{i + 1}/{len(rows)} questions, {time.time() - t0:.0f} s", file=sys.stderr)
+    return out
+
+
+def rows_of(data: list[dict[str, Any]], names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    cands = [c for d in data if d["contained"] for c in d["candidates"]]
+    x = np.array([[c["features"][n] for n in names] for c in cands], dtype=np.float64)
+    return x, np.array([c["label"] for c in cands], dtype=int)
+
+
+def fit(data: list[dict[str, Any]], names: tuple[str, ...]) -> dict[str, Any]:
+    from sklearn.ensemble import GradientBoostingClassifier
+
+    x, y = rows_of(data, names)
+    model = GradientBoostingClassifier(n_estimators=TREES, max_depth=DEPTH, learning_rate=RATE, random_state=0)
+    model.fit(x, y)
+    trees = []
+    for est in model.estimators_[:, 0]:
+        t = est.tree_
+        trees.append(
+            {
+                "feature": [int(f) if f >= 0 else 0 for f in t.feature],
+                "threshold": [round(float(v), 6) for v in t.threshold],
+                "left": [int(v) for v in t.children_left],
+                "right": [int(v) for v in t.children_right],
+                "value": [round(float(v), 6) for v in t.value[:, 0, 0]],
+            }
+        )
+    raw = model.decision_function(x[:1])[0] - RATE * sum(e.predict(x[:1])[0] for e in model.estimators_[:, 0])
+    return {
+        "features": list(names),
+        "init": round(float(raw), 6),
+        "rate": RATE,
+        "trees": trees,
+        "importance": {n: round(float(v), 4) for n, v in zip(names, model.feature_importances_, strict=True)},
+    }
+
+
+def top_of(model: dict[str, Any], record: dict[str, Any], names: tuple[str, ...]) -> tuple[float, dict[str, Any]]:
+    """The best-rated candidate of one answer and its rating (shorter first on ties, as the answerer)."""
+    x = np.array([[c["features"][n] for n in names] for c in record["candidates"]], dtype=np.float64)
+    p = 1 / (1 + np.exp(-scores(model, x)))
+    order = sorted(range(len(p)), key=lambda k: (-p[k], record["candidates"][k]["features"]["tokens"]))
+    return float(p[order[0]]), record["candidates"][order[0]]
+
+
+def out_of_fold(data: list[dict[str, Any]], names: tuple[str, ...]) -> list[tuple[float, bool, float, bool]]:
+    """(rating, exact, F1, answer contained) of each answered question's top candidate, by a model fitted without its article."""
+    fold = [int(hashlib.sha1(d["article"].encode()).hexdigest(), 16) % FOLDS for d in data]
+    out: list[tuple[float, bool, float, bool]] = []
+    for k in range(FOLDS):
+        model = fit([d for d, f in zip(data, fold, strict=True) if f != k], names)
+        for d, f in zip(data, fold, strict=True):
+            if f == k and d["candidates"]:
+                p, best = top_of(model, d, names)
+                out.append((p, bool(best["label"]), float(best["f1"]), bool(d["contained"])))
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=0, help="questions of the fit half to use (0 = all)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--hold", type=float, default=0.10, help="share of answers left without a short answer")
+    ap.add_argument("--index-dir")
+    ap.add_argument("--write", action="store_true", help="write the fit into rag/short_weights.json")
+    args = ap.parse_args()
+
+    real = [json.loads(line) for line in (DEFAULT_SQUAD / "questions.jsonl").open(encoding="utf-8")]
+    rows = [r for r in real if split_of(article_of(r["evidence"][0]["source"])) == "fit"]
+    if args.n:
+        rows = random.Random(args.seed).sample(rows, min(args.n, len(rows)))
+    import pickle
+    import tempfile
+
+    from rag.short_answer import features as feature_fn
+
+    names = tuple(sorted(_names(feature_fn)))
+    key = hashlib.sha1(json.dumps([args.n, args.seed, names, _source_hash()]).encode()).hexdigest()[:12]
+    cache = Path(tempfile.gettempdir()) / f"rag-short-{key}.pkl"  # collected rows, reused between fits
+    if cache.exists():
+        data = pickle.loads(cache.read_bytes())
+    else:
+        data = collect(rows, args.index_dir)
+        cache.write_bytes(pickle.dumps(data))
+    has = [d for d in data if d["contained"]]
+    oracle = np.mean([any(c["label"] for c in d["candidates"]) for d in has])
+    print(f"{len(rows)} questions, {len(data)} answered, {len(has)} containing an answer")
+    print(f"candidates per answer {np.mean([len(d['candidates']) for d in data]):.1f}; oracle exact match {oracle:.3f}")
+    oof = out_of_fold(data, names)
+    ratings = np.array([p for p, *_ in oof])
+    threshold = float(np.quantile(ratings, args.hold))
+    print("threshold | share of answers given one | EM of those | F1 of those | EM on contained answers")
+    for q in (0.0, 0.05, 0.1, 0.2, 0.3):
+        t = float(np.quantile(ratings, q))
+        given = [(e, f, c) for p, e, f, c in oof if p >= t]
+        contained = [e for e, f, c in given if c]
+        print(
+            f"{t:9.3f} | {len(given) / len(oof):26.3f} | {np.mean([e for e, _, _ in given]):11.3f} | "
+            f"{np.mean([f for _, f, _ in given]):11.3f} | {np.mean(contained):.3f}"
+        )
+    model = fit(data, names)
+    print("feature                importance")
+    for n, v in sorted(model["importance"].items(), key=lambda kv: -kv[1])[:15]:
+        print(f"{n:22s} {v:.3f}")
+    if args.write:
+        path = ROOT / "rag" / "short_weights.json"
+        command = f"python bench/fit_short.py --n {args.n} --seed {args.seed} --hold {args.hold} --write"
+        weights = {
+            "fitted_by": f"{command} (gradient-boosted trees, {TREES} of depth {DEPTH}, on the candidates of the "
+            "answers to the fitting half of SQuAD v1.1 dev's articles; threshold: the out-of-fold rating under "
+            f"which the top candidate of {args.hold:.0%} of the answered questions falls)",
+            "threshold": round(threshold, 4),
+            "model": model,
+        }
+        path.write_text(compact(json.dumps(weights, indent=2)) + "\n", encoding="utf-8")
+        print(f"wrote {path}")
+
+
+def _names(feature_fn: Any) -> list[str]:
+    """The feature names, from the features of a made-up candidate."""
+    from rag.short_answer import Candidate, Reading, question_of
+
+    c = Candidate(0, 3, "one", 0, 0, False, False, "", "ROOT", "NUM", "one")
+    return list(feature_fn(question_of("What?"), Reading(("one",), (c,)), c, 0))
+
+
+def _source_hash() -> str:
+    """The candidate code's hash: collected rows are reused only while it is unchanged."""
+    return hashlib.sha1((ROOT / "rag" / "short_answer.py").read_bytes()).hexdigest()[:12]
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,225 @@
+"""The short answer: the exact phrase inside a cited quote that answers the question.
+
+Candidates come from spaCy's parse of the quoted sentence (entities, noun chunks, the subtrees
+of nouns in argument roles, numbers with what they count); a small set of gradient-boosted
+trees, fitted on one half of SQuAD v1.1 dev's articles (``bench/fit_short.py``, weights in
+``rag/short_weights.json``), rates each one. The best candidate is the short answer when its
+rating clears the fitted threshold; its offsets are inside the citation, so the quote's
+verification covers it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from rag.answer_types import answer_labels
+from rag.text import term_set, terms
+from rag.types import Citation, ShortAnswer
+from rag.weights import ConfidenceModel
+
+WEIGHTS = Path(__file__).with_name("short_weights.json")
+MAX_TOKENS = 12  # longer phrases are sentences, not short answers
+ROLES = ("nsubj", "nsubjpass", "dobj", "pobj", "attr", "appos", "conj", "compound", "npadvmod", "ROOT", "dative")
+POS = ("PROPN", "NOUN", "NUM", "PRON", "ADJ")
+WH = ("who", "when", "where", "which", "what", "how many", "how much", "how", "why")
+_EDGE = re.compile(r"^[\s,;:.!?\"'“”‘’()\[\]-]+|[\s,;:.!?\"'“”‘’()\[\]-]+$")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A phrase of a sentence that may answer a question, with what the features need of it."""
+
+    start: int  # character offsets in the sentence
+    end: int
+    text: str
+    first: int  # token indices, inclusive
+    last: int
+    entity: bool  # exactly one named entity
+    chunk: bool  # a noun chunk
+    label: str  # the entity label of the phrase or of the first entity inside it
+    dep: str
+    pos: str
+    head: str  # lower-cased word the phrase hangs from
+
+
+@dataclass(frozen=True)
+class Reading:
+    """A parsed sentence: its words (lower-cased) and its candidate phrases."""
+
+    words: tuple[str, ...]
+    candidates: tuple[Candidate, ...]
+
+
+@lru_cache(maxsize=20_000)
+def read(sentence: str) -> Reading:
+    """The candidates of ``sentence`` (small and cached: spaCy's documents are not kept)."""
+    from rag.nlp import parse_uncached
+
+    doc = parse_uncached(sentence)
+    spans: dict[tuple[int, int], dict[str, Any]] = {}
+
+    def add(first: int, last: int, entity: bool = False, chunk: bool = False) -> None:
+        if last - first + 1 > MAX_TOKENS:
+            return
+        a, b = doc[first].idx, doc[last].idx + len(doc[last].text)
+        m = _EDGE.search(sentence[a:b])
+        while m is not None and a < b:  # punctuation at either end is not part of an answer
+            a, b = (a + m.end(), b) if m.start() == 0 else (a, a + m.start())
+            m = _EDGE.search(sentence[a:b])
+        if a >= b:
+            return
+        key = (a, b)
+        seen = spans.setdefault(key, {"first": first, "last": last, "entity": False, "chunk": False})
+        seen["entity"] |= entity
+        seen["chunk"] |= chunk
+
+    for ent in doc.ents:
+        add(ent.start, ent.end - 1, entity=True)
+    for nc in doc.noun_chunks:
+        add(nc.start, nc.end - 1, chunk=True)
+        if nc.end - nc.start > 1 and doc[nc.start].pos_ == "DET":
+            add(nc.start + 1, nc.end - 1, chunk=True)
+    for tok in doc:
+        if tok.pos_ in ("NOUN", "PROPN", "NUM") and tok.dep_ in ROLES:
+            sub = list(tok.subtree)
+            add(sub[0].i, sub[-1].i)
+        if tok.like_num and tok.head.pos_ == "NOUN" and tok.head.i == tok.i + 1:
+            add(tok.i, tok.head.i)  # "three days"
+        if tok.like_num or (tok.shape_ == "dddd" and tok.is_digit):
+            add(tok.i - 1 if tok.i and doc[tok.i - 1].tag_ == "$" else tok.i, tok.i)  # a year, "$40,000"
+        if tok.dep_ in ("pcomp", "xcomp") and tok.pos_ == "VERB":
+            sub = list(tok.subtree)
+            if len(sub) <= 6:
+                add(sub[0].i, sub[-1].i)  # "acquiring nutrients"
+    for ent in doc.ents:  # "close to $40,000" -> "$40,000"
+        lead = next((t.i for t in ent if t.pos_ in ("NUM", "PROPN", "NOUN", "SYM") or t.tag_ == "$"), ent.start)
+        if lead > ent.start:
+            add(lead, ent.end - 1, entity=True)
+    ents = list(doc.ents)
+    out = []
+    for (a, b), s in sorted(spans.items()):
+        root = doc[s["first"] : s["last"] + 1].root
+        label = next((e.label_ for e in ents if e.start >= s["first"] and e.end - 1 <= s["last"]), "")
+        head = root.head.text.lower()
+        out.append(
+            Candidate(
+                a, b, sentence[a:b], s["first"], s["last"], s["entity"], s["chunk"], label, root.dep_, root.pos_, head
+            )
+        )
+    return Reading(tuple(t.text.lower() for t in doc), tuple(out))
+
+
+@dataclass(frozen=True)
+class Question:
+    """What the features need of a question."""
+
+    text: str
+    words: frozenset[str]  # stemmed content words
+    wh: str
+    labels: frozenset[str]
+    typed: bool
+    focus: str  # the noun after "what"/"which" ("what team" -> team), stemmed
+
+
+_WH = re.compile(r"\b(how many|how much|who|whom|whose|when|where|which|what|how|why)\b", re.I)
+_FOCUS = re.compile(r"\b(?:what|which)\s+(?:\w+\s+)?(\w+)", re.I)
+
+
+@lru_cache(maxsize=2_000)
+def question_of(text: str) -> Question:
+    m = _WH.search(text)
+    wh = m.group(1).lower() if m else ""
+    wh = "who" if wh in ("whom", "whose") else wh
+    typed = answer_labels(text)
+    f = _FOCUS.search(text)
+    focus = next(iter(terms(f.group(1))), "") if f else ""
+    return Question(text, term_set(text), wh, typed[1] if typed else frozenset(), typed is not None, focus)
+
+
+def _stems(word: str) -> frozenset[str]:
+    return term_set(word)
+
+
+def features(q: Question, reading: Reading, c: Candidate, citation: int) -> dict[str, float]:
+    """What the model rates a candidate by (names are the columns of the fitted trees)."""
+    cand_words = [w for w in reading.words[c.first : c.last + 1]]
+    cand_stems = [s for w in cand_words for s in _stems(w)]
+    overlap = sum(1 for s in cand_stems if s in q.words) / len(cand_stems) if cand_stems else 0.0
+    matches = [i for i, w in enumerate(reading.words) if _stems(w) & q.words and not c.first <= i <= c.last]
+    dist = min((min(abs(i - c.first), abs(i - c.last)) for i in matches), default=40)
+    near = len({reading.words[i] for i in matches if min(abs(i - c.first), abs(i - c.last)) <= 4})
+    before = c.first > 0 and bool(_stems(reading.words[c.first - 1]) & q.words)
+    after = c.last + 1 < len(reading.words) and bool(_stems(reading.words[c.last + 1]) & q.words)
+    out = {
+        "label_match": float(bool(c.label) and c.label in q.labels),
+        "typed": float(q.typed),
+        "entity": float(c.entity),
+        "has_entity": float(bool(c.label)),
+        "chunk": float(c.chunk),
+        "number": float(any(ch.isdigit() for ch in c.text) or c.pos == "NUM"),
+        "date": float(c.label in ("DATE", "TIME")),
+        "overlap": overlap,
+        "all_in_question": float(overlap == 1.0),
+        "distance": float(min(dist, 40)),
+        "near": float(near),
+        "before_match": float(before),
+        "after_match": float(after),
+        "head_in_question": float(bool(_stems(c.head) & q.words)),
+        "focus_in": float(bool(q.focus) and q.focus in cand_stems),
+        "tokens": float(c.last - c.first + 1),
+        "position": c.first / max(len(reading.words), 1),
+        "citation": float(citation),
+        "candidates": float(len(reading.candidates)),
+    }
+    for r in ROLES:
+        out[f"dep_{r}"] = float(c.dep == r)
+    for p in POS:
+        out[f"pos_{p}"] = float(c.pos == p)
+    for w in WH:
+        out[f"wh_{w.replace(' ', '_')}"] = float(q.wh == w)
+    return out
+
+
+@dataclass(frozen=True)
+class ShortModel:
+    trees: ConfidenceModel
+    threshold: float
+
+
+@lru_cache(maxsize=1)
+def model() -> ShortModel | None:
+    """The fitted trees and threshold, or None before ``bench/fit_short.py --write`` has run."""
+    if not WEIGHTS.exists():
+        return None
+    raw = json.loads(WEIGHTS.read_text(encoding="utf-8"))
+    return ShortModel(ConfidenceModel.from_json(raw["model"]), float(raw["threshold"]))
+
+
+def rated(question: str, citations: tuple[Citation, ...], fitted: ShortModel) -> list[tuple[float, int, Candidate]]:
+    """Every candidate of the cited quotes with its rating, best first."""
+    q = question_of(question)
+    out = []
+    for i, citation in enumerate(citations[:2]):
+        reading = read(citation.quote)
+        for c in reading.candidates:
+            out.append((fitted.trees(features(q, reading, c, i)), i, c))
+    out.sort(key=lambda t: (-t[0], t[2].last - t[2].first))
+    return out
+
+
+def short_answer(question: str, citations: tuple[Citation, ...]) -> ShortAnswer | None:
+    """The phrase of the cited quotes that answers ``question``, or None when none is rated high enough."""
+    fitted = model()
+    if fitted is None or not citations:
+        return None
+    best = rated(question, citations, fitted)
+    if not best or best[0][0] < fitted.threshold:
+        return None
+    score, i, c = best[0]
+    cited = citations[i]
+    return ShortAnswer(c.text, cited.source, cited.start + c.start, cited.start + c.end, score, i)
