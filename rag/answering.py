@@ -109,9 +109,10 @@ class ExtractiveAnswerer:
         The first is the answer; the rest are the sentences a second quote may come from.
         """
         out: list[tuple[CandidateSentence, Citation]] = []
+        typed_only = evidence.question_type in self.selection.gated_types
         for c in evidence.candidates:
-            if c.sentence.score < self.abstain_threshold:
-                continue
+            if c.sentence.score < self.abstain_threshold or (typed_only and not c.sentence.typed):
+                continue  # a date or number question is not answered by a sentence without one
             citation = verified_citation(c, documents)
             if citation is not None:
                 out.append((c, citation))

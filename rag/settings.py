@@ -87,12 +87,11 @@ class Settings(BaseSettings):
         "slightly different vectors). See bench/RESULTS.md. Changing it re-embeds the index.",
     )
     sentence_vectors: Literal["pooled", "encoded"] = Field(
-        default="encoded",
-        description="How the index makes the vectors of the sentences the answerer scores: encoded (each "
-        "sentence encoded alone, as the confidence model was fitted: one more encoder pass) or pooled "
-        "(from the token states of the chunk's own forward pass: no extra encoder time, same retrieval, "
-        "but more near misses answered until the confidence model is refitted on it). Made at index "
-        "time either way; changing it remakes them once. See eval/RESULTS.md.",
+        default="pooled",
+        description="How the index makes the vectors of the sentences the answerer scores: pooled (from "
+        "the token states of the chunk's own forward pass: no extra encoder time; the confidence model "
+        "is fitted on these) or encoded (each sentence encoded alone: one more encoder pass per chunk). "
+        "Made at index time either way; changing it remakes them once. See eval/RESULTS.md.",
     )
     cache_dir: Path = Field(
         default=DEFAULT_CACHE_DIR,
