@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import sys
 import time
@@ -191,6 +192,10 @@ def _units_changed(store: IndexStore, manifest: Manifest) -> bool:
     if old.get("sentences") == new["sentences"] or old.get("model") != new["model"]:
         return False  # nothing to do, or a new model: everything is rebuilt anyway
     if "sentences" in old:
+        if manifest.format == MANIFEST_VERSION:  # (an older format is rewritten only once upgraded)
+            # Saved first, so that a run stopped after the drop, or while they are remade, remakes
+            # them all next time instead of trusting a manifest that still names the old way.
+            store.save_manifest(dataclasses.replace(manifest, config={**old, "sentences": "remaking"}))
         store.drop_sentence_vectors()
     same_chunks = {k: v for k, v in old.items() if k != "sentences"} == {
         k: v for k, v in new.items() if k != "sentences"

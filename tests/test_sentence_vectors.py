@@ -107,6 +107,30 @@ def test_changing_how_units_are_made_remakes_them_and_keeps_the_chunks(corpus_co
     assert_index_consistent(corpus_copy, encoded)
 
 
+def test_a_switch_stopped_midway_remakes_them_all_next_time(
+    corpus_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import rag.indexing
+
+    pooled = get_settings(index_dir=tmp_path / "index", sentence_vectors="pooled")
+    build_index(corpus_copy, settings=pooled)
+    encoded = pooled.model_copy(update={"sentence_vectors": "encoded"})
+
+    def stopped(*args: object) -> int:
+        raise KeyboardInterrupt  # the user stops the run after the old vectors were dropped
+
+    monkeypatch.setattr(rag.indexing, "backfill_units", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        build_index(corpus_copy, settings=encoded)
+    monkeypatch.undo()
+    report = build_index(corpus_copy, settings=pooled)  # back to the way the manifest last named
+    assert report.embedded == 0 and report.units_made == report.chunks
+    engine = get_engine(corpus_copy, pooled)
+    keys = [text_hash(c.embed_text) for c in engine.store.get_chunks(list(engine.manifest.expected_ids())).values()]
+    assert set(engine.store.sentence_vectors(keys)) == set(keys)
+    assert_index_consistent(corpus_copy, pooled)
+
+
 def test_the_encoder_cache_is_bounded_in_bytes() -> None:
     encoder = get_encoder()
     small = type(encoder).__new__(type(encoder))
