@@ -9,7 +9,7 @@ export HF_HUB_DISABLE_TELEMETRY := 1
 export ANONYMIZED_TELEMETRY := False
 export GRADIO_ANALYTICS_ENABLED := False
 
-.PHONY: install chat index test lint format bench bench-scale bench-scale-full bench-onnx eval eval-squad eval-heldout fit-confidence browser chroma clean
+.PHONY: install chat index test lint format bench bench-scale bench-scale-full bench-onnx eval eval-squad eval-heldout eval-short fit-confidence fit-short browser chroma clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -84,6 +84,18 @@ eval-heldout: install
 fit-confidence: install
 	$(BIN)/python eval/make_adversarial.py
 	$(BIN)/python bench/fit_confidence.py --n 2500 --seed 0 --write
+
+# Short answers: the held-out half's real questions, then all of SQuAD dev (hybrid; about 15 min).
+eval-short: install
+	$(BIN)/python eval/squad_half.py heldout eval/results/short/heldout.jsonl
+	$(BIN)/rag eval --corpus ../shared/benchmarks/squad-v1.1-dev/corpus.jsonl \
+	  --dataset eval/results/short/heldout.jsonl --modes hybrid --out eval/results/short/heldout
+	$(BIN)/rag eval --corpus ../shared/benchmarks/squad-v1.1-dev/corpus.jsonl \
+	  --dataset ../shared/benchmarks/squad-v1.1-dev/questions.jsonl --modes hybrid --out eval/results/short/all
+
+# Refit the short-answer model on the fit half's answers (about 10 min).
+fit-short: install
+	$(BIN)/python bench/fit_short.py --write
 
 clean:
 	rm -rf index/chroma index/*-* .pytest_cache tests/artifacts

@@ -145,6 +145,7 @@ def render_sources(answer: Any, text_of: Any, title_of: Any = None) -> str:
                 f'<div class="src-passage">{html.escape(c.text)}</div></details>'
             )
         return "\n".join(parts)
+    short = getattr(answer, "short", None)
     for i, c in enumerate(answer.citations, start=1):
         text = text_of(c.source) or ""
         a, b = _word_bounds(text, c.start - CONTEXT_CHARS, c.end + CONTEXT_CHARS)
@@ -155,7 +156,8 @@ def render_sources(answer: Any, text_of: Any, title_of: Any = None) -> str:
             f'<details class="src-card" data-citation="{i}" data-source="{html.escape(c.source)}">'
             f'<summary title="{html.escape(c.source)} · characters {c.start}–{c.end}">[{i}] {name}</summary>'
             f'<div class="src-passage">{before}<mark data-start="{c.start}" data-end="{c.end}">'
-            f"{html.escape(c.quote)}</mark>{after}</div></details>"
+            f"{_quote_html(c.quote, c.start, short if short is not None and short.citation == i - 1 else None)}"
+            f"</mark>{after}</div></details>"
         )
     return "\n".join(parts)
 
@@ -192,12 +194,30 @@ def reply_text(answer: Any) -> str:
     return "\n\n".join(lines)
 
 
+def reply_markdown(answer: Any) -> str:
+    """The reply as the chat shows it: the short answer first, in bold, then the quotes, escaped."""
+    body = linked_markers(plain_markdown(reply_text(answer)))
+    short = getattr(answer, "short", None)
+    return f"**{plain_markdown(short.text)}** — {body}" if short is not None else body
+
+
+def _quote_html(quote: str, start: int, short: Any) -> str:
+    """The escaped quote, with the short answer inside it in bold when it is in this quote."""
+    if short is None:
+        return html.escape(quote)
+    a, b = short.start - start, short.end - start
+    return (
+        f'{html.escape(quote[:a])}<strong class="src-short">{html.escape(quote[a:b])}</strong>{html.escape(quote[b:])}'
+    )
+
+
 def turn_record(question: str, answer: Any) -> dict[str, Any]:
     """One question and its answer with the citations, as the conversation keeps them (JSON)."""
     return {
         "question": question,
         "query": answer.query,
         "answer": answer.text,
+        "short": answer.short.to_dict() if getattr(answer, "short", None) else None,
         "abstained": answer.abstained,
         "confidence": round(answer.confidence, 4),
         "citations": [c.to_dict() for c in answer.citations],
@@ -211,6 +231,8 @@ def conversation_markdown(turns: list[dict[str, Any]]) -> str:
         out += [f"## {t['question']}", ""]
         if t["query"] != t["question"]:
             out += [f"*Searched for: {t['query']}*", ""]
+        if t.get("short"):
+            out += [f"**{t['short']['text']}**", ""]
         out += [t["answer"], "", f"Confidence {t['confidence']:.2f}.", ""]
         for i, c in enumerate(t["citations"], start=1):
             page = f", page {c['page']}" if c.get("page") else ""
@@ -303,7 +325,7 @@ def build_app(corpus: Path, settings: Settings) -> Any:
             return
         assert answer is not None
         history = [*history, [message, answer.text]]  # the answer may name who "she" is next
-        chat[-1] = {"role": "assistant", "content": linked_markers(plain_markdown(reply_text(answer)))}
+        chat[-1] = {"role": "assistant", "content": reply_markdown(answer)}
         panel = render_sources(answer, engine().documents.text, title_of)
         # each answer keeps its own sources: selecting an earlier reply shows them again
         kept = {**(kept or {}), str(len(chat) - 1): panel}

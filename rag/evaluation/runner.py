@@ -79,15 +79,15 @@ def score_answer(
             contained = all(contains_answer(answer.text, answers) for answers in wanted)
             totals.contained += contained
             totals.f1_sum += token_f1(answer.text, row.answers)
+    else:
+        totals.unanswerable += 1
+        totals.abstained_right += answer.abstained
     short_em = False
     if row.answerable and answer.short is not None and not answer.abstained and not row.parts:
         totals.short_given += 1
         short_em = exact_match(answer.short.text, row.answers)
         totals.short_em += short_em
         totals.short_f1_sum += token_f1(answer.short.text, row.answers)
-    else:
-        totals.unanswerable += 1
-        totals.abstained_right += answer.abstained
     on_evidence = 0
     for c in answer.citations:
         text = text_of(c.source)
