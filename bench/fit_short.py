@@ -39,11 +39,10 @@ FOLDS = 4
 
 
 def collect(rows: list[dict[str, Any]], index_dir: str | None) -> list[dict[str, Any]]:
-    """One record per answered question: its candidates' features and labels."""
+    """One record per answered question: its query, quotes and gold answers (no features yet)."""
     from rag.core import ask
-    from rag.evaluation.metrics import contains_answer, exact_match, token_f1
+    from rag.evaluation.metrics import contains_answer
     from rag.settings import get_settings
-    from rag.short_answer import features, question_of, read
 
     settings = get_settings(index_dir=index_dir) if index_dir else get_settings()
     corpus = DEFAULT_SQUAD / "corpus.jsonl"
@@ -51,31 +50,43 @@ def collect(rows: list[dict[str, Any]], index_dir: str | None) -> list[dict[str,
     t0 = time.time()
     for i, row in enumerate(rows):
         answer = ask(row["question"], corpus=corpus, settings=settings, mode="hybrid")
-        if answer.abstained or not answer.citations:
-            continue
-        q = question_of(answer.query)
+        if not answer.abstained and answer.citations:
+            out.append(
+                {
+                    "qid": row["id"],
+                    "article": article_of(row["evidence"][0]["source"]),
+                    "query": answer.query,
+                    "quotes": [c.quote for c in answer.citations[:2]],
+                    "answers": row["answers"],
+                    "contained": contains_answer(answer.text, row["answers"]),
+                }
+            )
+        if (i + 1) % 500 == 0:
+            print(f"{i + 1}/{len(rows)} questions, {time.time() - t0:.0f} s", file=sys.stderr)
+    return out
+
+
+def with_candidates(data: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each record with its candidates' features and labels (the part that changes with the features)."""
+    from rag.evaluation.metrics import exact_match, token_f1
+    from rag.short_answer import features, question_of, read
+
+    out = []
+    for d in data:
+        q = question_of(d["query"])
         cands = []
-        for j, citation in enumerate(answer.citations[:2]):
-            reading = read(citation.quote)
+        for j, quote in enumerate(d["quotes"]):
+            reading = read(quote)
             for c in reading.candidates:
                 cands.append(
                     {
                         "text": c.text,
-                        "label": exact_match(c.text, row["answers"]),
-                        "f1": token_f1(c.text, row["answers"]),
+                        "label": exact_match(c.text, d["answers"]),
+                        "f1": token_f1(c.text, d["answers"]),
                         "features": features(q, reading, c, j),
                     }
                 )
-        out.append(
-            {
-                "qid": row["id"],
-                "article": article_of(row["evidence"][0]["source"]),
-                "contained": contains_answer(answer.text, row["answers"]),
-                "candidates": cands,
-            }
-        )
-        if (i + 1) % 500 == 0:
-            print(f"{i + 1}/{len(rows)} questions, {time.time() - t0:.0f} s", file=sys.stderr)
+        out.append({**d, "candidates": cands})
     return out
 
 
@@ -153,13 +164,14 @@ def main() -> None:
     from rag.short_answer import features as feature_fn
 
     names = tuple(sorted(_names(feature_fn)))
-    key = hashlib.sha1(json.dumps([args.n, args.seed, names, _source_hash()]).encode()).hexdigest()[:12]
-    cache = Path(tempfile.gettempdir()) / f"rag-short-{key}.pkl"  # collected rows, reused between fits
+    key = hashlib.sha1(json.dumps([args.n, args.seed, _weights_hash()]).encode()).hexdigest()[:12]
+    cache = Path(tempfile.gettempdir()) / f"rag-short-answers-{key}.pkl"  # the answers, reused between fits
     if cache.exists():
         data = pickle.loads(cache.read_bytes())
     else:
         data = collect(rows, args.index_dir)
         cache.write_bytes(pickle.dumps(data))
+    data = with_candidates(data)
     has = [d for d in data if d["contained"]]
     oracle = np.mean([any(c["label"] for c in d["candidates"]) for d in has])
     print(f"{len(rows)} questions, {len(data)} answered, {len(has)} containing an answer")
@@ -198,13 +210,13 @@ def _names(feature_fn: Any) -> list[str]:
     """The feature names, from the features of a made-up candidate."""
     from rag.short_answer import Candidate, Reading, question_of
 
-    c = Candidate(0, 3, "one", 0, 0, False, False, "", "ROOT", "NUM", "one")
-    return list(feature_fn(question_of("What?"), Reading(("one",), (c,)), c, 0))
+    c = Candidate(0, 3, "one", 0, 0, False, False, "", "ROOT", "NUM", "one", 0)
+    return list(feature_fn(question_of("What?"), Reading(("one",), (c,), (0,), ("NUM",)), c, 0))
 
 
-def _source_hash() -> str:
-    """The candidate code's hash: collected rows are reused only while it is unchanged."""
-    return hashlib.sha1((ROOT / "rag" / "short_answer.py").read_bytes()).hexdigest()[:12]
+def _weights_hash() -> str:
+    """The answerer's fitted weights: the collected answers are reused only while they are unchanged."""
+    return hashlib.sha1((ROOT / "rag" / "weights.json").read_bytes()).hexdigest()[:12]
 
 
 if __name__ == "__main__":

@@ -24,6 +24,8 @@ from rag.weights import ConfidenceModel
 
 WEIGHTS = Path(__file__).with_name("short_weights.json")
 MAX_TOKENS = 12  # longer phrases are sentences, not short answers
+LABELS = ("PERSON", "NORP", "FAC", "ORG", "GPE", "LOC", "PRODUCT", "EVENT", "WORK_OF_ART", "LAW", "LANGUAGE",
+          "DATE", "TIME", "PERCENT", "MONEY", "QUANTITY", "ORDINAL", "CARDINAL")  # fmt: skip
 ROLES = ("nsubj", "nsubjpass", "dobj", "pobj", "attr", "appos", "conj", "compound", "npadvmod", "ROOT", "dative")
 POS = ("PROPN", "NOUN", "NUM", "PRON", "ADJ")
 WH = ("who", "when", "where", "which", "what", "how many", "how much", "how", "why")
@@ -45,6 +47,7 @@ class Candidate:
     dep: str
     pos: str
     head: str  # lower-cased word the phrase hangs from
+    root: int  # token index of the phrase's syntactic head
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,8 @@ class Reading:
 
     words: tuple[str, ...]
     candidates: tuple[Candidate, ...]
+    heads: tuple[int, ...] = ()  # each token's syntactic head (the root heads itself)
+    pos: tuple[str, ...] = ()  # each token's coarse part of speech
 
 
 @lru_cache(maxsize=20_000)
@@ -104,14 +109,44 @@ def read(sentence: str) -> Reading:
     out = []
     for (a, b), s in sorted(spans.items()):
         root = doc[s["first"] : s["last"] + 1].root
-        label = next((e.label_ for e in ents if e.start >= s["first"] and e.end - 1 <= s["last"]), "")
+        inside = (e.label_ for e in ents if e.start >= s["first"] and e.end - 1 <= s["last"])
+        around = (e.label_ for e in ents if e.start <= s["first"] and e.end - 1 >= s["last"])  # "1943" of a date
+        label = next(inside, "") or next(around, "")
         head = root.head.text.lower()
         out.append(
             Candidate(
-                a, b, sentence[a:b], s["first"], s["last"], s["entity"], s["chunk"], label, root.dep_, root.pos_, head
+                a,
+                b,
+                sentence[a:b],
+                s["first"],
+                s["last"],
+                s["entity"],
+                s["chunk"],
+                label,
+                root.dep_,
+                root.pos_,
+                head,
+                root.i,
             )
         )
-    return Reading(tuple(t.text.lower() for t in doc), tuple(out))
+    words = tuple(t.text.lower() for t in doc)
+    return Reading(words, tuple(out), tuple(t.head.i for t in doc), tuple(t.pos_ for t in doc))
+
+
+def _ancestors(heads: tuple[int, ...], i: int) -> list[int]:
+    """``i`` and the tokens above it, up to the sentence's root."""
+    out = [i]
+    while 0 <= i < len(heads) and heads[i] != i and len(out) < 40:
+        i = heads[i]
+        out.append(i)
+    return out
+
+
+def _tree_distance(heads: tuple[int, ...], i: int, j: int) -> int:
+    """Edges between tokens ``i`` and ``j`` in the parse (through their lowest common ancestor)."""
+    up_i, up_j = _ancestors(heads, i), _ancestors(heads, j)
+    depth_j = {t: d for d, t in enumerate(up_j)}
+    return next((d + depth_j[t] for d, t in enumerate(up_i) if t in depth_j), 20)
 
 
 @dataclass(frozen=True)
@@ -153,6 +188,11 @@ def features(q: Question, reading: Reading, c: Candidate, citation: int) -> dict
     matches = [i for i, w in enumerate(reading.words) if _stems(w) & q.words and not c.first <= i <= c.last]
     dist = min((min(abs(i - c.first), abs(i - c.last)) for i in matches), default=40)
     near = len({reading.words[i] for i in matches if min(abs(i - c.first), abs(i - c.last)) <= 4})
+    tree = min((_tree_distance(reading.heads, c.root, i) for i in matches), default=20) if reading.heads else 20
+    verb = next((i for i in _ancestors(reading.heads, c.root)[1:] if reading.pos[i] in ("VERB", "AUX")), -1)
+    sentence_stems = {s for w in reading.words for s in _stems(w)}
+    left = len({reading.words[i] for i in matches if 0 < c.first - i <= 4})
+    right = len({reading.words[i] for i in matches if 0 < i - c.last <= 4})
     before = c.first > 0 and bool(_stems(reading.words[c.first - 1]) & q.words)
     after = c.last + 1 < len(reading.words) and bool(_stems(reading.words[c.last + 1]) & q.words)
     out = {
@@ -167,6 +207,12 @@ def features(q: Question, reading: Reading, c: Candidate, citation: int) -> dict
         "all_in_question": float(overlap == 1.0),
         "distance": float(min(dist, 40)),
         "near": float(near),
+        "near_left": float(left),
+        "near_right": float(right),
+        "tree_distance": float(tree),
+        "verb_in_question": float(verb >= 0 and bool(_stems(reading.words[verb]) & q.words)),
+        "sentence_match": len(q.words & sentence_stems) / max(len(q.words), 1),
+        "question_words": float(len(q.words)),
         "before_match": float(before),
         "after_match": float(after),
         "head_in_question": float(bool(_stems(c.head) & q.words)),
@@ -176,6 +222,8 @@ def features(q: Question, reading: Reading, c: Candidate, citation: int) -> dict
         "citation": float(citation),
         "candidates": float(len(reading.candidates)),
     }
+    for label in LABELS:
+        out[f"label_{label}"] = float(c.label == label)
     for r in ROLES:
         out[f"dep_{r}"] = float(c.dep == r)
     for p in POS:

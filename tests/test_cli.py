@@ -28,7 +28,7 @@ def test_index_then_ask_json(corpus_copy: Path, tmp_path: Path) -> None:
     res = runner.invoke(cli, ["ask", Q, "--corpus", str(corpus_copy), "--index-dir", index_dir, "--json"])
     assert res.exit_code == 0, res.output
     payload = json.loads(res.output)
-    assert set(payload) == {"text", "abstained", "confidence", "citations"}
+    assert set(payload) == {"text", "abstained", "confidence", "short", "citations"}
     assert 0.5 < payload["confidence"] <= 1
     assert "Liu Pengyu" in payload["text"] and payload["abstained"] is False
     c = payload["citations"][0]
