@@ -251,11 +251,11 @@ def model() -> ShortModel | None:
 def rated(question: str, citations: tuple[Citation, ...], fitted: ShortModel) -> list[tuple[float, int, Candidate]]:
     """Every candidate of the cited quotes with its rating, best first."""
     q = question_of(question)
-    out = []
-    for i, citation in enumerate(citations[:2]):
-        reading = read(citation.quote)
-        for c in reading.candidates:
-            out.append((fitted.trees(features(q, reading, c, i)), i, c))
+    found = [
+        (i, c, features(q, r, c, i)) for i, r in enumerate(read(c.quote) for c in citations[:2]) for c in r.candidates
+    ]
+    ratings = fitted.trees.many([f for *_, f in found])
+    out = [(p, i, c) for p, (i, c, _) in zip(ratings, found, strict=True)]
     out.sort(key=lambda t: (-t[0], t[2].last - t[2].first))
     return out
 

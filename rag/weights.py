@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from importlib import resources
 from typing import Any
 
@@ -84,12 +85,61 @@ class ConfidenceModel:
         z = self.init + self.rate * sum(t(x) for t in self.trees)
         return 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
 
+    def many(self, rows: Sequence[dict[str, float]]) -> list[float]:
+        """``self(row)`` for every row at once: all trees walked level by level in numpy.
+
+        Rating 30 short-answer candidates one by one walks thousands of trees in Python (a few
+        milliseconds); this takes a fraction of one and gives the same numbers.
+        """
+        import numpy as np
+
+        if not rows:
+            return []
+        feature, threshold, left, right, value, depth = self._stacked
+        x = np.array([[r[n] for n in self.names] for r in rows], dtype=np.float64)
+        trees = np.arange(len(self.trees))[:, None]
+        node = np.zeros((len(self.trees), len(rows)), dtype=np.int64)
+        cols = np.arange(len(rows))[None, :]
+        for _ in range(depth):
+            go_left = x[cols, feature[trees, node]] <= threshold[trees, node]
+            node = np.where(go_left, left[trees, node], right[trees, node])
+        z = self.init + self.rate * value[trees, node].sum(axis=0)
+        return [float(v) for v in 1.0 / (1.0 + np.exp(-np.clip(z, -50.0, 50.0)))]
+
+    @cached_property
+    def _stacked(self) -> tuple[Any, ...]:
+        """The trees as padded 2-D arrays; a leaf points to itself, so extra levels stay on it."""
+        import numpy as np
+
+        width = max(len(t.feature) for t in self.trees)
+        shape = (len(self.trees), width)
+        feature, left, right = (np.zeros(shape, dtype=np.int64) for _ in range(3))
+        threshold, value = np.zeros(shape), np.zeros(shape)
+        depth = 0
+        for i, t in enumerate(self.trees):
+            n = len(t.feature)
+            own = np.arange(n)
+            leaf = np.array(t.left) == -1
+            feature[i, :n] = t.feature
+            threshold[i, :n] = t.threshold
+            left[i, :n] = np.where(leaf, own, t.left)
+            right[i, :n] = np.where(leaf, own, t.right)
+            value[i, :n] = t.value
+            depth = max(depth, _depth(t))
+        return feature, threshold, left, right, value, depth
+
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> ConfidenceModel:
         trees = tuple(
             Tree(*(tuple(t[k]) for k in ("feature", "threshold", "left", "right", "value"))) for t in raw["trees"]
         )
         return cls(tuple(raw["features"]), float(raw["init"]), float(raw["rate"]), trees)
+
+
+def _depth(tree: Tree, node: int = 0) -> int:
+    if tree.left[node] == -1:
+        return 0
+    return 1 + max(_depth(tree, tree.left[node]), _depth(tree, tree.right[node]))
 
 
 @dataclass(frozen=True)

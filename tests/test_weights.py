@@ -38,3 +38,16 @@ def test_the_code_reads_the_file() -> None:
 def test_thresholds_still_read_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RAG_MIN_CONFIDENCE", "0.33")
     assert get_settings().min_confidence == 0.33
+
+
+def test_rating_many_rows_at_once_gives_what_one_by_one_gives() -> None:
+    import random
+
+    from rag.short_answer import model
+    from rag.weights import fitted
+
+    rng = random.Random(0)
+    for trees in (fitted().confidence, *([model().trees] if model() else [])):
+        rows = [{n: rng.choice([0.0, 1.0, rng.random() * 10, rng.random() * 40]) for n in trees.names} for _ in range(60)]
+        assert trees.many(rows) == pytest.approx([trees(r) for r in rows], abs=1e-12)
+    assert fitted().confidence.many([]) == []
