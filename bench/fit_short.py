@@ -69,7 +69,7 @@ def collect(rows: list[dict[str, Any]], index_dir: str | None) -> list[dict[str,
 def with_candidates(data: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Each record with its candidates' features and labels (the part that changes with the features)."""
     from rag.evaluation.metrics import exact_match, token_f1
-    from rag.short_answer import features, question_of, read
+    from rag.short_answer import features, question_of, read, relative
 
     out = []
     for d in data:
@@ -86,6 +86,7 @@ def with_candidates(data: list[dict[str, Any]]) -> list[dict[str, Any]]:
                         "features": features(q, reading, c, j),
                     }
                 )
+        relative([c["features"] for c in cands])
         out.append({**d, "candidates": cands})
     return out
 
@@ -208,10 +209,10 @@ def main() -> None:
 
 def _names(feature_fn: Any) -> list[str]:
     """The feature names, from the features of a made-up candidate."""
-    from rag.short_answer import Candidate, Reading, question_of
+    from rag.short_answer import Candidate, Reading, question_of, relative
 
     c = Candidate(0, 3, "one", 0, 0, False, False, "", "ROOT", "NUM", "one", 0)
-    return list(feature_fn(question_of("What?"), Reading(("one",), (c,), (0,), ("NUM",)), c, 0))
+    return list(relative([feature_fn(question_of("What?"), Reading(("one",), (c,), (0,), ("NUM",)), c, 0)])[0])
 
 
 def _weights_hash() -> str:

@@ -159,6 +159,8 @@ class Question:
     labels: frozenset[str]
     typed: bool
     focus: str  # the noun after "what"/"which" ("what team" -> team), stemmed
+    slot_dep: str = ""  # the wh-phrase's role in the question ("What did Bach base …" -> dobj)
+    governor: str = ""  # the word the wh-phrase hangs from (base), lower-cased
 
 
 _WH = re.compile(r"\b(how many|how much|who|whom|whose|when|where|which|what|how|why)\b", re.I)
@@ -173,7 +175,35 @@ def question_of(text: str) -> Question:
     typed = answer_labels(text)
     f = _FOCUS.search(text)
     focus = next(iter(terms(f.group(1))), "") if f else ""
-    return Question(text, term_set(text), wh, typed[1] if typed else frozenset(), typed is not None, focus)
+    labels = typed[1] if typed else frozenset()
+    return Question(text, term_set(text), wh, labels, typed is not None, focus, *_slot(text))
+
+
+def _slot(text: str) -> tuple[str, str]:
+    """The role of the phrase the question asks for, and the word it hangs from.
+
+    The answer usually fills the same slot in the sentence: "What did Bach base entirely on
+    chorales?" asks for the object of "base"; "How many troops did Russia mass?" for the
+    object of "mass" (the wh-word climbs through "many" and "troops").
+    """
+    from rag.nlp import parse
+
+    doc = parse(text)
+    wh = next((t for t in doc if t.tag_ in ("WDT", "WP", "WP$", "WRB")), None)
+    if wh is None:
+        return "", ""
+    slot = wh
+    while slot.dep_ in ("advmod", "amod", "det", "nummod", "poss", "npadvmod") and slot.head.i != slot.i:
+        if slot.dep_ == "advmod" and slot.head.pos_ in ("VERB", "AUX"):
+            break  # "when/where/why": the slot is the verb's modifier itself
+        slot = slot.head
+    governor = slot.head.text.lower() if slot.head.i != slot.i else ""
+    return slot.dep_, governor
+
+
+def _same(a: str, b: str) -> bool:
+    """The same word: equal, or sharing a stem (prepositions have no stem, so equality it is)."""
+    return bool(a) and (a == b or bool(_stems(a) & _stems(b)))
 
 
 def _stems(word: str) -> frozenset[str]:
@@ -195,7 +225,24 @@ def features(q: Question, reading: Reading, c: Candidate, citation: int) -> dict
     right = len({reading.words[i] for i in matches if 0 < i - c.last <= 4})
     before = c.first > 0 and bool(_stems(reading.words[c.first - 1]) & q.words)
     after = c.last + 1 < len(reading.words) and bool(_stems(reading.words[c.last + 1]) & q.words)
+    heads = reading.heads
+    parent = heads[c.root] if heads else c.root
+    grand = heads[parent] if heads else parent
+    anchors = [i for i, w in enumerate(reading.words) if _same(w, q.governor)] if q.governor else []
+    anchor = min(anchors, key=lambda i: abs(i - c.root), default=-1)
+    side = 0.0 if anchor < 0 else (1.0 if c.first > anchor else -1.0 if c.last < anchor else 0.5)
+    words = reading.words[c.first : c.last + 1]
     out = {
+        "slot_dep": float(bool(q.slot_dep) and c.dep == q.slot_dep),
+        "slot_governor": float(_same(c.head, q.governor)),
+        "slot_grand": float(grand != parent and _same(reading.words[grand], q.governor)),
+        "governor_in_sentence": float(any(_same(w, q.governor) for w in reading.words)),
+        "subject_slot": float(q.slot_dep.startswith("nsubj") and c.dep.startswith("nsubj")),
+        "governor_distance": float(_tree_distance(heads, c.root, anchor)) if anchor >= 0 and heads else 20.0,
+        "governor_side": side,
+        "starts_with_det": float(words[0] in ("the", "a", "an", "this", "that", "these", "those", "its", "their")),
+        "has_comma": float("," in words),
+        "has_and": float("and" in words or "or" in words),
         "label_match": float(bool(c.label) and c.label in q.labels),
         "typed": float(q.typed),
         "entity": float(c.entity),
@@ -233,6 +280,35 @@ def features(q: Question, reading: Reading, c: Candidate, citation: int) -> dict
     return out
 
 
+def relative(rows: list[dict[str, float]]) -> list[dict[str, float]]:
+    """The rows of one answer's candidates, each with where it stands among the others.
+
+    Trees rate one candidate at a time; "the closest to the question's words" or "the only
+    phrase of the asked type" is a fact about the whole set, so it is added as features.
+    """
+    if not rows:
+        return rows
+
+    def rank(name: str, within: list[dict[str, float]]) -> dict[float, int]:
+        return {v: i for i, v in enumerate(sorted({r[name] for r in within}))}
+
+    typed = [r for r in rows if r["label_match"]]
+    ranks = {n: rank(n, rows) for n in ("distance", "tree_distance", "governor_distance")}
+    typed_rank = rank("distance", typed)
+    most_near = max(r["near"] for r in rows)
+    least_overlap = min(r["overlap"] for r in rows)
+    for r in rows:
+        r["distance_rank"] = float(ranks["distance"][r["distance"]])
+        r["tree_rank"] = float(ranks["tree_distance"][r["tree_distance"]])
+        r["governor_rank"] = float(ranks["governor_distance"][r["governor_distance"]])
+        r["slot_candidates"] = float(sum(1 for o in rows if o["slot_dep"] and o["slot_governor"]))
+        r["near_gap"] = most_near - r["near"]
+        r["overlap_gap"] = r["overlap"] - least_overlap
+        r["typed_candidates"] = float(len(typed))
+        r["typed_rank"] = float(typed_rank[r["distance"]]) if r["label_match"] else 9.0
+    return rows
+
+
 @dataclass(frozen=True)
 class ShortModel:
     trees: ConfidenceModel
@@ -254,7 +330,7 @@ def rated(question: str, citations: tuple[Citation, ...], fitted: ShortModel) ->
     found = [
         (i, c, features(q, r, c, i)) for i, r in enumerate(read(c.quote) for c in citations[:2]) for c in r.candidates
     ]
-    ratings = fitted.trees.many([f for *_, f in found])
+    ratings = fitted.trees.many(relative([f for *_, f in found]))
     out = [(p, i, c) for p, (i, c, _) in zip(ratings, found, strict=True)]
     out.sort(key=lambda t: (-t[0], t[2].last - t[2].first))
     return out
