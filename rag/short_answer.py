@@ -164,7 +164,7 @@ class Question:
 
 
 _WH = re.compile(r"\b(how many|how much|who|whom|whose|when|where|which|what|how|why)\b", re.I)
-_FOCUS = re.compile(r"\b(?:what|which)\s+(?:\w+\s+)?(\w+)", re.I)
+_FOCUS = re.compile(r"\b(?:what|which)\s+(?:kind|type|sort|form|name)?(?:\s+of\s+)?(\w+)", re.I)
 
 
 @lru_cache(maxsize=2_000)
