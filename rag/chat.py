@@ -8,18 +8,21 @@ from __future__ import annotations
 
 import html
 import re
-import shutil
 import time
 from pathlib import Path
 from typing import Any, cast
 
 from rag.errors import RagError
-from rag.loaders import SUPPORTED_SUFFIXES
+from rag.library import (  # noqa: F401 (MAX_UPLOAD_BYTES, safe_filename: the chat's limits, also asked of it)
+    MAX_UPLOAD_BYTES,
+    TYPES_TEXT,
+    UPLOAD_SUFFIXES,
+    add_documents,
+    remove_document,
+    safe_filename,
+)
 from rag.settings import ANSWERERS, MODES, AnswererName, Mode, Settings
 
-UPLOAD_SUFFIXES = tuple(sorted(SUPPORTED_SUFFIXES))  # one list for the CLI, the upload and the API
-TYPES_TEXT = ", ".join(UPLOAD_SUFFIXES)
-MAX_UPLOAD_BYTES = 20_000_000
 CONTEXT_CHARS = 280
 STREAM_DELAY_S = 0.01
 
@@ -103,17 +106,6 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, with_headers)
-
-
-def safe_filename(name: str) -> str:
-    """A plain file name: no folders, no traversal, no hidden files, only safe characters."""
-    base = Path(name.replace("\\", "/")).name
-    stem, dot, suffix = base.rpartition(".")
-    if not dot:
-        stem, suffix = base, ""
-    stem = re.sub(r"[^A-Za-z0-9._ -]+", "_", stem).strip(" ._-")[:100] or "document"
-    suffix = re.sub(r"[^A-Za-z0-9]+", "", suffix).lower()[:10]
-    return f"{stem}.{suffix}" if suffix else stem
 
 
 def render_sources(answer: Any, text_of: Any, title_of: Any = None) -> str:
@@ -264,7 +256,7 @@ def build_app(corpus: Path, settings: Settings) -> Any:
     """The chat over ``corpus`` (created if missing; uploads are added to it)."""
     import gradio as gr
 
-    from rag.core import ask, ask_stream, build_index, get_engine
+    from rag.core import ask, ask_stream, get_engine
 
     corpus = Path(corpus)
     corpus.mkdir(parents=True, exist_ok=True)
@@ -333,83 +325,27 @@ def build_app(corpus: Path, settings: Settings) -> Any:
         yield chat, history, skip, panel, kept, turns
 
     def upload(files: list[Any] | None, replace: bool = False):  # type: ignore[no-untyped-def]
-        """Copy uploads into ``corpus/uploads`` and index them; with ``replace``, a document of the
-        same name is replaced (re-indexed incrementally; the old file comes back if the new one is unusable)."""
+        """Copy uploads into ``corpus/uploads`` and index them (``rag.library``); with ``replace``,
+        a document of the same name is replaced (the old file comes back if the new one is unusable)."""
         if not files:
             return gr.skip(), f"Choose one or more files first ({TYPES_TEXT}).", gr.skip()
-        messages = []
-        saved = []
-        backups: dict[Path, Path] = {}
-        for f in files:
-            src = Path(f if isinstance(f, str) else f.name)
-            name = safe_filename(src.name)
-            suffix = Path(name).suffix.lower()
-            if suffix not in UPLOAD_SUFFIXES:
-                messages.append(f"Not added: {src.name}: unsupported type (use {TYPES_TEXT})")
-                continue
-            size = src.stat().st_size
-            if size > MAX_UPLOAD_BYTES:
-                messages.append(f"Not added: {src.name}: {size} bytes is over the {MAX_UPLOAD_BYTES} byte limit")
-                continue
-            dest = corpus / "uploads" / name
-            if dest.exists() and not replace:
-                messages.append(
-                    f"Not added: {name}: a document with this name already exists; tick “Replace” to replace it"
-                )
-                continue
-            if dest.exists():
-                backups[dest] = dest.with_name(f".{dest.name}.replaced")  # hidden: never indexed
-                dest.replace(backups[dest])
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(src, dest)
-            saved.append(dest)
-        for f in files:  # the upload route's own copies: the corpus has what it keeps
-            Path(f if isinstance(f, str) else f.name).unlink(missing_ok=True)
+        paths = [Path(f if isinstance(f, str) else f.name) for f in files]
         try:
-            report = build_index(corpus, settings=settings)
-        except RagError as err:
-            for dest in saved:
-                dest.unlink(missing_ok=True)
-                if dest in backups:
-                    backups[dest].replace(dest)
-            messages.append(f"Not added: {err}")
-            return documents_table(), _bullets(messages), None
-        bad = {s.source: s.reason for s in report.skipped}
-        restored = False
-        for dest in saved:
-            source = dest.relative_to(corpus).as_posix()
-            if source in bad:
-                dest.unlink(missing_ok=True)  # keep the corpus free of files that cannot be read
-                if dest in backups:
-                    backups.pop(dest).replace(dest)
-                    restored = True
-                messages.append(f"Not added: {dest.name}: {bad[source]}")
-            elif dest in backups:
-                backups.pop(dest).unlink(missing_ok=True)
-                messages.append(f"Replaced: {dest.name} (re-indexed, answerable now)")
-            else:
-                messages.append(f"Added: {dest.name} (indexed, answerable now)")
-        if restored:
-            build_index(corpus, settings=settings)  # the previous versions are back in the index
-        return documents_table(), _bullets(messages), None
+            results = add_documents(corpus, settings, [(p.name, p) for p in paths], replace)
+        finally:
+            for p in paths:  # the upload route's own copies: the corpus has what it keeps
+                p.unlink(missing_ok=True)
+        return documents_table(), _bullets([r.message for r in results]), None
 
     def remove(source: str | None):  # type: ignore[no-untyped-def]
         if not source:
             return gr.skip(), "Pick a document to remove.", gr.skip()
-        path = (corpus / source).resolve()
-        if not path.is_relative_to(corpus.resolve()) or not path.is_file():
-            return gr.skip(), f"Not removed: {source} is not a document of this corpus", gr.skip()
-        path.unlink()
         try:
-            build_index(corpus, settings=settings)
+            done = remove_document(corpus, settings, source)
         except RagError as err:
             return documents_table(), f"Not removed: {err}", gr.skip()
         table = documents_table()
-        return (
-            table,
-            f"Removed: {source} (deleted from the corpus and the index)",
-            gr.update(choices=[r[0] for r in table], value=None),
-        )
+        return table, done, gr.update(choices=[r[0] for r in table], value=None)
 
     # delete_cache: the upload route's copies (kept in the corpus, or refused) do not pile up
     with gr.Blocks(title="rag · cited answers", delete_cache=(600, 600)) as demo:

@@ -1,0 +1,116 @@
+"""The corpus as a library users add to and remove from: one implementation for the chat's
+upload panel and the HTTP API's ``/v1/documents``.
+
+Uploads go to ``<corpus>/uploads/`` under a safe name, within the same size limit and types as
+everywhere; the index is updated before the call returns, so an added document answers at
+once. A file the loaders cannot read is taken back out of the corpus (and a replaced document's
+previous version restored), so the corpus holds only what the index holds.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from rag.errors import InputError, RagError
+from rag.loaders import SUPPORTED_SUFFIXES
+from rag.settings import Settings
+
+UPLOAD_SUFFIXES = tuple(sorted(SUPPORTED_SUFFIXES))  # one list for the CLI, the upload and the API
+TYPES_TEXT = ", ".join(UPLOAD_SUFFIXES)
+MAX_UPLOAD_BYTES = 20_000_000
+
+
+@dataclass(frozen=True)
+class Added:
+    """What became of one uploaded file: ``status`` is added, replaced or refused."""
+
+    name: str
+    status: str
+    message: str
+    source: str = ""  # its path in the corpus, when it was kept
+
+
+def safe_filename(name: str) -> str:
+    """A plain file name: no folders, no traversal, no hidden files, only safe characters."""
+    base = Path(name.replace("\\", "/")).name
+    stem, dot, suffix = base.rpartition(".")
+    if not dot:
+        stem, suffix = base, ""
+    stem = re.sub(r"[^A-Za-z0-9._ -]+", "_", stem).strip(" ._-")[:100] or "document"
+    suffix = re.sub(r"[^A-Za-z0-9]+", "", suffix).lower()[:10]
+    return f"{stem}.{suffix}" if suffix else stem
+
+
+def add_documents(corpus: Path, settings: Settings, files: list[tuple[str, Path]], replace: bool) -> list[Added]:
+    """Copy ``(original name, temporary path)`` files into the corpus and index them."""
+    out: list[Added] = []
+    saved: list[Path] = []
+    backups: dict[Path, Path] = {}
+    for original, src in files:
+        name = safe_filename(original)
+        refused = _refusal(original, name, src, corpus / "uploads" / name, replace)
+        if refused:
+            out.append(Added(original, "refused", refused))
+            continue
+        dest = corpus / "uploads" / name
+        if dest.exists():
+            backups[dest] = dest.with_name(f".{dest.name}.replaced")  # hidden: never indexed
+            dest.replace(backups[dest])
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, dest)
+        saved.append(dest)
+    from rag.core import build_index
+
+    try:
+        report = build_index(corpus, settings=settings)
+    except RagError as err:
+        for dest in saved:
+            dest.unlink(missing_ok=True)
+            if dest in backups:
+                backups[dest].replace(dest)
+        return [*out, *(Added(d.name, "refused", f"Not added: {err}") for d in saved)]
+    bad = {s.source: s.reason for s in report.skipped}
+    restored = False
+    for dest in saved:
+        source = dest.relative_to(corpus).as_posix()
+        if source in bad:
+            dest.unlink(missing_ok=True)  # keep the corpus free of files that cannot be read
+            if dest in backups:
+                backups.pop(dest).replace(dest)
+                restored = True
+            out.append(Added(dest.name, "refused", f"Not added: {dest.name}: {bad[source]}"))
+        elif dest in backups:
+            backups.pop(dest).unlink(missing_ok=True)
+            out.append(Added(dest.name, "replaced", f"Replaced: {dest.name} (re-indexed, answerable now)", source))
+        else:
+            out.append(Added(dest.name, "added", f"Added: {dest.name} (indexed, answerable now)", source))
+    if restored:
+        build_index(corpus, settings=settings)  # the previous versions are back in the index
+    return out
+
+
+def _refusal(original: str, name: str, src: Path, dest: Path, replace: bool) -> str:
+    """Why an upload is refused before it is copied ("" when it may go in)."""
+    if Path(name).suffix.lower() not in UPLOAD_SUFFIXES:
+        return f"Not added: {original}: unsupported type (use {TYPES_TEXT})"
+    size = src.stat().st_size
+    if size > MAX_UPLOAD_BYTES:
+        return f"Not added: {original}: {size} bytes is over the {MAX_UPLOAD_BYTES} byte limit"
+    if dest.exists() and not replace:
+        return f"Not added: {name}: a document with this name already exists; tick “Replace” to replace it"
+    return ""
+
+
+def remove_document(corpus: Path, settings: Settings, source: str) -> str:
+    """Delete ``source`` from the corpus and the index; InputError when it is not a document here."""
+    path = (corpus / source).resolve()
+    if not source or not path.is_relative_to(corpus.resolve()) or not path.is_file():
+        raise InputError(f"{source or 'nothing'} is not a document of this corpus")
+    from rag.core import build_index
+
+    path.unlink()
+    build_index(corpus, settings=settings)
+    return f"Removed: {source} (deleted from the corpus and the index)"
