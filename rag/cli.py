@@ -280,6 +280,41 @@ def eval_cmd(
     click.echo(f"report written to {out}/report.json, report.md, metrics.png, latency.png")
 
 
+@cli.command("serve")
+@click.option("--corpus", type=click.Path(path_type=Path), help="Corpus folder or .jsonl (default: corpus/).")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to serve on.")
+@click.option("--port", type=int, default=8000, show_default=True)
+@click.option("--chat", "with_chat", is_flag=True, help="Also serve the browser chat at / on the same port.")
+@store_options
+@friendly_errors
+def serve_cmd(
+    corpus: Path | None, host: str, port: int, with_chat: bool, index_dir: Path | None, chroma_url: str | None
+) -> None:
+    """Serve the HTTP API: /v1/ask, OpenAI /v1/chat/completions, /v1/documents (docs at /docs).
+
+    Set RAG_API_KEY to require 'Authorization: Bearer <key>'.
+
+    \b
+    Examples:
+      rag serve
+      rag serve --corpus ~/notes --port 8080 --chat
+      RAG_API_KEY=s3cret rag serve --host 0.0.0.0
+    """
+    import uvicorn
+
+    from rag.core import get_engine, warm_up
+    from rag.server import create_app
+
+    settings = _settings(index_dir=index_dir, chroma_url=chroma_url)
+    corpus = corpus or settings.corpus
+    report = get_engine(corpus, settings).index()
+    click.echo(f"rag: {report.summary()}", err=True)
+    warm_up(corpus, settings)
+    app = create_app(corpus, settings, api_key=settings.api_key or None, chat=with_chat)
+    click.echo(f"rag: serving {corpus} on http://{host}:{port} (API docs at /docs)", err=True)
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
 @cli.command("chat")
 @click.option("--corpus", type=click.Path(path_type=Path), help="Corpus folder (default: corpus/).")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to serve on.")

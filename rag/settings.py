@@ -193,6 +193,12 @@ class Settings(BaseSettings):
         description="Login for the chat as 'user:password' (RAG_AUTH): when set, the page and its API "
         "ask for it; unset or empty, the chat has no login (it binds 127.0.0.1 unless told otherwise).",
     )
+    api_key: str | None = Field(
+        default=None,
+        repr=False,
+        description="Bearer token for rag serve (RAG_API_KEY): when set, every endpoint but /v1/health wants "
+        "'Authorization: Bearer <key>'; unset, the API is open (it binds 127.0.0.1 unless told otherwise).",
+    )
 
 
 def get_settings(**overrides: object) -> Settings:

@@ -1,0 +1,253 @@
+"""``rag serve``: the corpus over HTTP, as JSON and in the OpenAI chat-completions protocol.
+
+Thin: every endpoint calls the same ``ask``/``ask_stream`` and ``rag.library`` as the chat and
+the CLI. Endpoints (OpenAPI docs at ``/docs``):
+
+- ``POST /v1/ask``: ``{"question": …, "mode"?, "top_k"?, "history"?, "sources"?}`` -> the answer
+  as ``rag ask --json`` prints it, each citation with its document's title;
+- ``POST /v1/chat/completions`` (streamed or not) and ``GET /v1/models``: the OpenAI protocol;
+  the model name is the collection, the last user message the question, earlier turns the
+  history; citations are ``[n]`` in the text and structured in ``citations``;
+- ``GET/POST/DELETE /v1/documents``: list, upload (the chat's limits and safe names), remove;
+- ``GET /v1/health``.
+
+With ``RAG_API_KEY`` set, every endpoint but health wants ``Authorization: Bearer <key>``.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Literal
+
+from fastapi import FastAPI, File, Form, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel, Field
+from starlette.middleware.base import BaseHTTPMiddleware
+
+from rag.errors import IndexBusyError, InputError, RagError
+from rag.library import MAX_UPLOAD_BYTES, add_documents, remove_document
+from rag.settings import Mode, Settings
+
+MAX_JSON_BYTES = 1_000_000  # a question, its history and options fit many times over
+MAX_BODY_BYTES = 4 * MAX_UPLOAD_BYTES  # an upload of several documents
+
+
+class AskBody(BaseModel):
+    question: str = Field(description="The question, in plain words.")
+    mode: Mode | None = Field(None, description="dense, bm25 or hybrid (default: the server's setting).")
+    top_k: int | None = Field(None, description="Passages the answer is drawn from.")
+    max_sentences: int | None = Field(None, description="Most sentences quoted.")
+    history: list[str | list[str]] = Field(
+        default_factory=list, description="Earlier questions, or [question, answer] pairs."
+    )
+    sources: list[str] | None = Field(None, description="Ask only these documents (their paths in the corpus).")
+
+
+class Message(BaseModel):
+    role: str
+    content: str | list[dict[str, Any]] | None = None
+
+    def text(self) -> str:
+        if isinstance(self.content, list):  # content parts: keep the text ones
+            return " ".join(str(p.get("text", "")) for p in self.content if p.get("type") == "text")
+        return self.content or ""
+
+
+class ChatBody(BaseModel):
+    model: str
+    messages: list[Message]
+    stream: bool = False
+
+
+def _error(status: int, message: str, kind: str = "invalid_request_error", code: str | None = None) -> Any:
+    return JSONResponse({"error": {"message": message, "type": kind, "code": code}}, status_code=status)
+
+
+def _status_of(err: RagError) -> int:
+    if isinstance(err, IndexBusyError):
+        return 503
+    return 400 if isinstance(err, InputError) else 500
+
+
+def create_app(corpus: Path, settings: Settings, api_key: str | None = None, chat: bool = False) -> Any:
+    """The FastAPI application serving ``corpus``; with ``chat``, the Gradio chat is mounted at ``/``."""
+    from rag.core import ask, ask_stream, get_engine
+
+    model_name = get_engine(corpus, settings).store.name
+    app = FastAPI(title="rag", description="Answers from your documents, with span-exact citations.")
+
+    async def guard(request: Request, call_next: Any) -> Any:
+        path = request.url.path
+        if api_key and path.startswith("/v1/") and path != "/v1/health":
+            given = request.headers.get("authorization", "")
+            if not hmac.compare_digest(given.encode(), f"Bearer {api_key}".encode()):
+                return _error(401, "missing or wrong API key (Authorization: Bearer …)", "authentication_error")
+        limit = MAX_BODY_BYTES if path == "/v1/documents" else MAX_JSON_BYTES
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > limit):
+            return _error(413, f"request body over the {limit} byte limit")
+        return await call_next(request)
+
+    app.add_middleware(BaseHTTPMiddleware, dispatch=guard)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> Any:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
+        return _error(400, f"invalid request: {where + ': ' if where else ''}{first.get('msg', 'bad body')}")
+
+    @app.exception_handler(RagError)
+    async def failed(request: Request, exc: RagError) -> Any:
+        return _error(_status_of(exc), str(exc))
+
+    def titled(answer: Any) -> dict[str, Any]:
+        engine = get_engine(corpus, settings)
+        out = answer.to_dict()
+        for c in out["citations"]:
+            entry = engine.manifest.documents.get(c["source"])
+            c["title"] = entry.title if entry else ""
+        return out
+
+    @app.get("/v1/health")
+    def health() -> dict[str, Any]:
+        manifest = get_engine(corpus, settings).store.load_manifest()
+        chunks = sum(e.chunks for e in manifest.documents.values())
+        return {"status": "ok", "model": model_name, "documents": len(manifest.documents), "chunks": chunks}
+
+    @app.post("/v1/ask")
+    def ask_endpoint(body: AskBody) -> dict[str, Any]:
+        answer = ask(
+            body.question,
+            corpus=corpus,
+            settings=settings,
+            history=body.history,
+            mode=body.mode,
+            top_k=body.top_k,
+            max_sentences=body.max_sentences,
+            sources=body.sources,
+        )
+        return titled(answer)
+
+    @app.get("/v1/models")
+    def models() -> dict[str, Any]:
+        return {"object": "list", "data": [{"id": model_name, "object": "model", "created": 0, "owned_by": "rag"}]}
+
+    @app.post("/v1/chat/completions")
+    def chat_completions(body: ChatBody) -> Any:
+        if body.model not in (model_name, "rag"):
+            return _error(404, f"no model {body.model!r}: this server has {model_name!r}", code="model_not_found")
+        question, history = _conversation(body.messages)
+        stream = ask_stream(question, corpus=corpus, settings=settings, history=history)
+        if body.stream:
+            first = next(stream)  # errors in the question surface as a status, not mid-stream
+            return StreamingResponse(_sse(first, stream, body.model, titled), media_type="text/event-stream")
+        answer = next(item for item in stream if not isinstance(item, str))
+        return {
+            "id": f"chatcmpl-{uuid.uuid4().hex}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": body.model,
+            "choices": [
+                {"index": 0, "message": {"role": "assistant", "content": answer.text}, "finish_reason": "stop"}
+            ],
+            "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+            **_structured(titled(answer)),
+        }
+
+    @app.get("/v1/documents")
+    def documents() -> dict[str, Any]:
+        manifest = get_engine(corpus, settings).store.load_manifest()
+        rows = [{"source": s, "title": e.title, "chunks": e.chunks} for s, e in sorted(manifest.documents.items())]
+        return {"documents": rows}
+
+    @app.post("/v1/documents")
+    def upload(files: list[UploadFile] = File(...), replace: bool = Form(False)) -> Any:  # noqa: B008
+        with tempfile.TemporaryDirectory(prefix="rag-upload-") as tmp:
+            staged = []
+            for i, f in enumerate(files):
+                path = Path(tmp) / str(i)
+                with path.open("wb") as out:
+                    while block := f.file.read(1 << 20):
+                        out.write(block)
+                staged.append((f.filename or "document", path))
+            results = add_documents(corpus, settings, staged, replace)
+        body = {
+            "results": [{"name": r.name, "status": r.status, "message": r.message, "source": r.source} for r in results]
+        }
+        return body if any(r.status != "refused" for r in results) else _json(422, body)
+
+    @app.delete("/v1/documents/{source:path}")
+    def remove(source: str) -> dict[str, Any]:
+        try:
+            message = remove_document(corpus, settings, source)
+        except InputError as err:
+            return _error(404, str(err), code="document_not_found")  # type: ignore[no-any-return]
+        return {"removed": source, "message": message}
+
+    if chat:
+        import gradio as gr
+
+        from rag.chat import build_app
+
+        app = gr.mount_gradio_app(app, build_app(corpus, settings), path="/")
+    return app
+
+
+def _json(status: int, body: dict[str, Any]) -> Any:
+    return JSONResponse(body, status_code=status)
+
+
+def _conversation(messages: list[Message]) -> tuple[str, list[list[str]]]:
+    """The last user message as the question; earlier user/assistant turns as [question, answer] pairs."""
+    turns = [(m.role, m.text()) for m in messages if m.role in ("user", "assistant")]
+    if not turns or turns[-1][0] != "user" or not turns[-1][1].strip():
+        raise InputError("the last message must be the user's question")
+    history: list[list[str]] = []
+    for role, text in turns[:-1]:
+        if role == "user":
+            history.append([text, ""])
+        elif history:
+            history[-1][1] = text
+    return turns[-1][1], [[q, a] if a else [q] for q, a in history]
+
+
+def _structured(answer: dict[str, Any]) -> dict[str, Any]:
+    """What travels beside the text: the citations, the short answer, the confidence."""
+    keys = ("citations", "short", "confidence", "abstained")
+    return {k: answer[k] for k in keys if k in answer}
+
+
+def _sse(first: Any, stream: Iterator[Any], model: str, titled: Any) -> Iterator[str]:
+    """The answer stream as OpenAI chat-completion chunks (server-sent events)."""
+    ident, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
+
+    def chunk(delta: dict[str, Any], finish: Literal["stop"] | None = None, **extra: Any) -> str:
+        body = {
+            "id": ident,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+            **extra,
+        }
+        return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
+
+    yield chunk({"role": "assistant", "content": ""})
+    for item in _chain(first, stream):
+        if isinstance(item, str):
+            yield chunk({"content": item})
+        else:
+            yield chunk({}, "stop", **_structured(titled(item)))
+    yield "data: [DONE]\n\n"
+
+
+def _chain(first: Any, rest: Iterator[Any]) -> Iterator[Any]:
+    yield first
+    yield from rest

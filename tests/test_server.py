@@ -1,0 +1,180 @@
+"""``rag serve``: a real uvicorn server on a loopback port, driven by plain HTTP and by the
+official ``openai`` client (streamed and not), with bad bodies, tokens and 20 clients at once."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import openai
+import pytest
+from conftest import DEFAULT_CORPUS
+
+from rag import ask, build_index
+from rag.core import document_text
+from rag.settings import get_settings
+
+pytestmark = pytest.mark.integration
+Q = "Who is the Chinese Embassy spokesman quoted about Ukraine?"
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def serving(corpus: Path, settings: Any, api_key: str | None = None) -> Iterator[str]:
+    """The API app under a real uvicorn server in this process; yields its base URL."""
+    import uvicorn
+
+    from rag.server import create_app
+
+    port = _port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(corpus, settings, api_key=api_key), host="127.0.0.1", port=port, log_level="error")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 60
+    while not server.started and time.time() < deadline:
+        time.sleep(0.05)
+    assert server.started, "server did not start"
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def api(indexed) -> Iterator[tuple[str, Path, Any]]:  # type: ignore[no-untyped-def]
+    corpus, settings = indexed
+    with serving(corpus, settings) as url:
+        yield url, corpus, settings
+
+
+def test_ask_returns_verified_citations_with_titles(api) -> None:  # type: ignore[no-untyped-def]
+    url, corpus, settings = api
+    r = httpx.post(f"{url}/v1/ask", json={"question": Q, "mode": "hybrid", "top_k": 3}, timeout=60)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert "Liu Pengyu" in body["text"] and not body["abstained"] and body["short"]["text"] == "Liu Pengyu"
+    c = body["citations"][0]
+    assert c["title"] and document_text(c["source"], corpus, settings=settings)[c["start"] : c["end"]] == c["quote"]
+    assert body["text"] == ask(Q, corpus=corpus, settings=settings, mode="hybrid", top_k=3).text  # one core
+    assert httpx.get(f"{url}/v1/health").json()["documents"] == 2
+    assert httpx.get(f"{url}/openapi.json").json()["paths"].keys() >= {"/v1/ask", "/v1/chat/completions"}
+
+
+def test_the_openai_client_gets_answers_streamed_and_not(api) -> None:  # type: ignore[no-untyped-def]
+    url = api[0]
+    client = openai.OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0)
+    model = client.models.list().data[0].id
+    done = client.chat.completions.create(model=model, messages=[{"role": "user", "content": Q}])
+    text = done.choices[0].message.content or ""
+    assert "Liu Pengyu" in text and "[1]" in text
+    citations = (done.model_extra or {})["citations"]
+    assert citations[0]["quote"] in text and citations[0]["title"]
+
+    pieces, last = [], None
+    for chunk in client.chat.completions.create(model=model, messages=[{"role": "user", "content": Q}], stream=True):
+        pieces.append(chunk.choices[0].delta.content or "")
+        last = chunk
+    assert "".join(pieces) == text  # the same answer, in pieces
+    assert last is not None and last.choices[0].finish_reason == "stop"
+    assert (last.model_extra or {})["citations"] == citations
+
+    follow = client.chat.completions.create(
+        model=model,
+        messages=[
+            {"role": "user", "content": "Who is the Chinese ambassador to the United States?"},
+            {"role": "assistant", "content": "Qin Gang"},
+            {"role": "user", "content": "How long was the White House meeting with him?"},
+        ],
+    )
+    assert follow.choices[0].message.content  # the history reached the answerer (a rewrite, not an error)
+    with pytest.raises(openai.NotFoundError):
+        client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": Q}])
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "words"),
+    [
+        (b"{not json", 400, "invalid request"),
+        (b'{"question": 42}', 400, "question"),
+        (json.dumps({"question": "x" * 3000}).encode(), 400, "question"),
+        (json.dumps({"question": Q, "top_k": 0}).encode(), 400, "top_k"),
+        (json.dumps({"question": "y" * 1_100_000}).encode(), 413, "limit"),
+    ],
+)
+def test_bad_requests_get_a_status_and_one_line(api, body: bytes, status: int, words: str) -> None:  # type: ignore[no-untyped-def]
+    url, *_ = api
+    r = httpx.post(f"{url}/v1/ask", content=body, headers={"content-type": "application/json"}, timeout=60)
+    assert r.status_code == status, r.text
+    message = r.json()["error"]["message"]
+    assert words in message and "\n" not in message
+
+
+def test_twenty_clients_at_once_get_the_answers_one_gets(api) -> None:  # type: ignore[no-untyped-def]
+    url, corpus, settings = api
+    questions = [Q, "When did Biden and Xi meet?", "Who is Qin Gang?", "What did Sushant Sareen say?"] * 5
+    expected = {q: ask(q, corpus=corpus, settings=settings).text for q in set(questions)}
+    with httpx.Client(timeout=120) as http, ThreadPoolExecutor(20) as pool:
+        replies = list(pool.map(lambda q: http.post(f"{url}/v1/ask", json={"question": q}), questions))
+    assert all(r.status_code == 200 for r in replies)
+    assert [r.json()["text"] for r in replies] == [expected[q] for q in questions]
+
+
+def test_a_token_is_required_when_set(indexed) -> None:  # type: ignore[no-untyped-def]
+    corpus, settings = indexed
+    with serving(corpus, settings, api_key="s3cret") as url:
+        assert httpx.post(f"{url}/v1/ask", json={"question": Q}).status_code == 401
+        wrong = httpx.post(f"{url}/v1/ask", json={"question": Q}, headers={"Authorization": "Bearer nope"})
+        assert wrong.status_code == 401 and "API key" in wrong.json()["error"]["message"]
+        right = httpx.post(f"{url}/v1/ask", json={"question": Q}, headers={"Authorization": "Bearer s3cret"}, timeout=60)
+        assert right.status_code == 200
+        assert httpx.get(f"{url}/v1/health").status_code == 200  # health stays open for probes
+        client = openai.OpenAI(base_url=f"{url}/v1", api_key="nope", max_retries=0)
+        with pytest.raises(openai.AuthenticationError):
+            client.models.list()
+
+
+def test_documents_are_listed_uploaded_and_removed(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    shutil.copytree(DEFAULT_CORPUS, corpus)
+    settings = get_settings(index_dir=tmp_path / "index")
+    build_index(corpus, settings=settings)
+    note = "The orchard behind the mill grows forty-two quince trees, planted by Ilse Varga in 1987.\n"
+    with serving(corpus, settings) as url:
+        listed = httpx.get(f"{url}/v1/documents").json()["documents"]
+        assert {d["source"] for d in listed} == {p.name for p in DEFAULT_CORPUS.iterdir()}
+        files = [
+            ("files", ("../../orchard notes.txt", note.encode(), "text/plain")),
+            ("files", ("tool.exe", b"MZ\x00\x00", "application/octet-stream")),
+        ]
+        r = httpx.post(f"{url}/v1/documents", files=files, timeout=120)
+        assert r.status_code == 200, r.text
+        results = {x["name"]: x for x in r.json()["results"]}
+        assert results["orchard notes.txt"]["status"] == "added"
+        assert results["tool.exe"]["status"] == "refused" and "unsupported type" in results["tool.exe"]["message"]
+        assert (corpus / "uploads" / "orchard notes.txt").read_text() == note  # the name made safe, no traversal
+        answer = httpx.post(f"{url}/v1/ask", json={"question": "Who planted the quince trees?"}, timeout=60).json()
+        assert answer["short"]["text"] == "Ilse Varga"
+        again = httpx.post(f"{url}/v1/documents", files=files[:1], timeout=60)
+        assert again.status_code == 422 and "already exists" in again.json()["results"][0]["message"]
+        gone = httpx.delete(f"{url}/v1/documents/uploads/orchard notes.txt", timeout=60)
+        assert gone.status_code == 200 and not (corpus / "uploads" / "orchard notes.txt").exists()
+        assert httpx.delete(f"{url}/v1/documents/../secret.txt").status_code == 404
+        after = httpx.post(f"{url}/v1/ask", json={"question": "Who planted the quince trees?"}, timeout=60).json()
+        assert "Ilse Varga" not in after["text"]
