@@ -315,6 +315,26 @@ def serve_cmd(
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
 
+@cli.command("mcp")
+@click.option("--corpus", type=click.Path(path_type=Path), help="Corpus folder or .jsonl (default: corpus/).")
+@store_options
+@friendly_errors
+def mcp_cmd(corpus: Path | None, index_dir: Path | None, chroma_url: str | None) -> None:
+    """Serve the corpus to AI assistants over the Model Context Protocol (stdio).
+
+    Tools: ask (answer with citations), search (passages with spans), read (a span in context).
+
+    \b
+    Examples:
+      rag mcp --corpus ~/notes
+      (in an assistant's MCP config: command "rag", args ["mcp", "--corpus", "/path/to/docs"])
+    """
+    from rag.mcp_server import serve_stdio
+
+    settings = _settings(index_dir=index_dir, chroma_url=chroma_url)
+    serve_stdio(corpus or settings.corpus, settings)
+
+
 @cli.command("chat")
 @click.option("--corpus", type=click.Path(path_type=Path), help="Corpus folder (default: corpus/).")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to serve on.")

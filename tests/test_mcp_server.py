@@ -1,0 +1,55 @@
+"""``rag mcp``: the real command over stdio, driven by the ``mcp`` SDK's own client."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rag.core import document_text
+
+pytestmark = pytest.mark.integration
+
+
+async def _session(corpus: Path, env: dict[str, str], calls: list[tuple[str, dict[str, Any]]]) -> Any:
+    from mcp import Client
+    from mcp.client.stdio import StdioServerParameters
+
+    params = StdioServerParameters(
+        command=sys.executable, args=["-m", "rag.cli", "mcp", "--corpus", str(corpus)], env=env
+    )
+    async with Client(params) as client:
+        tools = {t.name for t in (await client.list_tools()).tools}
+        results = [await client.call_tool(name, args) for name, args in calls]
+    return tools, results
+
+
+def test_an_assistant_can_ask_search_and_read(indexed, subprocess_env: dict[str, str]) -> None:  # type: ignore[no-untyped-def]
+    corpus, settings = indexed
+    env = {**subprocess_env, "RAG_INDEX_DIR": str(settings.index_dir)}
+    calls = [
+        ("ask", {"question": "Who is the Chinese Embassy spokesman quoted about Ukraine?"}),
+        ("search", {"query": "wheat imports from Russia", "top_k": 3}),
+        ("ask", {"question": "What is the capital of Peru?"}),
+    ]
+    tools, (answer, found, unknown) = asyncio.run(_session(corpus, env, calls))
+    assert tools == {"ask", "search", "read"}
+    a = answer.structured_content
+    assert not answer.is_error and "Liu Pengyu" in a["text"] and a["short"]["text"] == "Liu Pengyu"
+    c = a["citations"][0]
+    assert document_text(c["source"], corpus, settings=settings)[c["start"] : c["end"]] == c["quote"] and c["title"]
+    passages = found.structured_content["passages"]
+    assert len(passages) == 3 and any("wheat" in p["text"].lower() for p in passages)
+    assert unknown.structured_content["abstained"] is True
+
+    span = [("read", {"source": c["source"], "start": c["start"], "end": c["end"], "context": 50})]
+    span.append(("read", {"source": c["source"], "start": 10, "end": 10**9}))
+    span.append(("read", {"source": "../../etc/passwd"}))
+    _, (read, outside, escape) = asyncio.run(_session(corpus, env, span))
+    r = read.structured_content
+    assert r["text"] == c["quote"] and len(r["before"]) == 50 and len(r["after"]) == 50
+    assert outside.is_error and "outside" in outside.content[0].text
+    assert escape.is_error and "no readable document" in escape.content[0].text
