@@ -1,0 +1,1 @@
+"""Adapters that put the core into other frameworks (imported only when used)."""
