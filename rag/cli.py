@@ -96,7 +96,7 @@ def index_cmd(
     \b
     Examples:
       rag index                 # the default corpus/
-      rag index ~/notes         # a folder of .txt/.md/.html/.pdf
+      rag index ~/notes         # a folder of .txt/.md/.html/.pdf/.docx
       rag index docs.jsonl      # one {"id", "title", "text"} per line
       rag index --chroma-url http://127.0.0.1:8000   # into a Chroma server
       rag index --rehash        # also catch edits that kept size and modification time

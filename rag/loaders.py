@@ -1,4 +1,4 @@
-"""Turn a corpus path into documents: a folder of .txt/.md/.html/.pdf files, or a .jsonl file.
+"""Turn a corpus path into documents: a folder of .txt/.md/.html/.pdf/.docx files, or a .jsonl file.
 
 Offsets everywhere in the system index the text these loaders produce. For .txt and .md the
 text is exactly what ``Path.read_text(encoding="utf-8")`` returns (universal newlines), so a
@@ -23,7 +23,8 @@ from rag.webpage import html_text
 TEXT_SUFFIXES = {".txt", ".md", ".markdown"}
 HTML_SUFFIXES = {".html", ".htm"}
 PDF_SUFFIXES = {".pdf"}
-SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | PDF_SUFFIXES
+DOCX_SUFFIXES = {".docx"}
+SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | PDF_SUFFIXES | DOCX_SUFFIXES
 PDF_MEMORY_MB = 2048  # address-space cap of the PDF extraction process
 
 
@@ -132,6 +133,10 @@ def read_file(path: Path, source: str, max_bytes: int, max_seconds: float = 60.0
     suffix = path.suffix.lower()
     if suffix in PDF_SUFFIXES:
         text, title = _pdf_text(raw, max_seconds)
+    elif suffix in DOCX_SUFFIXES:
+        from rag.docx_text import docx_text
+
+        text, title = docx_text(raw)
     else:
         decoded = _decode_text(raw)
         if suffix in HTML_SUFFIXES:

@@ -43,7 +43,7 @@ class Settings(BaseSettings):
 
     corpus: Path = Field(
         default=Path("corpus"),
-        description="Default corpus: a folder of .txt/.md/.html/.pdf files or a .jsonl file.",
+        description="Default corpus: a folder of .txt/.md/.html/.pdf/.docx files or a .jsonl file.",
     )
     index_dir: Path = Field(
         default_factory=default_index_dir,
