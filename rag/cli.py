@@ -84,20 +84,34 @@ def cli() -> None:
 @cli.command("index")
 @click.argument("path", required=False, type=click.Path(path_type=Path))
 @store_options
-@click.option("--quiet", "-q", is_flag=True, help="Print only the summary line.")
+@click.option("--quiet", "-q", is_flag=True, help="Print only the summary line (no bar, no skipped files).")
+@click.option("--verbose", "-v", is_flag=True, help="Also print a line per added, updated and removed document.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (every list in full).")
 @click.option("--rehash", is_flag=True, help="Read and hash every file, even those whose size and times match.")
 @click.option("--rebuild", is_flag=True, help="Move the index folder aside (kept, not deleted) and build a new one.")
 @friendly_errors
 def index_cmd(
-    path: Path | None, index_dir: Path | None, chroma_url: str | None, quiet: bool, rehash: bool, rebuild: bool
+    path: Path | None,
+    index_dir: Path | None,
+    chroma_url: str | None,
+    quiet: bool,
+    verbose: bool,
+    as_json: bool,
+    rehash: bool,
+    rebuild: bool,
 ) -> None:
     """Index PATH (a folder or a .jsonl file; default: corpus/) incrementally.
+
+    On a terminal a progress bar shows documents/s, chunks/s and the time left; then one summary
+    line, and each skipped file with its reason.
 
     \b
     Examples:
       rag index                 # the default corpus/
       rag index ~/notes         # a folder of .txt/.md/.html/.pdf/.docx
       rag index docs.jsonl      # one {"id", "title", "text"} per line
+      rag index --verbose       # also a line per added, updated or removed document
+      rag index --json > report.json
       rag index --chroma-url http://127.0.0.1:8000   # into a Chroma server
       rag index --rehash        # also catch edits that kept size and modification time
       rag index --rebuild       # after "the index … is damaged": start over, keeping the old folder
@@ -106,16 +120,21 @@ def index_cmd(
     from rag.types import printable
 
     settings = _settings(index_dir=index_dir, chroma_url=chroma_url)
+    show = not quiet and not as_json
     if rebuild:
-        moved, report = rebuild_index(path, settings=settings, progress=not quiet)
+        moved, report = rebuild_index(path, settings=settings, progress=show)
         if moved is not None:
             click.echo(f"moved the old index to {moved}", err=True)
     else:
-        report = build_index(path, settings=settings, progress=not quiet, rehash=rehash)
-    if not quiet:
+        report = build_index(path, settings=settings, progress=show, rehash=rehash)
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
+        return
+    if verbose and not quiet:
         for label, items in (("added", report.added), ("updated", report.updated), ("removed", report.removed)):
             for source in items:
                 click.echo(f"{label}: {printable(source)}")
+    if not quiet:
         for skipped in report.skipped:
             click.echo(str(skipped), err=True)
     click.echo(report.summary())

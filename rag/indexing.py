@@ -121,11 +121,12 @@ def index_corpus(store: IndexStore, encoder: Encoder, progress: bool = False, re
     unchanged: list[str] = []
     skipped: list[SkippedFile] = []
     seen: set[str] = set()
-    writer = _Writer(store, encoder, manifest, reusable, progress)
+    writer = _Writer(store, encoder, manifest, reusable, _Progress(progress, store.corpus))
     touched = False  # stat details refreshed (or an older manifest format): saved even with nothing to embed
 
     scan = _scan(store.corpus, manifest, settings.max_file_bytes, settings.max_file_seconds, rehash)
     for item in writer.watch(scan):
+        writer.progress.document()
         if isinstance(item, SkippedFile):
             skipped.append(item)
             continue
@@ -253,12 +254,16 @@ class _Writer:
     """
 
     def __init__(
-        self, store: IndexStore, encoder: Encoder, manifest: Manifest, reusable: dict[str, np.ndarray], progress: bool
+        self,
+        store: IndexStore,
+        encoder: Encoder,
+        manifest: Manifest,
+        reusable: dict[str, np.ndarray],
+        progress: _Progress,
     ) -> None:
         self.store, self.encoder, self.manifest, self.reusable = store, encoder, manifest, reusable
         self.checkpoint = _Checkpoint(store, manifest)
         self.progress = progress
-        self.bar: Any = None
         self.batch: list[_Part] = []
         self.size = 0
         self.encoded = 0
@@ -272,8 +277,7 @@ class _Writer:
             self.flush()
         finally:
             self.checkpoint.save()
-            if self.bar is not None:
-                self.bar.close()
+            self.progress.close()
 
     def add(self, pending: _Pending) -> None:
         s = self.store.settings
@@ -294,10 +298,6 @@ class _Writer:
             return
         if not self.store.url:
             _check_space(self.store.settings.index_dir, self.size)
-        if self.bar is None and self.progress and (self.written or self.size >= PROGRESS_MIN_CHUNKS):
-            from tqdm import tqdm
-
-            self.bar = tqdm(unit="chunk", desc="embedding", file=sys.stderr, dynamic_ncols=True)
         encoded = _write_batch(
             self.store, self.encoder, self.manifest, self.batch, self.reusable, self.checkpoint.retire
         )
@@ -305,9 +305,52 @@ class _Writer:
         self.reused += self.size - encoded
         self.written += sum(part.last for part in self.batch)
         self.checkpoint.after_batch()
-        if self.bar is not None:
-            self.bar.update(self.size)
+        self.progress.chunks(self.size)
         self.batch, self.size = [], 0
+
+
+class _Progress:
+    """One bar over the corpus's documents, with ETA, documents/s and chunks/s; only on a terminal.
+
+    tqdm draws nothing when stderr is not a terminal (``disable=None``), so logs and pipes get
+    only the summary line. The total is counted first: a folder listing, or the lines of a .jsonl.
+    """
+
+    def __init__(self, enabled: bool, corpus: Path) -> None:
+        self.bar: Any = None
+        self.done_chunks = 0
+        self.started = time.monotonic()
+        if enabled and sys.stderr.isatty():
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=_count_documents(corpus), unit="doc", desc="indexing", file=sys.stderr,
+                            dynamic_ncols=True, mininterval=0.5)  # fmt: skip
+
+    def document(self) -> None:
+        if self.bar is not None:
+            self.bar.update(1)
+
+    def chunks(self, n: int) -> None:
+        self.done_chunks += n
+        if self.bar is not None:
+            rate = self.done_chunks / max(time.monotonic() - self.started, 1e-9)
+            self.bar.set_postfix_str(f"{self.done_chunks} chunks, {rate:.0f} chunks/s", refresh=False)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _count_documents(corpus: Path) -> int | None:
+    """How many documents a run will look at (for the bar's ETA), or None if it cannot tell."""
+    try:
+        if is_jsonl_corpus(corpus):
+            with corpus.open("rb") as f:
+                return sum(block.count(b"\n") for block in iter(lambda: f.read(1 << 20), b""))
+        files, skipped = scan_folder(corpus)
+        return len(files) + len(skipped)
+    except OSError:
+        return None
 
 
 class _Checkpoint:

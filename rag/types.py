@@ -247,6 +247,22 @@ class IndexReport:
     reused: int = 0
     units_made: int = 0  # chunks whose sentence vectors an older index lacked, made once
 
+    def to_dict(self) -> dict[str, object]:
+        """The report for ``rag index --json``: every list in full, and the counts."""
+        return {
+            "added": list(self.added),
+            "updated": list(self.updated),
+            "removed": list(self.removed),
+            "unchanged": len(self.unchanged),
+            "skipped": [{"source": s.source, "reason": s.reason} for s in self.skipped],
+            "chunks": self.chunks,
+            "embedded": self.embedded,
+            "reused": self.reused,
+            "repaired": self.repaired,
+            "upgraded_from": self.upgraded_from,
+            "units_made": self.units_made,
+        }
+
     def upgrade_notice(self) -> str:
         """The one-time changes an older index went through on this run ("" when none)."""
         notes = []

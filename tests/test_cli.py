@@ -22,8 +22,10 @@ def test_index_then_ask_json(corpus_copy: Path, tmp_path: Path) -> None:
     index_dir = str(tmp_path / "idx")
     res = runner.invoke(cli, ["index", str(corpus_copy), "--index-dir", index_dir])
     assert res.exit_code == 0, res.output
-    assert "added: 001_a1832f6365ab849e.txt" in res.output
-    assert "added 2, updated 0, removed 0, unchanged 0, skipped 0" in res.output
+    assert "added: " not in res.output  # one summary line, not a line per document
+    assert res.output.strip().splitlines() == [
+        "added 2, updated 0, removed 0, unchanged 0, skipped 0 (15 chunks in the index); embedded 15 chunks, reused 0 unchanged vectors"
+    ]
 
     res = runner.invoke(cli, ["ask", Q, "--corpus", str(corpus_copy), "--index-dir", index_dir, "--json"])
     assert res.exit_code == 0, res.output
@@ -35,7 +37,10 @@ def test_index_then_ask_json(corpus_copy: Path, tmp_path: Path) -> None:
     assert set(c) == {"source", "start", "end", "quote", "score"}
     assert (corpus_copy / c["source"]).read_text(encoding="utf-8")[c["start"] : c["end"]] == c["quote"]
 
-    res = runner.invoke(cli, ["index", str(corpus_copy), "--index-dir", index_dir])
+    res = runner.invoke(cli, ["index", str(corpus_copy), "--index-dir", index_dir, "--json"])
+    report = json.loads(res.output)
+    assert report["added"] == [] and report["unchanged"] == 2 and report["chunks"] == 15 and report["skipped"] == []
+    res = runner.invoke(cli, ["index", str(corpus_copy), "--index-dir", index_dir, "--verbose"])
     assert "added 0, updated 0, removed 0, unchanged 2" in res.output
 
 
@@ -97,3 +102,50 @@ def test_invalid_setting_is_a_usage_error(tmp_path: Path) -> None:
     res = CliRunner().invoke(cli, ["ask", Q], env={"RAG_TOP_K": "0", "RAG_INDEX_DIR": str(tmp_path)})
     assert res.exit_code == 2
     assert "invalid setting top_k" in res.output
+
+
+@pytest.mark.integration
+def test_index_shows_a_progress_bar_on_a_terminal_only(tmp_path: Path, subprocess_env: dict[str, str]) -> None:
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    corpus = tmp_path / "many"
+    corpus.mkdir()
+    for i in range(30):
+        (corpus / f"note{i:02d}.txt").write_text(f"Note {i}: the ferry number {i} leaves at {i % 12 + 1} o'clock.\n")
+    env = {**subprocess_env, "RAG_INDEX_DIR": str(tmp_path / "index")}
+    leader, follower = pty.openpty()
+    import fcntl
+    import struct
+    import termios
+
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))  # a 120-column terminal
+    proc = subprocess.run(
+        [sys.executable, "-m", "rag.cli", "index", str(corpus)],
+        env=env, stdout=subprocess.PIPE, stderr=follower, text=True, timeout=300,
+    )  # fmt: skip
+    os.close(follower)
+    seen = b""
+    while True:
+        try:
+            block = os.read(leader, 65536)
+        except OSError:
+            break
+        if not block:
+            break
+        seen += block
+    os.close(leader)
+    assert proc.returncode == 0
+    bar = seen.decode("utf-8", "replace")
+    assert "30/30" in bar and "doc/s" in bar and "chunks/s" in bar, bar[-400:]
+    assert proc.stdout.strip().startswith("added 30, updated 0")  # the summary, not 30 lines
+    piped = subprocess.run(
+        [sys.executable, "-m", "rag.cli", "index", str(corpus), "--rehash"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert "doc/s" not in piped.stderr and "\r" not in piped.stderr  # logs and pipes get no bar

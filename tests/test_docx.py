@@ -103,7 +103,7 @@ def test_cli_and_upload_take_docx_alike(tmp_path: Path) -> None:
     (corpus / "broken.docx").write_bytes(b"PK\x03\x04 damaged")
     docx.Document().save(str(corpus / "empty.docx"))
     index_dir = tmp_path / "index"
-    res = CliRunner().invoke(cli, ["index", str(corpus), "--index-dir", str(index_dir)])
+    res = CliRunner().invoke(cli, ["index", str(corpus), "--index-dir", str(index_dir), "--verbose"])
     assert res.exit_code == 0, res.output
     assert "added: good.docx" in res.output
     assert "skipped broken.docx: not a valid .docx" in res.output

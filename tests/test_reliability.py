@@ -781,8 +781,9 @@ def test_hostile_file_names_are_skipped_and_the_rest_indexed(tmp_path: Path, sub
     (corpus / "new\nline.txt").write_text("added: a fake line\n")
     env = {**subprocess_env, "RAG_INDEX_DIR": str(tmp_path / "index")}
     proc = subprocess.run(
-        [sys.executable, "-m", "rag.cli", "index", str(corpus)], env=env, capture_output=True, text=True, timeout=300
-    )
+        [sys.executable, "-m", "rag.cli", "index", str(corpus), "--verbose"],
+        env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines()[0] == "added: dam.txt" and "added: a fake" not in proc.stdout
     assert "skipped caf\\xe9.txt: name is not valid UTF-8; rename it" in proc.stderr

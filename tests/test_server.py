@@ -142,7 +142,9 @@ def test_a_token_is_required_when_set(indexed) -> None:  # type: ignore[no-untyp
         assert httpx.post(f"{url}/v1/ask", json={"question": Q}).status_code == 401
         wrong = httpx.post(f"{url}/v1/ask", json={"question": Q}, headers={"Authorization": "Bearer nope"})
         assert wrong.status_code == 401 and "API key" in wrong.json()["error"]["message"]
-        right = httpx.post(f"{url}/v1/ask", json={"question": Q}, headers={"Authorization": "Bearer s3cret"}, timeout=60)
+        right = httpx.post(
+            f"{url}/v1/ask", json={"question": Q}, headers={"Authorization": "Bearer s3cret"}, timeout=60
+        )
         assert right.status_code == 200
         assert httpx.get(f"{url}/v1/health").status_code == 200  # health stays open for probes
         client = openai.OpenAI(base_url=f"{url}/v1", api_key="nope", max_retries=0)

@@ -50,7 +50,11 @@ def _answer(quote: str, start: int, question: str) -> Answer:
     [
         ("When did Tesla die?", "Tesla died of heart failure on 7 January 1943.", "7 January 1943"),
         ("Who founded the company in 1998?", "The company was founded in 1998 by Larry Page and Sergey Brin.", None),
-        ("Where is Levi's Stadium?", "Levi's Stadium is in Santa Clara, California.", "Santa Clara|Santa Clara, California"),
+        (
+            "Where is Levi's Stadium?",
+            "Levi's Stadium is in Santa Clara, California.",
+            "Santa Clara|Santa Clara, California",
+        ),
         ("How many people live in the city?", "About 870,000 people live in the city.", "870,000|About 870,000"),
     ],
 )

@@ -48,6 +48,8 @@ def test_rating_many_rows_at_once_gives_what_one_by_one_gives() -> None:
 
     rng = random.Random(0)
     for trees in (fitted().confidence, *([model().trees] if model() else [])):
-        rows = [{n: rng.choice([0.0, 1.0, rng.random() * 10, rng.random() * 40]) for n in trees.names} for _ in range(60)]
+        rows = [
+            {n: rng.choice([0.0, 1.0, rng.random() * 10, rng.random() * 40]) for n in trees.names} for _ in range(60)
+        ]
         assert trees.many(rows) == pytest.approx([trees(r) for r in rows], abs=1e-12)
     assert fitted().confidence.many([]) == []
