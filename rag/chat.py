@@ -466,6 +466,18 @@ def build_app(corpus: Path, settings: Settings) -> Any:
     return demo
 
 
+def login(settings: Settings) -> tuple[str, str] | None:
+    """The chat's login from ``RAG_AUTH=user:password`` (None when unset or empty)."""
+    from rag.errors import InputError
+
+    if not settings.auth:
+        return None
+    user, sep, password = settings.auth.partition(":")  # the password may contain ":"
+    if not sep or not user.strip() or not password:
+        raise InputError("RAG_AUTH must look like user:password, with a non-empty user and password")
+    return user, password
+
+
 def launch(corpus: Path, settings: Settings, host: str = "127.0.0.1", port: int = 7860, share: bool = False,
            auth: tuple[str, str] | None = None) -> None:  # fmt: skip
     """Index if needed, then serve the chat (blocking).
@@ -474,13 +486,8 @@ def launch(corpus: Path, settings: Settings, host: str = "127.0.0.1", port: int 
     login; the value is checked before the (possibly long) indexing, and an error never repeats it.
     """
     from rag.core import build_index, warm_up
-    from rag.errors import InputError
 
-    if auth is None and settings.auth:  # unset or empty: no login
-        user, sep, password = settings.auth.partition(":")  # the password may contain ":"
-        if not sep or not user.strip() or not password:
-            raise InputError("RAG_AUTH must look like user:password, with a non-empty user and password")
-        auth = (user, password)
+    auth = auth or login(settings)
     report = build_index(corpus, settings=settings)
     print(f"index: {report.summary()}")
     warm_up(corpus, settings)  # the first question answers as fast as the next

@@ -192,12 +192,27 @@ def create_app(corpus: Path, settings: Settings, api_key: str | None = None, cha
         return {"removed": source, "message": message}
 
     if chat:
-        import gradio as gr
-
-        from rag.chat import build_app
-
-        app = gr.mount_gradio_app(app, build_app(corpus, settings), path="/")
+        return _with_chat(app, corpus, settings)
     return app
+
+
+def _with_chat(app: FastAPI, corpus: Path, settings: Settings) -> FastAPI:
+    """The browser chat mounted at ``/``: its login (RAG_AUTH), styles and security headers as ``rag chat``."""
+    import gradio as gr
+
+    from rag.chat import CITATION_LINKS_JS, CSS, SecurityHeaders, build_app, login
+
+    app.add_middleware(SecurityHeaders)
+    return gr.mount_gradio_app(
+        app,
+        build_app(corpus, settings),
+        path="/",
+        auth=login(settings),
+        css=CSS,
+        head=CITATION_LINKS_JS,
+        footer_links=["api"],
+        max_file_size=MAX_UPLOAD_BYTES,
+    )
 
 
 def _json(status: int, body: dict[str, Any]) -> Any:

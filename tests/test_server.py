@@ -34,7 +34,7 @@ def _port() -> int:
 
 
 @contextlib.contextmanager
-def serving(corpus: Path, settings: Any, api_key: str | None = None) -> Iterator[str]:
+def serving(corpus: Path, settings: Any, api_key: str | None = None, chat: bool = False) -> Iterator[str]:
     """The API app under a real uvicorn server in this process; yields its base URL."""
     import uvicorn
 
@@ -42,7 +42,9 @@ def serving(corpus: Path, settings: Any, api_key: str | None = None) -> Iterator
 
     port = _port()
     server = uvicorn.Server(
-        uvicorn.Config(create_app(corpus, settings, api_key=api_key), host="127.0.0.1", port=port, log_level="error")
+        uvicorn.Config(
+            create_app(corpus, settings, api_key=api_key, chat=chat), host="127.0.0.1", port=port, log_level="error"
+        )
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -180,3 +182,12 @@ def test_documents_are_listed_uploaded_and_removed(tmp_path: Path) -> None:
         assert httpx.delete(f"{url}/v1/documents/../secret.txt").status_code == 404
         after = httpx.post(f"{url}/v1/ask", json={"question": "Who planted the quince trees?"}, timeout=60).json()
         assert "Ilse Varga" not in after["text"]
+
+
+def test_the_chat_can_share_the_api_server(indexed) -> None:  # type: ignore[no-untyped-def]
+    corpus, settings = indexed
+    with serving(corpus, settings, chat=True) as url:
+        page = httpx.get(f"{url}/", timeout=60, follow_redirects=True)
+        assert page.status_code == 200 and "gradio" in page.text.lower()
+        assert "default-src 'self'" in page.headers["content-security-policy"]  # as rag chat serves it
+        assert httpx.post(f"{url}/v1/ask", json={"question": Q}, timeout=60).json()["short"]["text"] == "Liu Pengyu"
