@@ -142,7 +142,7 @@ def render(indexing: dict[str, dict[str, float]], asks: dict[str, dict[str, floa
         ],
         "",
         "`build_index` makes chunk vectors and the vectors of every sentence the answerer scores:",
-        "each sentence encoded alone (the default), or pooled from the chunk's own forward pass.",
+        "pooled from the chunk's own forward pass (the default), or each sentence encoded alone.",
         "",
         f"### `ask` latency on the default corpus ({n_questions} seed questions)",
         "",
