@@ -138,6 +138,21 @@ def fit(data: list[dict[str, Any]], names: tuple[str, ...]) -> dict[str, Any]:
     weights = np.where(answerable, 1.0, w_unans)
     model = GradientBoostingClassifier(n_estimators=TREES, max_depth=DEPTH, learning_rate=RATE, random_state=0)
     model.fit(x, y, sample_weight=weights)
+    exported = export_trees(model, x, names)
+    # prior shift: on real questions, mean confidence = accuracy
+    za = scores(exported, x[answerable])
+    target = y[answerable].mean()
+    lo, hi = -10.0, 10.0
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if (1 / (1 + np.exp(-(za + mid)))).mean() < target else (lo, mid)
+    exported["init"] = round(exported["init"] + (lo + hi) / 2, 6)
+    exported["importance"] = {n: round(float(v), 4) for n, v in zip(names, model.feature_importances_, strict=True)}
+    return exported
+
+
+def export_trees(model: Any, x: np.ndarray, names: tuple[str, ...]) -> dict[str, Any]:
+    """A fitted GradientBoostingClassifier as node arrays (``rag.weights.ConfidenceModel``'s format)."""
     trees = []
     for est in model.estimators_[:, 0]:
         t = est.tree_
@@ -150,18 +165,9 @@ def fit(data: list[dict[str, Any]], names: tuple[str, ...]) -> dict[str, Any]:
                 "value": [round(float(v), 6) for v in t.value[:, 0, 0]],
             }
         )
-    raw = model.decision_function(x[:1])[0] - RATE * sum(e.predict(x[:1])[0] for e in model.estimators_[:, 0])
-    exported = {"features": list(names), "init": float(raw), "rate": RATE, "trees": trees}
-    # prior shift: on real questions, mean confidence = accuracy
-    za = scores(exported, x[answerable])
-    target = y[answerable].mean()
-    lo, hi = -10.0, 10.0
-    for _ in range(60):
-        mid = (lo + hi) / 2
-        lo, hi = (mid, hi) if (1 / (1 + np.exp(-(za + mid)))).mean() < target else (lo, mid)
-    exported["init"] = round(float(raw) + (lo + hi) / 2, 6)
-    exported["importance"] = {n: round(float(v), 4) for n, v in zip(names, model.feature_importances_, strict=True)}
-    return exported
+    rate = model.learning_rate
+    raw = model.decision_function(x[:1])[0] - rate * sum(e.predict(x[:1])[0] for e in model.estimators_[:, 0])
+    return {"features": list(names), "init": float(raw), "rate": rate, "trees": trees}
 
 
 def out_of_fold(data: list[dict[str, Any]], names: tuple[str, ...], article: dict[str, str]) -> np.ndarray:

@@ -31,7 +31,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "eval"))
 sys.path.insert(0, str(ROOT / "bench"))
-from fit_confidence import compact, scores  # noqa: E402
+from fit_confidence import compact, export_trees, scores  # noqa: E402
 from make_adversarial import DEFAULT_SQUAD, article_of, split_of  # noqa: E402
 
 TREES, DEPTH, RATE = 150, 4, 0.1
@@ -103,26 +103,10 @@ def fit(data: list[dict[str, Any]], names: tuple[str, ...]) -> dict[str, Any]:
     x, y = rows_of(data, names)
     model = GradientBoostingClassifier(n_estimators=TREES, max_depth=DEPTH, learning_rate=RATE, random_state=0)
     model.fit(x, y)
-    trees = []
-    for est in model.estimators_[:, 0]:
-        t = est.tree_
-        trees.append(
-            {
-                "feature": [int(f) if f >= 0 else 0 for f in t.feature],
-                "threshold": [round(float(v), 6) for v in t.threshold],
-                "left": [int(v) for v in t.children_left],
-                "right": [int(v) for v in t.children_right],
-                "value": [round(float(v), 6) for v in t.value[:, 0, 0]],
-            }
-        )
-    raw = model.decision_function(x[:1])[0] - RATE * sum(e.predict(x[:1])[0] for e in model.estimators_[:, 0])
-    return {
-        "features": list(names),
-        "init": round(float(raw), 6),
-        "rate": RATE,
-        "trees": trees,
-        "importance": {n: round(float(v), 4) for n, v in zip(names, model.feature_importances_, strict=True)},
-    }
+    exported = export_trees(model, x, names)
+    exported["init"] = round(exported["init"], 6)
+    exported["importance"] = {n: round(float(v), 4) for n, v in zip(names, model.feature_importances_, strict=True)}
+    return exported
 
 
 def top_of(model: dict[str, Any], record: dict[str, Any], names: tuple[str, ...]) -> tuple[float, dict[str, Any]]:
