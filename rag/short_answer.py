@@ -60,9 +60,13 @@ class Reading:
     pos: tuple[str, ...] = ()  # each token's coarse part of speech
 
 
-@lru_cache(maxsize=20_000)
+@lru_cache(maxsize=4_000)
 def read(sentence: str) -> Reading:
-    """The candidates of ``sentence`` (small and cached: spaCy's documents are not kept)."""
+    """The candidates of ``sentence``, cached (spaCy's documents are not kept).
+
+    A reading holds ~30 candidates, about 10 KB: 4,000 of them stay under 50 MB. At 20,000 the
+    cache grew RSS by 13 MiB per 1,000 new questions through a 10,000-question run.
+    """
     from rag.nlp import parse_uncached
 
     doc = parse_uncached(sentence)
