@@ -61,7 +61,8 @@ def test_wheel_holds_every_subpackage_the_templates_and_the_weights(wheel: Path)
     names = set(zipfile.ZipFile(wheel).namelist())
     for module in (ROOT / "rag").rglob("*.py"):
         assert module.relative_to(ROOT).as_posix() in names
-    for data in ("rag/prompts/system.txt", "rag/prompts/answer.txt", "rag/prompts/rewrite.txt", "rag/weights.json"):
+    for data in ("rag/prompts/system.txt", "rag/prompts/answer.txt", "rag/prompts/rewrite.txt", "rag/weights.json",
+                 "rag/short_weights.json"):  # fmt: skip
         assert data in names
 
 
@@ -85,6 +86,7 @@ def test_installed_wheel_asks_and_evaluates(fresh_venv: Path, tmp_path: Path, su
     assert asked.returncode == 0, asked.stderr
     answer = json.loads(asked.stdout)
     assert not answer["abstained"] and "$360 million" in answer["text"]
+    assert "$360 million" in answer["short"]["text"]  # the short-answer weights ship in the wheel too
     c = answer["citations"][0]
     assert (corpus / c["source"]).read_text(encoding="utf-8")[c["start"] : c["end"]] == c["quote"]
 
