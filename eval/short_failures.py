@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -20,7 +21,7 @@ sys.path.insert(0, str(ROOT))
 from rag.evaluation.metrics import contains_answer, exact_match, normalize_answer, token_f1  # noqa: E402
 
 
-def kind_of(d: dict[str, object], answers: list[str]) -> str:
+def kind_of(d: dict[str, object], answers: list[str], question: str = "") -> str:
     """The failure kind of one answerable question's record (or "exact" when it is right)."""
     short = d.get("short")
     if d["abstained"]:
@@ -42,8 +43,13 @@ def kind_of(d: dict[str, object], answers: list[str]) -> str:
     if any(ch.isdigit() for ch in text) != any(any(ch.isdigit() for ch in a) for a in answers):
         return "wrong kind of phrase (number against words)"
     if contains_answer(str(d.get("text", "")), answers):
+        if _CLAUSE.search(question):
+            return "another phrase of the right sentence (a why/how question: the answer is a clause)"
         return "another phrase of the right sentence"
     return "other"
+
+
+_CLAUSE = re.compile(r"^\s*(why|how)\b(?!\s+(many|much|long|old|far|large|big|often))", re.I)
 
 
 def main() -> None:
@@ -63,7 +69,7 @@ def main() -> None:
         if d.get("mode", args.mode) != args.mode or not d["answerable"] or d["id"] not in gold:
             continue
         question, answers = gold[d["id"]]
-        k = kind_of(d, answers)
+        k = kind_of(d, answers, question)
         kinds[k] += 1
         if len(examples[k]) < 1:
             examples[k].append(f"{question} | gold {answers[:2]} | short {d.get('short')!r}")
