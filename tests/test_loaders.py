@@ -221,7 +221,7 @@ def _bad_files() -> dict[str, tuple[bytes, str]]:
         "truncated.pdf": (good_pdf[: len(good_pdf) // 3], "PDF"),
         "garbage.pdf": (b"%PDF-1.7\n" + bytes(range(1, 256)) * 4, "PDF"),
         "fake.pdf": (b"This is plain text with a .pdf name.\n", "not a PDF"),
-        "letter.docx": (b"PK\x03\x04 pretend zip", "unsupported file type '.docx'"),
+        "letter.docx": (b"PK\x03\x04 pretend zip", "not a valid .docx"),
         "README": (b"no suffix at all\n", "unsupported file type"),
     }
 
