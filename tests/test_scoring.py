@@ -39,10 +39,14 @@ def test_support_mixes_cosine_coverage_and_type_by_the_fitted_weights(indexed) -
     assert len(scorer.support(q.vector, frozenset(q.terms), []).score) == 0
 
 
-def test_grounding_and_reranking_give_a_sentence_the_same_score(indexed) -> None:  # type: ignore[no-untyped-def]
-    """A claim scored against a one-sentence passage by grounding = that sentence scored by the retriever."""
+def test_grounding_and_reranking_give_a_sentence_the_same_score(indexed, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A claim scored against a one-sentence passage by grounding = that sentence scored by the retriever.
+
+    With sentences encoded alone, as grounding encodes them (pooled vectors take the chunk's context).
+    """
     corpus, settings = indexed
-    retriever = get_engine(corpus, settings).retriever
+    encoded = settings.model_copy(update={"sentence_vectors": "encoded", "index_dir": tmp_path / "index"})
+    retriever = get_engine(corpus, encoded).retriever
     claim = "Liu Pengyu is the Chinese Embassy spokesman."
     sentence = "Chinese Embassy spokesman Liu Pengyu said China bases its views on the merits."
     chunk = Chunk("c", "d.txt", 0, 100, 100 + len(sentence), sentence)
