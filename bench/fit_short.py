@@ -69,7 +69,7 @@ def collect(rows: list[dict[str, Any]], index_dir: str | None) -> list[dict[str,
 def with_candidates(data: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Each record with its candidates' features and labels (the part that changes with the features)."""
     from rag.evaluation.metrics import exact_match, token_f1
-    from rag.short_answer import features, question_of, read, relative
+    from rag.short_answer import align, features, question_of, read, relative
 
     out = []
     for d in data:
@@ -77,13 +77,14 @@ def with_candidates(data: list[dict[str, Any]]) -> list[dict[str, Any]]:
         cands = []
         for j, quote in enumerate(d["quotes"]):
             reading = read(quote)
+            aligned = align(q, reading)
             for c in reading.candidates:
                 cands.append(
                     {
                         "text": c.text,
                         "label": exact_match(c.text, d["answers"]),
                         "f1": token_f1(c.text, d["answers"]),
-                        "features": features(q, reading, c, j),
+                        "features": features(q, reading, c, j, aligned),
                     }
                 )
         relative([c["features"] for c in cands])
@@ -193,10 +194,11 @@ def main() -> None:
 
 def _names(feature_fn: Any) -> list[str]:
     """The feature names, from the features of a made-up candidate."""
-    from rag.short_answer import Candidate, Reading, question_of, relative
+    from rag.short_answer import Candidate, Reading, align, question_of, relative
 
     c = Candidate(0, 3, "one", 0, 0, False, False, "", "ROOT", "NUM", "one", 0)
-    return list(relative([feature_fn(question_of("What?"), Reading(("one",), (c,), (0,), ("NUM",)), c, 0)])[0])
+    q, reading = question_of("What?"), Reading(("one",), (c,), (0,), ("NUM",))
+    return list(relative([feature_fn(q, reading, c, 0, align(q, reading))])[0])
 
 
 def _weights_hash() -> str:

@@ -56,8 +56,8 @@ class Reading:
 
     words: tuple[str, ...]
     candidates: tuple[Candidate, ...]
-    heads: tuple[int, ...] = ()  # each token's syntactic head (the root heads itself)
-    pos: tuple[str, ...] = ()  # each token's coarse part of speech
+    heads: tuple[int, ...]  # each token's syntactic head (the root heads itself)
+    pos: tuple[str, ...]  # each token's coarse part of speech
 
 
 @lru_cache(maxsize=4_000)
@@ -207,42 +207,56 @@ def _slot(text: str) -> tuple[str, str]:
 
 def _same(a: str, b: str) -> bool:
     """The same word: equal, or sharing a stem (prepositions have no stem, so equality it is)."""
-    return bool(a) and (a == b or bool(_stems(a) & _stems(b)))
+    return bool(a) and (a == b or bool(term_set(a) & term_set(b)))
 
 
-def _stems(word: str) -> frozenset[str]:
-    return term_set(word)
+@dataclass(frozen=True)
+class Alignment:
+    """Where a question's words fall in one sentence: found once, read by every candidate's features."""
+
+    matched: tuple[int, ...]  # tokens sharing a stem with the question's words
+    anchors: tuple[int, ...]  # tokens that are the word the question's wh-phrase hangs from
+    coverage: float  # share of the question's words the sentence holds
 
 
-def features(q: Question, reading: Reading, c: Candidate, citation: int) -> dict[str, float]:
-    """What the model rates a candidate by (names are the columns of the fitted trees)."""
+def align(q: Question, reading: Reading) -> Alignment:
+    words = reading.words
+    matched = tuple(i for i, w in enumerate(words) if term_set(w) & q.words)
+    anchors = tuple(i for i, w in enumerate(words) if _same(w, q.governor)) if q.governor else ()
+    stems = {s for w in words for s in term_set(w)}
+    return Alignment(matched, anchors, len(q.words & stems) / max(len(q.words), 1))
+
+
+def features(q: Question, reading: Reading, c: Candidate, citation: int, aligned: Alignment) -> dict[str, float]:
+    """What the model rates a candidate by (names are the columns of the fitted trees).
+
+    ``aligned`` is ``align(q, reading)``, shared by the sentence's candidates.
+    """
     cand_words = [w for w in reading.words[c.first : c.last + 1]]
-    cand_stems = [s for w in cand_words for s in _stems(w)]
+    cand_stems = [s for w in cand_words for s in term_set(w)]
     overlap = sum(1 for s in cand_stems if s in q.words) / len(cand_stems) if cand_stems else 0.0
-    matches = [i for i, w in enumerate(reading.words) if _stems(w) & q.words and not c.first <= i <= c.last]
+    matches = [i for i in aligned.matched if not c.first <= i <= c.last]
     dist = min((min(abs(i - c.first), abs(i - c.last)) for i in matches), default=40)
     near = len({reading.words[i] for i in matches if min(abs(i - c.first), abs(i - c.last)) <= 4})
-    tree = min((_tree_distance(reading.heads, c.root, i) for i in matches), default=20) if reading.heads else 20
-    verb = next((i for i in _ancestors(reading.heads, c.root)[1:] if reading.pos[i] in ("VERB", "AUX")), -1)
-    sentence_stems = {s for w in reading.words for s in _stems(w)}
+    heads = reading.heads
+    tree = min((_tree_distance(heads, c.root, i) for i in matches), default=20)
+    verb = next((i for i in _ancestors(heads, c.root)[1:] if reading.pos[i] in ("VERB", "AUX")), -1)
     left = len({reading.words[i] for i in matches if 0 < c.first - i <= 4})
     right = len({reading.words[i] for i in matches if 0 < i - c.last <= 4})
-    before = c.first > 0 and bool(_stems(reading.words[c.first - 1]) & q.words)
-    after = c.last + 1 < len(reading.words) and bool(_stems(reading.words[c.last + 1]) & q.words)
-    heads = reading.heads
-    parent = heads[c.root] if heads else c.root
-    grand = heads[parent] if heads else parent
-    anchors = [i for i, w in enumerate(reading.words) if _same(w, q.governor)] if q.governor else []
-    anchor = min(anchors, key=lambda i: abs(i - c.root), default=-1)
+    before = c.first > 0 and bool(term_set(reading.words[c.first - 1]) & q.words)
+    after = c.last + 1 < len(reading.words) and bool(term_set(reading.words[c.last + 1]) & q.words)
+    parent = heads[c.root]
+    grand = heads[parent]
+    anchor = min(aligned.anchors, key=lambda i: abs(i - c.root), default=-1)
     side = 0.0 if anchor < 0 else (1.0 if c.first > anchor else -1.0 if c.last < anchor else 0.5)
     words = reading.words[c.first : c.last + 1]
     out = {
         "slot_dep": float(bool(q.slot_dep) and c.dep == q.slot_dep),
         "slot_governor": float(_same(c.head, q.governor)),
         "slot_grand": float(grand != parent and _same(reading.words[grand], q.governor)),
-        "governor_in_sentence": float(any(_same(w, q.governor) for w in reading.words)),
+        "governor_in_sentence": float(bool(aligned.anchors)),
         "subject_slot": float(q.slot_dep.startswith("nsubj") and c.dep.startswith("nsubj")),
-        "governor_distance": float(_tree_distance(heads, c.root, anchor)) if anchor >= 0 and heads else 20.0,
+        "governor_distance": float(_tree_distance(heads, c.root, anchor)) if anchor >= 0 else 20.0,
         "governor_side": side,
         "starts_with_det": float(words[0] in ("the", "a", "an", "this", "that", "these", "those", "its", "their")),
         "has_comma": float("," in words),
@@ -261,12 +275,12 @@ def features(q: Question, reading: Reading, c: Candidate, citation: int) -> dict
         "near_left": float(left),
         "near_right": float(right),
         "tree_distance": float(tree),
-        "verb_in_question": float(verb >= 0 and bool(_stems(reading.words[verb]) & q.words)),
-        "sentence_match": len(q.words & sentence_stems) / max(len(q.words), 1),
+        "verb_in_question": float(verb >= 0 and bool(term_set(reading.words[verb]) & q.words)),
+        "sentence_match": aligned.coverage,
         "question_words": float(len(q.words)),
         "before_match": float(before),
         "after_match": float(after),
-        "head_in_question": float(bool(_stems(c.head) & q.words)),
+        "head_in_question": float(bool(term_set(c.head) & q.words)),
         "focus_in": float(bool(q.focus) and q.focus in cand_stems),
         "tokens": float(c.last - c.first + 1),
         "position": c.first / max(len(reading.words), 1),
@@ -331,9 +345,11 @@ def model() -> ShortModel | None:
 def rated(question: str, citations: tuple[Citation, ...], fitted: ShortModel) -> list[tuple[float, int, Candidate]]:
     """Every candidate of the cited quotes with its rating, best first."""
     q = question_of(question)
-    found = [
-        (i, c, features(q, r, c, i)) for i, r in enumerate(read(c.quote) for c in citations[:2]) for c in r.candidates
-    ]
+    found = []
+    for i, citation in enumerate(citations[:2]):
+        reading = read(citation.quote)
+        aligned = align(q, reading)
+        found += [(i, c, features(q, reading, c, i, aligned)) for c in reading.candidates]
     ratings = fitted.trees.many(relative([f for *_, f in found]))
     out = [(p, i, c) for p, (i, c, _) in zip(ratings, found, strict=True)]
     out.sort(key=lambda t: (-t[0], t[2].last - t[2].first))
