@@ -265,8 +265,7 @@ def build_app(corpus: Path, settings: Settings) -> Any:
         return get_engine(corpus, settings)
 
     def title_of(source: str) -> str:
-        entry = engine().manifest.documents.get(source)
-        return entry.title if entry is not None else ""
+        return engine().title(source)
 
     def documents_table() -> list[list[Any]]:
         manifest = engine().store.load_manifest()

@@ -91,6 +91,17 @@ class Engine:
             self.synced = True
             return report
 
+    def title(self, source: str) -> str:
+        """The title of an indexed document ("" when the index does not hold it)."""
+        entry = self.manifest.documents.get(source)
+        return entry.title if entry is not None else ""
+
+    def answer_json(self, answer: Answer) -> dict[str, object]:
+        """``answer.to_dict()`` with each citation's document title: what the API and MCP return."""
+        out = answer.to_dict()
+        out["citations"] = [{**c.to_dict(), "title": self.title(c.source)} for c in answer.citations]
+        return out
+
     def ensure_indexed(self) -> None:
         """Index the corpus on first use in this process (incremental, so cheap when current)."""
         if self.synced:
@@ -235,7 +246,7 @@ def ask_stream(
 
 
 def warm_up(corpus: str | Path | None = None, settings: Settings | None = None) -> None:
-    """Pay every first-use cost (model session, BM25, spaCy pipelines, lease) before a user asks.
+    """Pay every first-use cost (model session, BM25, spaCy pipeline, lease) before a user asks.
 
     A server calls it after indexing, so its first answer starts as fast as its hundredth.
     """
@@ -243,7 +254,7 @@ def warm_up(corpus: str | Path | None = None, settings: Settings | None = None) 
 
     settings = settings or get_settings()
     final_answer(get_engine(corpus, settings).answer(Request.build("Who is named in these documents?", settings)))
-    parse("What did he say about it?")  # the parser follow-ups are rewritten with (a second pipeline)
+    parse("What did he say about it?")  # the parser runs once, even if the warm-up question is refused
 
 
 def final_answer(stream: Iterator[str | Answer]) -> Answer:

@@ -53,17 +53,14 @@ def build_server(corpus: Path, settings: Settings) -> Any:
     )
 
     def title_of(source: str) -> str:
-        entry = get_engine(corpus, settings).manifest.documents.get(source)
-        return entry.title if entry else ""
+        return get_engine(corpus, settings).title(source)
 
     @server.tool()
     @_told
     def ask(question: str, mode: str | None = None, top_k: int | None = None) -> dict[str, Any]:
         """Answer a question from the documents, quoting the exact passages it rests on."""
         answer = core_ask(question, corpus=corpus, settings=settings, mode=mode, top_k=top_k)  # type: ignore[arg-type]
-        out = answer.to_dict()
-        out["citations"] = [{**c.to_dict(), "title": title_of(c.source)} for c in answer.citations]
-        return out
+        return get_engine(corpus, settings).answer_json(answer)
 
     @server.tool()
     @_told

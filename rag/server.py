@@ -108,12 +108,7 @@ def create_app(corpus: Path, settings: Settings, api_key: str | None = None, cha
         return _error(_status_of(exc), str(exc))
 
     def titled(answer: Any) -> dict[str, Any]:
-        engine = get_engine(corpus, settings)
-        out = answer.to_dict()
-        for c in out["citations"]:
-            entry = engine.manifest.documents.get(c["source"])
-            c["title"] = entry.title if entry else ""
-        return out
+        return get_engine(corpus, settings).answer_json(answer)
 
     @app.get("/v1/health")
     def health() -> dict[str, Any]:

@@ -87,8 +87,8 @@ class RagQueryEngine(BaseQueryEngine):
         from rag.core import get_engine
 
         answer = self.retriever.answer(query_bundle.query_str)
-        docs = get_engine(self.retriever.corpus, self.retriever.settings).manifest.documents
-        nodes = [citation_node(c, docs[c.source].title if c.source in docs else "") for c in answer.citations]
+        engine = get_engine(self.retriever.corpus, self.retriever.settings)
+        nodes = [citation_node(c, engine.title(c.source)) for c in answer.citations]
         metadata = {
             "abstained": answer.abstained,
             "confidence": answer.confidence,
