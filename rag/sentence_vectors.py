@@ -7,12 +7,11 @@ the chunk's text, so re-indexing reuses them.
 
 Two ways to make them (``RAG_SENTENCE_VECTORS``):
 
-- ``encoded`` (the default): each unit's reading encoded on its own, as the answerer did
-  before and as the confidence model was fitted: one more encoder pass over the corpus;
-- ``pooled``: the mean of the chunk's own token states over the unit's characters, from the
-  forward pass that embeds the chunk: no extra encoder time, the same retrieval and
-  containment on SQuAD, but more near misses answered (eval/RESULTS.md) until the confidence
-  model is refitted on pooled features.
+- ``pooled`` (the default): the mean of the chunk's own token states over the unit's
+  characters, from the forward pass that embeds the chunk: no extra encoder time; the
+  confidence model is fitted on these (eval/RESULTS.md, "Sentence vectors");
+- ``encoded``: each unit's reading encoded on its own, as the answerer did before: one more
+  encoder pass over the corpus. A unit's vector then does not depend on the text around it.
 """
 
 from __future__ import annotations

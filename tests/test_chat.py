@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from conftest import ARTIFACTS, DEFAULT_CORPUS, browser_page, running_app
 
-from rag.chat import render_sources, safe_filename
+from rag.chat import render_sources
+from rag.library import safe_filename
 
 
 @pytest.mark.unit

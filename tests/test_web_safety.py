@@ -15,8 +15,9 @@ import pytest
 from click.testing import CliRunner
 from conftest import DEFAULT_CORPUS, browser_page, running_app
 
-from rag.chat import launch, render_sources, safe_filename
+from rag.chat import launch, render_sources
 from rag.errors import InputError
+from rag.library import safe_filename
 from rag.settings import get_settings
 from rag.types import Answer, Chunk, Citation, Evidence, Passage
 
@@ -477,7 +478,7 @@ def test_api_errors_reach_the_client(beacon_server) -> None:  # type: ignore[no-
 def test_oversized_uploads_are_refused_by_the_server_and_leave_nothing(beacon_server) -> None:  # type: ignore[no-untyped-def]
     import httpx
 
-    from rag.chat import MAX_UPLOAD_BYTES
+    from rag.library import MAX_UPLOAD_BYTES
 
     big = b"a" * (MAX_UPLOAD_BYTES + 1_000_000)
     res = httpx.post(
