@@ -30,6 +30,10 @@ ROLES = ("nsubj", "nsubjpass", "dobj", "pobj", "attr", "appos", "conj", "compoun
 POS = ("PROPN", "NOUN", "NUM", "PRON", "ADJ")
 WH = ("who", "when", "where", "which", "what", "how many", "how much", "how", "why")
 _EDGE = re.compile(r"^[\s,;:.!?\"'“”‘’()\[\]-]+|[\s,;:.!?\"'“”‘’()\[\]-]+$")
+_QUOTED = re.compile(r"“([^“”]+)”|\"([^\"]+)\"")
+APPROXIMATE = frozenset(
+    ["about", "almost", "approximately", "around", "estimated", "nearly", "over", "roughly", "some", "under"]
+)
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,7 @@ class Candidate:
     pos: str
     head: str  # lower-cased word the phrase hangs from
     root: int  # token index of the phrase's syntactic head
+    quoted: bool = False  # exactly the words between a pair of double quotation marks
 
 
 @dataclass(frozen=True)
@@ -72,20 +77,20 @@ def read(sentence: str) -> Reading:
     doc = parse_uncached(sentence)
     spans: dict[tuple[int, int], dict[str, Any]] = {}
 
-    def add(first: int, last: int, entity: bool = False, chunk: bool = False) -> None:
+    def add(first: int, last: int, entity: bool = False, chunk: bool = False, quoted: bool = False) -> None:
+        while last > first and doc[last].tag_ == "POS":  # "Wang Yi’s" -> "Wang Yi"
+            last -= 1
         if last - first + 1 > MAX_TOKENS:
             return
-        a, b = doc[first].idx, doc[last].idx + len(doc[last].text)
-        m = _EDGE.search(sentence[a:b])
-        while m is not None and a < b:  # punctuation at either end is not part of an answer
-            a, b = (a + m.end(), b) if m.start() == 0 else (a, a + m.start())
-            m = _EDGE.search(sentence[a:b])
+        a, b = _trimmed(sentence, doc[first].idx, doc[last].idx + len(doc[last].text))
         if a >= b:
             return
-        key = (a, b)
-        seen = spans.setdefault(key, {"first": first, "last": last, "entity": False, "chunk": False})
+        seen = spans.setdefault(
+            (a, b), {"first": first, "last": last, "entity": False, "chunk": False, "quoted": False}
+        )
         seen["entity"] |= entity
         seen["chunk"] |= chunk
+        seen["quoted"] |= quoted
 
     for ent in doc.ents:
         add(ent.start, ent.end - 1, entity=True)
@@ -105,6 +110,11 @@ def read(sentence: str) -> Reading:
             sub = list(tok.subtree)
             if len(sub) <= 6:
                 add(sub[0].i, sub[-1].i)  # "acquiring nutrients"
+    for m in _QUOTED.finditer(sentence):  # what someone called it: “false alarm”
+        a, b = m.span(1) if m.group(1) is not None else m.span(2)
+        within = [t.i for t in doc if t.idx >= a and t.idx + len(t.text) <= b]
+        if within:
+            add(within[0], within[-1], quoted=True)
     for ent in doc.ents:  # "close to $40,000" -> "$40,000"
         lead = next((t.i for t in ent if t.pos_ in ("NUM", "PROPN", "NOUN", "SYM") or t.tag_ == "$"), ent.start)
         if lead > ent.start:
@@ -131,10 +141,29 @@ def read(sentence: str) -> Reading:
                 root.pos_,
                 head,
                 root.i,
+                s["quoted"],
             )
         )
     words = tuple(t.text.lower() for t in doc)
     return Reading(words, tuple(out), tuple(t.head.i for t in doc), tuple(t.pos_ for t in doc))
+
+
+def _trimmed(sentence: str, a: int, b: int) -> tuple[int, int]:
+    """``sentence[a:b]`` without punctuation at either end, keeping a quotation mark whose pair is inside.
+
+    "a deliberate “false alarm”" keeps its closing mark; "Russia’s “legitimate" would show an
+    opening mark with nothing to close it, so the closing mark that follows is taken in.
+    """
+    m = _EDGE.search(sentence[a:b])
+    while m is not None and a < b:  # punctuation at either end is not part of an answer
+        a, b = (a + m.end(), b) if m.start() == 0 else (a, a + m.start())
+        m = _EDGE.search(sentence[a:b])
+    text = sentence[a:b]
+    if text.count("“") > text.count("”") and sentence[b : b + 1] == "”":
+        b += 1
+    elif text.count("”") > text.count("“") and a > 0 and sentence[a - 1] == "“":
+        a -= 1
+    return a, b
 
 
 def _ancestors(heads: tuple[int, ...], i: int) -> list[int]:
@@ -250,6 +279,7 @@ def features(q: Question, reading: Reading, c: Candidate, citation: int, aligned
     anchor = min(aligned.anchors, key=lambda i: abs(i - c.root), default=-1)
     side = 0.0 if anchor < 0 else (1.0 if c.first > anchor else -1.0 if c.last < anchor else 0.5)
     words = reading.words[c.first : c.last + 1]
+    attached = _attached(reading, c)
     out = {
         "slot_dep": float(bool(q.slot_dep) and c.dep == q.slot_dep),
         "slot_governor": float(_same(c.head, q.governor)),
@@ -258,6 +288,12 @@ def features(q: Question, reading: Reading, c: Candidate, citation: int, aligned
         "subject_slot": float(q.slot_dep.startswith("nsubj") and c.dep.startswith("nsubj")),
         "governor_distance": float(_tree_distance(heads, c.root, anchor)) if anchor >= 0 else 20.0,
         "governor_side": side,
+        "quoted": float(c.quoted),
+        "approximate": float(bool(APPROXIMATE.intersection(words[:2]))),
+        "attached_match": float(sum(1 for i in attached if i in aligned.matched)),
+        "attached_other": float(
+            sum(1 for i in attached if i not in aligned.matched and reading.pos[i] in ("PROPN", "NOUN", "ADJ"))
+        ),
         "starts_with_det": float(words[0] in ("the", "a", "an", "this", "that", "these", "those", "its", "their")),
         "has_comma": float("," in words),
         "has_and": float("and" in words or "or" in words),
@@ -296,6 +332,16 @@ def features(q: Question, reading: Reading, c: Candidate, citation: int, aligned
     for w in WH:
         out[f"wh_{w.replace(' ', '_')}"] = float(q.wh == w)
     return out
+
+
+def _attached(reading: Reading, c: Candidate) -> list[int]:
+    """Words just outside the phrase that describe it: "Chinese Foreign Minister" of "Wang Yi".
+
+    Tokens within four of the phrase whose head, or head's head, is the phrase's head.
+    """
+    heads = reading.heads
+    near = [*range(max(c.first - 4, 0), c.first), *range(c.last + 1, min(c.last + 5, len(heads)))]
+    return [i for i in near if c.root in (heads[i], heads[heads[i]])]
 
 
 def relative(rows: list[dict[str, float]]) -> list[dict[str, float]]:

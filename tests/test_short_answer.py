@@ -31,6 +31,21 @@ def test_candidates_hold_the_phrases_questions_ask_for(sentence: str, wanted: se
         assert sentence[c.start : c.end] == c.text and c.text == c.text.strip(" ,.;:")
 
 
+def test_quoted_words_are_a_phrase_and_quotation_marks_stay_paired() -> None:
+    reading = read("In the session, he noted Russia’s “legitimate security concerns” regarding Ukraine.")
+    quoted = [c.text for c in reading.candidates if c.quoted]
+    assert quoted == ["legitimate security concerns"]
+    for c in reading.candidates:  # a phrase never shows an opening mark without its closing one
+        assert c.text.count("“") == c.text.count("”"), c.text
+    assert "Russia’s “legitimate security concerns”" in {c.text for c in reading.candidates}
+
+
+def test_a_possessive_ending_is_not_part_of_the_name() -> None:
+    texts = {c.text for c in read("Chinese Foreign Minister Wang Yi’s talks with Sergey Lavrov ended.").candidates}
+    assert "Wang Yi" in texts
+    assert not any(t.endswith(("’s", "'s")) for t in texts), texts
+
+
 def test_the_question_analysis_finds_its_type_and_focus() -> None:
     q = question_of("Which team won Super Bowl 50?")
     assert q.wh == "which" and q.focus == "team"
