@@ -95,7 +95,7 @@ eval-short: install
 
 # Refit the short-answer model on the fit half's answers (about 10 min).
 fit-short: install
-	$(BIN)/python bench/fit_short.py --write
+	$(BIN)/python bench/fit_short.py --hold 0.05 --write
 
 clean:
 	rm -rf index/chroma index/*-* .pytest_cache tests/artifacts

@@ -36,9 +36,9 @@ GATE = {
         # 16 of 31: refusal by confidence and the date/number rule catch off-topic questions and near misses
         ("abstention", "recall"): 0.45,
         ("abstention", "auroc"): 0.60,
-        # short answers, fitted on SQuAD: 0.377 over the answerable questions, 0.481 on the factoid ones
-        ("answer", "short_em"): 0.33,
-        ("answer", "short_em[factoid]"): 0.42,
+        # short answers, fitted on SQuAD: 0.410 over the answerable questions, 0.630 on the factoid ones
+        ("answer", "short_em"): 0.37,
+        ("answer", "short_em[factoid]"): 0.57,
     },
     "bm25": {("retrieval", "hit@5"): 0.85, ("answer", "containment"): 0.55},
     "dense": {("retrieval", "hit@5"): 0.90, ("answer", "containment"): 0.60},
