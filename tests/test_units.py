@@ -86,9 +86,16 @@ def test_units_are_stripped_ordered_slices_and_work_on_any_chunk(text: str) -> N
         piece = text[u.start : u.end]
         assert piece and piece == piece.strip()
     assert all(x.end <= y.start for x, y in itertools.pairwise(units))
-    # every non-space character outside a unit is markup: a fence line or a table separator
+    # every non-space character outside a unit is markup: a fence line (with its info string,
+    # "```python"), a table separator or a list marker
     covered = {k for u in units for k in range(u.start, u.end)}
     for k, ch in enumerate(text):
         if k not in covered and not ch.isspace():
-            line = text[text.rfind("\n", 0, k) + 1 : (text.find("\n", k) + 1 or len(text) + 1) - 1]
-            assert set(line.strip()) <= set("|-: `~") or line.strip()[:1] in "-*+1", (text, k)
+            line = text[text.rfind("\n", 0, k) + 1 : (text.find("\n", k) + 1 or len(text) + 1) - 1].strip()
+            fence = line.startswith(("```", "~~~"))
+            assert fence or set(line) <= set("|-: `~") or line[:1] in "-*+1", (text, k)
+
+
+def test_a_fence_line_with_an_info_string_is_markup() -> None:
+    text = "```1\nprint(1)\n```"
+    assert [text[u.start : u.end] for u in text_units(text)] == ["print(1)"]
