@@ -15,7 +15,9 @@ child process, so peak RSS and cold start are its own. For each run, in one proc
 - ask: p50/p95 of hybrid `ask` for SQuAD questions about passages in the corpus, each question
   new to the process (target: p50 <= 60 ms, p95 <= 200 ms, p95 at 100k <= 2x p95 at 1k), with
   hit@5 as a sanity check;
-- peak RSS of the process (and of the `chroma run` server), and index size on disk.
+- peak RSS of the process (and of the `chroma run` server), and index size on disk;
+- where the slowest questions spend their time: after the timed pass, as many other new
+  questions are asked under cProfile, and the merged profile of the slowest 5 % is kept.
 
 Results go to the "Scale" section of bench/RESULTS.md and to bench/scale.png (log-log).
 """
@@ -35,6 +37,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -171,9 +174,9 @@ def child(size: int, store: str, corpus: Path, work: Path) -> dict[str, object]:
         rows = [json.loads(line) for line in (SQUAD_DIR / "questions.jsonl").open(encoding="utf-8")]
         rows = [r for r in rows if r["evidence"][0]["source"] in ids]
         random.Random(2).shuffle(rows)
-        rows = rows[: QUESTIONS + WARMUP]
+        rows = rows[: 2 * QUESTIONS + WARMUP]  # the second half: the profiled pass below
         times, hits = [], 0
-        for i, row in enumerate(rows):
+        for i, row in enumerate(rows[: QUESTIONS + WARMUP]):
             t0 = time.perf_counter()
             answer = ask(row["question"], corpus=corpus, settings=settings)
             ms = (time.perf_counter() - t0) * 1000
@@ -182,6 +185,7 @@ def child(size: int, store: str, corpus: Path, work: Path) -> dict[str, object]:
             times.append(ms)
             gold = row["evidence"][0]["source"]
             hits += any(p.chunk.source.split("~")[0] == gold for p in answer.passages[:5])
+        slow = slowest_profile(rows[QUESTIONS + WARMUP :] or rows[WARMUP:], corpus, settings)
         result: dict[str, object] = {
             "size": size,
             "store": store,
@@ -200,12 +204,42 @@ def child(size: int, store: str, corpus: Path, work: Path) -> dict[str, object]:
             "rss_peak_mb": peak_rss_mb(),
             "server_rss_mb": peak_rss_mb(server.pid) if server else None,
             "disk_mb": (tree_bytes(work / "index") + tree_bytes(work / "server-data")) / 1e6,
+            "slowest_profile": slow,
         }
         return result
     finally:
         if server is not None:
             server.terminate()
             server.wait(timeout=60)
+
+
+def slowest_profile(rows: list[dict[str, Any]], corpus: Path, settings: Any, keep: int = 15) -> list[str]:
+    """Where the slowest questions spend their time: a second pass over other new questions, each
+    under cProfile (after the timed pass, so the profiler does not touch the reported latencies);
+    the profiles of the slowest 5 % are merged and the top functions by cumulative time kept."""
+    import cProfile
+    import io
+    import pstats
+
+    from rag import ask
+
+    runs: list[tuple[float, cProfile.Profile]] = []
+    for row in rows:
+        prof = cProfile.Profile()
+        t0 = time.perf_counter()
+        prof.runcall(ask, row["question"], corpus=corpus, settings=settings)
+        runs.append((time.perf_counter() - t0, prof))
+    runs.sort(key=lambda r: -r[0])
+    worst = runs[: max(1, len(runs) // 20)]
+    out = io.StringIO()
+    stats = pstats.Stats(worst[0][1], stream=out)
+    for _, prof in worst[1:]:
+        stats.add(prof)
+    stats.sort_stats("cumulative").print_stats(40)
+    text = re.sub(r"\S*/site-packages/", "", out.getvalue()).replace(f"{ROOT}/", "")  # no paths of this machine
+    lines = [ln.rstrip() for ln in text.splitlines() if re.search(r"rag/|chromadb|sqlite|spacy|onnx", ln)]
+    slowest = ", ".join(f"{1000 * t:.0f}" for t, _ in worst)
+    return [f"slowest {len(worst)} of {len(runs)} profiled questions (ms, with the profiler): {slowest}", *lines[:keep]]
 
 
 def render(results: list[dict[str, object]], command: str) -> str:
@@ -240,6 +274,11 @@ def render(results: list[dict[str, object]], command: str) -> str:
         "asking process (the `chroma run` server's own peak in brackets); disk is the index folder "
         "plus the server's data folder.",
     ]
+    for r in results:  # where the slowest questions go (a profiled pass after the timed one)
+        if r.get("slowest_profile"):
+            lines += ["", f"Slowest questions, {r['chunks']:,} chunks, {r['store']}:", "", "```"]
+            lines += [str(x) for x in r["slowest_profile"]]  # type: ignore[attr-defined]
+            lines += ["```"]
     return "\n".join(lines)
 
 
