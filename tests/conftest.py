@@ -108,6 +108,13 @@ def subprocess_env(tmp_path: Path) -> dict[str, str]:
     return env
 
 
+def run_rag(env: dict[str, str], *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """``rag <args>`` in a new process (``python -m rag.cli``), its output captured as text."""
+    return subprocess.run(
+        [sys.executable, "-m", "rag.cli", *args], env=env, capture_output=True, text=True, timeout=timeout, cwd=ROOT
+    )
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, SEED_QA, assert_index_consistent, free_port
+from conftest import ROOT, SEED_QA, assert_index_consistent, free_port, run_rag
 
 from rag import ask, build_index
 from rag.core import get_engine
@@ -107,9 +107,7 @@ def chroma_server(tmp_path: Path) -> Iterator[ChromaServer]:
 
 
 def _rag(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "rag.cli", *args], env=env, capture_output=True, text=True, timeout=600, cwd=ROOT
-    )
+    return run_rag(env, *args, timeout=600)
 
 
 def _check_citations(answer, corpus: Path) -> None:  # type: ignore[no-untyped-def]

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conftest import run_rag
 
 from rag.cli import cli
 
@@ -72,9 +73,7 @@ def test_ask_plain_text_lists_citations_and_related(corpus_copy: Path, tmp_path:
     ],
 )
 def test_errors_are_one_line_and_exit_1(args: list[str], message: str, subprocess_env: dict[str, str]) -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "rag.cli", *args], env=subprocess_env, capture_output=True, text=True, timeout=120
-    )
+    proc = run_rag(subprocess_env, *args, timeout=120)
     assert proc.returncode == 1
     assert proc.stderr.strip() == message
     assert "Traceback" not in proc.stderr and proc.stdout == ""
@@ -141,11 +140,5 @@ def test_index_shows_a_progress_bar_on_a_terminal_only(tmp_path: Path, subproces
     bar = seen.decode("utf-8", "replace")
     assert "30/30" in bar and "doc/s" in bar and "chunks/s" in bar, bar[-400:]
     assert proc.stdout.strip().startswith("added 30, updated 0")  # the summary, not 30 lines
-    piped = subprocess.run(
-        [sys.executable, "-m", "rag.cli", "index", str(corpus), "--rehash"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    piped = run_rag(env, "index", str(corpus), "--rehash")
     assert "doc/s" not in piped.stderr and "\r" not in piped.stderr  # logs and pipes get no bar

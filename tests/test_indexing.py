@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import DEFAULT_CORPUS, assert_index_consistent
+from conftest import DEFAULT_CORPUS, assert_index_consistent, run_rag
 
 from rag import ask, build_index
 from rag.core import get_engine
@@ -381,9 +381,7 @@ def test_damaged_database_names_the_fix_and_rebuild_keeps_the_old_folder(
     index_dir = Path(subprocess_env["RAG_INDEX_DIR"])
 
     def rag(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "rag.cli", *args], env=subprocess_env, capture_output=True, text=True, timeout=300
-        )
+        return run_rag(subprocess_env, *args)
 
     question = "Who is the Chinese Embassy spokesman quoted about Ukraine?"
     assert rag("index", str(corpus)).returncode == 0
@@ -434,9 +432,7 @@ def test_a_full_disk_fails_in_one_line_and_the_last_index_answers(
     env = {**subprocess_env, "RAG_INDEX_DIR": str(small_disk)}
 
     def rag(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "rag.cli", *args], env=env, capture_output=True, text=True, timeout=300
-        )
+        return run_rag(env, *args)
 
     question = "Who is the Chinese Embassy spokesman quoted about Ukraine?"
     assert rag("index", str(corpus), "-q").returncode == 0

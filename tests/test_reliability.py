@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import DEFAULT_CORPUS, assert_index_consistent
+from conftest import DEFAULT_CORPUS, assert_index_consistent, run_rag
 from hypothesis import HealthCheck, example, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
@@ -649,13 +649,7 @@ def test_two_index_processes_at_once(tmp_path: Path, subprocess_env: dict[str, s
     """Two `rag index` on the same existing index: one writes, the other says "index busy" (or waits its turn)."""
     corpus = tmp_path / "many"
     _make_corpus(corpus, 1)
-    first = subprocess.run(
-        [sys.executable, "-m", "rag.cli", "index", str(corpus), "--quiet"],
-        env=subprocess_env,
-        capture_output=True,
-        text=True,
-        timeout=170,
-    )
+    first = run_rag(subprocess_env, "index", str(corpus), "--quiet", timeout=170)
     assert first.returncode == 0, first.stderr
     _make_corpus(corpus, 60, first=1)
     errors = _two_indexers_at_once(corpus, subprocess_env, new_docs=59)
@@ -777,8 +771,6 @@ def test_passage_cannot_break_out_of_its_quotes(tmp_path: Path, settings, llm) -
 @pytest.mark.integration
 def test_hostile_file_names_are_skipped_and_the_rest_indexed(tmp_path: Path, subprocess_env: dict[str, str]) -> None:
     import os
-    import subprocess
-    import sys
 
     corpus = tmp_path / "c"
     corpus.mkdir()
@@ -787,19 +779,13 @@ def test_hostile_file_names_are_skipped_and_the_rest_indexed(tmp_path: Path, sub
         f.write(b"The cafe opened in 1999.\n")
     (corpus / "new\nline.txt").write_text("added: a fake line\n")
     env = {**subprocess_env, "RAG_INDEX_DIR": str(tmp_path / "index")}
-    proc = subprocess.run(
-        [sys.executable, "-m", "rag.cli", "index", str(corpus), "--verbose"],
-        env=env, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+    proc = run_rag(env, "index", str(corpus), "--verbose")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines()[0] == "added: dam.txt" and "added: a fake" not in proc.stdout
     assert "skipped caf\\xe9.txt: name is not valid UTF-8; rename it" in proc.stderr
     assert "skipped new\\x0aline.txt: name contains a control character" in proc.stderr
     assert "Traceback" not in proc.stderr
-    ask = subprocess.run(
-        [sys.executable, "-m", "rag.cli", "ask", "Who finished the Zorvath dam?", "--corpus", str(corpus)],
-        env=env, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+    ask = run_rag(env, "ask", "Who finished the Zorvath dam?", "--corpus", str(corpus))
     assert ask.returncode == 0 and "Petra Lund" in ask.stdout, ask.stderr
 
 
