@@ -70,12 +70,18 @@ Stat = tuple[int, int, int]  # size, mtime_ns, ctime_ns (-1 when unknown)
 
 
 def _scan(
-    corpus: Path, manifest: Manifest, max_bytes: int, max_seconds: float, rehash: bool = False
+    corpus: Path,
+    manifest: Manifest,
+    max_bytes: int,
+    max_seconds: float,
+    rehash: bool = False,
+    listed: Callable[[int], None] = lambda n: None,
 ) -> Iterator[tuple[str, Document | None, Stat] | SkippedFile]:
     """Yield (source, document or None when unchanged by stat, stat) or a SkippedFile.
 
     A file counts as unchanged only when its size, mtime and ctime all match the manifest (an
     edit that restores the mtime still moves the ctime); ``rehash`` reads and hashes every file.
+    ``listed`` is told how many entries a folder holds once it is listed (the progress bar's total).
     """
     if is_jsonl_corpus(corpus):
         for item in iter_jsonl(corpus, max_bytes):
@@ -85,6 +91,7 @@ def _scan(
                 yield item.source, item, (-1, -1, -1)
         return
     files, skipped = scan_folder(corpus)
+    listed(len(files) + len(skipped))
     yield from skipped
     for f in files:
         stat = (f.size, f.mtime_ns, f.ctime_ns)
@@ -124,7 +131,9 @@ def index_corpus(store: IndexStore, encoder: Encoder, progress: bool = False, re
     writer = _Writer(store, encoder, manifest, reusable, _Progress(progress, store.corpus))
     touched = False  # stat details refreshed (or an older manifest format): saved even with nothing to embed
 
-    scan = _scan(store.corpus, manifest, settings.max_file_bytes, settings.max_file_seconds, rehash)
+    scan = _scan(
+        store.corpus, manifest, settings.max_file_bytes, settings.max_file_seconds, rehash, writer.progress.total
+    )
     for item in writer.watch(scan):
         writer.progress.document()
         if isinstance(item, SkippedFile):
@@ -312,8 +321,9 @@ class _Writer:
 class _Progress:
     """One bar over the corpus's documents, with ETA, documents/s and chunks/s; only on a terminal.
 
-    tqdm draws nothing when stderr is not a terminal (``disable=None``), so logs and pipes get
-    only the summary line. The total is counted first: a folder listing, or the lines of a .jsonl.
+    It is drawn only when stderr is a terminal, so logs and pipes get only the summary line.
+    The total is the folder listing the scan makes anyway (``total``), or the lines of a .jsonl,
+    counted first.
     """
 
     def __init__(self, enabled: bool, corpus: Path) -> None:
@@ -323,8 +333,14 @@ class _Progress:
         if enabled and sys.stderr.isatty():
             from tqdm import tqdm
 
-            self.bar = tqdm(total=_count_documents(corpus), unit="doc", desc="indexing", file=sys.stderr,
+            lines = _count_lines(corpus) if is_jsonl_corpus(corpus) else None
+            self.bar = tqdm(total=lines, unit="doc", desc="indexing", file=sys.stderr,
                             dynamic_ncols=True, mininterval=0.5)  # fmt: skip
+
+    def total(self, n: int) -> None:
+        if self.bar is not None:
+            self.bar.total = n
+            self.bar.refresh()
 
     def document(self) -> None:
         if self.bar is not None:
@@ -341,14 +357,11 @@ class _Progress:
             self.bar.close()
 
 
-def _count_documents(corpus: Path) -> int | None:
-    """How many documents a run will look at (for the bar's ETA), or None if it cannot tell."""
+def _count_lines(corpus: Path) -> int | None:
+    """How many records a .jsonl corpus holds (for the bar's ETA), or None if it cannot tell."""
     try:
-        if is_jsonl_corpus(corpus):
-            with corpus.open("rb") as f:
-                return sum(block.count(b"\n") for block in iter(lambda: f.read(1 << 20), b""))
-        files, skipped = scan_folder(corpus)
-        return len(files) + len(skipped)
+        with corpus.open("rb") as f:
+            return sum(block.count(b"\n") for block in iter(lambda: f.read(1 << 20), b""))
     except OSError:
         return None
 
