@@ -49,6 +49,7 @@ SQUAD_DIR = ROOT.parent / "shared" / "benchmarks" / "squad-v1.1-dev"
 RAW_SAMPLE = 2000
 QUESTIONS = int(os.environ.get("BENCH_SCALE_QUESTIONS", "200"))  # fewer only for a smoke run
 WARMUP = 10
+REUSE = os.environ.get("BENCH_SCALE_REUSE") == "1"  # set by --reuse for the child processes
 
 
 def build_corpus(target_chunks: int, path: Path, seed: int = 0) -> int:
@@ -135,8 +136,7 @@ def peak_rss_mb(pid: int | None = None) -> float:
 
 def child(size: int, store: str, corpus: Path, work: Path) -> dict[str, object]:
     """One measurement in a fresh process: raw encoder, indexing, ask latency, memory, disk."""
-    from rag import ask, build_index
-    from rag.chunking import chunk_document
+    from rag import ask
     from rag.embedding import get_encoder
     from rag.loaders import iter_jsonl
     from rag.settings import get_settings
@@ -153,22 +153,14 @@ def child(size: int, store: str, corpus: Path, work: Path) -> dict[str, object]:
             settings.embed_model, settings.embed_batch_size, settings.embed_backend, settings.cache_dir
         )
         docs = [d for d in iter_jsonl(corpus) if isinstance(d, Document)]
-        rng = random.Random(1)
-        sample_docs = rng.sample(docs, min(len(docs), RAW_SAMPLE))
-        texts = [
-            c.text
-            for d in sample_docs
-            for c in chunk_document(d, encoder.tokenizer, settings.chunk_tokens, settings.chunk_overlap)
-        ][:RAW_SAMPLE]
-        encoder.encode(texts[:64])  # warm the kernels
-        t0 = time.perf_counter()
-        encoder.encode(texts)  # the bare model call of the configured backend, one batch list
-        raw = len(texts) / (time.perf_counter() - t0)
-
-        t0 = time.perf_counter()
-        report = build_index(corpus, settings=settings, progress=True)
-        index_s = time.perf_counter() - t0
-        rss_index = peak_rss_mb()
+        saved = work / "index.json"
+        reused = REUSE and saved.exists()
+        if reused:  # the index an earlier run kept: this process only asks
+            indexed = json.loads(saved.read_text())
+        else:
+            indexed = index_once(corpus, docs, settings, encoder)
+            saved.write_text(json.dumps(indexed))
+        raw, index_s, chunks = indexed["raw"], indexed["index_s"], int(indexed["chunks"])
 
         ids = {d.source for d in docs}
         rows = [json.loads(line) for line in (SQUAD_DIR / "questions.jsonl").open(encoding="utf-8")]
@@ -190,17 +182,18 @@ def child(size: int, store: str, corpus: Path, work: Path) -> dict[str, object]:
             "size": size,
             "store": store,
             "backend": settings.embed_backend,
-            "chunks": report.chunks,
+            "chunks": chunks,
+            "reused_index": reused,
             "documents": len(docs),
             "raw_chunks_per_s": raw,
             "index_s": index_s,
-            "index_chunks_per_s": report.chunks / index_s,
-            "ratio": report.chunks / index_s / raw,
+            "index_chunks_per_s": chunks / index_s,
+            "ratio": chunks / index_s / raw,
             "ask_p50_ms": float(np.percentile(times, 50)),
             "ask_p95_ms": float(np.percentile(times, 95)),
             "hit_at_5": hits / len(times),
             "questions": len(times),
-            "rss_index_mb": rss_index,
+            "rss_index_mb": indexed["rss_index_mb"],
             "rss_peak_mb": peak_rss_mb(),
             "server_rss_mb": peak_rss_mb(server.pid) if server else None,
             "disk_mb": (tree_bytes(work / "index") + tree_bytes(work / "server-data")) / 1e6,
@@ -211,6 +204,29 @@ def child(size: int, store: str, corpus: Path, work: Path) -> dict[str, object]:
         if server is not None:
             server.terminate()
             server.wait(timeout=60)
+
+
+def index_once(corpus: Path, docs: list[Any], settings: Any, encoder: Any) -> dict[str, float]:
+    """The raw encoder's chunks/s on a sample of the same chunks, then `build_index` from nothing."""
+    from rag import build_index
+    from rag.chunking import chunk_document
+
+    rng = random.Random(1)
+    sample_docs = rng.sample(docs, min(len(docs), RAW_SAMPLE))
+    texts = [
+        c.text
+        for d in sample_docs
+        for c in chunk_document(d, encoder.tokenizer, settings.chunk_tokens, settings.chunk_overlap)
+    ][:RAW_SAMPLE]
+    encoder.encode(texts[:64])  # warm the kernels
+    t0 = time.perf_counter()
+    encoder.encode(texts)  # the bare model call of the configured backend, one batch list
+    raw = len(texts) / (time.perf_counter() - t0)
+
+    t0 = time.perf_counter()
+    report = build_index(corpus, settings=settings, progress=True)
+    index_s = time.perf_counter() - t0
+    return {"raw": raw, "index_s": index_s, "chunks": report.chunks, "rss_index_mb": peak_rss_mb()}
 
 
 def slowest_profile(rows: list[dict[str, Any]], corpus: Path, settings: Any, keep: int = 15) -> list[str]:
@@ -247,7 +263,8 @@ def render(results: list[dict[str, object]], command: str) -> str:
         f"Command: `{command}` (all rows from that one run; each row is a fresh process).",
         "",
         "| chunks | store | raw encoder chunks/s | `build_index` chunks/s | ratio (target ≥ 0.8) | index time | "
-        "ask p50 ms | ask p95 ms | p95 / p95 at smallest | hit@5 | peak RSS MB (server) | disk MB |",
+        "ask p50 ms | ask p95 ms | p95 / p95 at smallest | hit@5 | peak RSS MB: indexing / asking only (server) | "
+        "disk MB |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     base: dict[str, float] = {}
@@ -255,11 +272,13 @@ def render(results: list[dict[str, object]], command: str) -> str:
         base.setdefault(str(r["store"]), float(r["ask_p95_ms"]))  # type: ignore[arg-type]
     for r in results:
         server = f" ({r['server_rss_mb']:.0f})" if r["server_rss_mb"] else ""
+        asking = f"{r['rss_peak_mb']:.0f}" if r.get("reused_index") else "–"
+        indexing = r["rss_index_mb"] if r.get("reused_index") else r["rss_peak_mb"]
         lines.append(
             f"| {r['chunks']:,} | {r['store']} | {r['raw_chunks_per_s']:.1f} | {r['index_chunks_per_s']:.1f} | "
             f"**{r['ratio']:.2f}** | {float(r['index_s']) / 60:.1f} min | {r['ask_p50_ms']:.0f} | "  # type: ignore[arg-type]
             f"{r['ask_p95_ms']:.0f} | **{float(r['ask_p95_ms']) / base[str(r['store'])]:.2f}x** | "  # type: ignore[arg-type]
-            f"{r['hit_at_5']:.3f} | {r['rss_peak_mb']:.0f}{server} | {r['disk_mb']:.0f} |"
+            f"{r['hit_at_5']:.3f} | {indexing:.0f} / {asking}{server} | {r['disk_mb']:.0f} |"
         )
     lines += [
         "",
@@ -270,9 +289,10 @@ def render(results: list[dict[str, object]], command: str) -> str:
         "were made at index time and are read from the store). "
         f"Encoder backend: {results[0].get('backend', 'torch')}. Raw encoder: the same backend's bare batch "
         f"encode on a random sample of {RAW_SAMPLE} of the same chunks. "
-        "hit@5 counts a perturbed copy of the gold passage as a hit. Peak RSS is the indexing and "
-        "asking process (the `chroma run` server's own peak in brackets); disk is the index folder "
-        "plus the server's data folder.",
+        "hit@5 counts a perturbed copy of the gold passage as a hit. Peak RSS: of the process that "
+        "indexed and then asked, and (with `--reuse`, asking against an index kept by an earlier run) of a "
+        "new process that only opens the index and asks; the `chroma run` server's own peak in brackets. "
+        "Disk is the index folder plus the server's data folder.",
     ]
     for r in results:  # where the slowest questions go (a profiled pass after the timed one)
         if r.get("slowest_profile"):
@@ -313,9 +333,17 @@ def plot(results: list[dict[str, object]], path: Path) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="1000,10000", help="target chunk counts, comma-separated")
-    ap.add_argument("--server-sizes", default=None, help="sizes also run on a Chroma server (default: --sizes)")
+    ap.add_argument(
+        "--server-sizes", default=None, help="sizes also run on a Chroma server (default: --sizes; none: no server run)"
+    )
     ap.add_argument("--work", type=Path, default=None, help="working folder (default: a temporary one)")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "RESULTS.md")
+    ap.add_argument(
+        "--reuse",
+        action="store_true",
+        help="keep each index in --work, and ask against one kept there by an earlier run instead of indexing "
+        "again (the index columns then repeat that run's; peak RSS is of a process that only asks)",
+    )
     ap.add_argument("--child", nargs=3, metavar=("SIZE", "STORE", "CORPUS"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -325,7 +353,9 @@ def main() -> None:
         return
 
     sizes = [int(s) for s in args.sizes.split(",")]
-    server_sizes = [int(s) for s in (args.server_sizes or args.sizes).split(",")]
+    server_sizes = [
+        int(s) for s in (args.server_sizes or args.sizes).split(",") if s.strip().isdigit()
+    ]  # "none": no server
     import tempfile
 
     tmp = None if args.work else tempfile.TemporaryDirectory()
@@ -342,16 +372,19 @@ def main() -> None:
                 if store == "server" and size not in server_sizes:
                     continue
                 run_dir = work / f"run-{size}-{store}"
-                shutil.rmtree(run_dir, ignore_errors=True)
-                run_dir.mkdir()
+                if not (args.reuse and (run_dir / "index.json").exists()):
+                    shutil.rmtree(run_dir, ignore_errors=True)
+                run_dir.mkdir(exist_ok=True)
                 print(f"== {size:,} chunks, {store} store", file=sys.stderr, flush=True)
                 cmd = [sys.executable, __file__, "--work", str(run_dir), "--child", str(size), store, str(corpus)]
-                subprocess.run(cmd, check=True)
+                env = dict(os.environ, BENCH_SCALE_REUSE="1" if args.reuse else "0")
+                subprocess.run(cmd, check=True, env=env)
                 result = json.loads((run_dir / "result.json").read_text())
                 print(json.dumps(result), file=sys.stderr, flush=True)
                 results.append(result)
-                shutil.rmtree(run_dir / "index", ignore_errors=True)
-                shutil.rmtree(run_dir / "server-data", ignore_errors=True)
+                if not args.reuse:
+                    shutil.rmtree(run_dir / "index", ignore_errors=True)
+                    shutil.rmtree(run_dir / "server-data", ignore_errors=True)
     finally:
         if tmp is not None:
             tmp.cleanup()
@@ -359,9 +392,9 @@ def main() -> None:
     command = "python bench/bench_scale.py" + (f" --sizes {args.sizes}" if args.sizes != "1000,10000" else "")
     if args.server_sizes:
         command += f" --server-sizes {args.server_sizes}"
-    plot(results, ROOT / "bench" / "scale.png")
+    plot(results, args.out.parent / "scale.png")  # beside the results file it belongs to
     replace_section(args.out, "Scale", render(results, command))
-    (ROOT / "bench" / "scale.json").write_text(json.dumps(results, indent=1))
+    (args.out.parent / "scale.json").write_text(json.dumps(results, indent=1))
     print(render(results, command))
 
 
