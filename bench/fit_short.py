@@ -6,19 +6,24 @@ Each real question of the ``fit`` articles (eval/make_adversarial.py's split; ``
 that many, 0 = all) is asked end to end (hybrid, defaults). For every answer that contains an
 acceptable answer, each candidate phrase of its quotes (``rag.short_answer.read``) becomes a
 row, labelled 1 when it matches an acceptable answer exactly (SQuAD's normalisation). Small
-gradient-boosted trees (150 of depth 4) are fitted on these rows.
+gradient-boosted trees (LightGBM's LambdaRank: 300 trees of 15 leaves) learn to put a right
+candidate first among the candidates of the same answer; only the ordering they learn is
+used, and at run time the trees are walked by ``rag.weights.ConfidenceModel`` (LightGBM is
+needed to fit, never to answer).
 
-The threshold is chosen on out-of-fold ratings (4 folds by article) of every answered
-question, right or wrong: the rating under which the top candidate falls for ``--hold``
-(default 10 %) of them, so that nine answers in ten carry a short answer and the least sure
-tenth does not. ``--write`` puts the trees and the threshold into rag/short_weights.json. The
-held-out half is never read.
+An answer's candidates' scores become shares by softmax; the top candidate's share is mapped to
+a confidence, P(the short answer is exactly right), by a logistic fit (Platt scaling) on
+out-of-fold shares (4 folds by article) of every answered question, right or wrong. The
+threshold is the confidence under which the top candidate falls for ``--hold`` (default 5 %)
+of them. ``--write`` puts the trees, the calibration and the threshold into
+rag/short_weights.json. The held-out half is never read.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import itertools
 import json
 import random
 import sys
@@ -31,10 +36,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "eval"))
 sys.path.insert(0, str(ROOT / "bench"))
-from fit_confidence import compact, export_trees, scores  # noqa: E402
+from fit_confidence import compact, scores  # noqa: E402
 from make_adversarial import DEFAULT_SQUAD, article_of, split_of  # noqa: E402
 
-TREES, DEPTH, RATE = 150, 4, 0.1
+TREES, LEAVES, RATE = 300, 15, 0.05
 FOLDS = 4
 
 
@@ -99,23 +104,92 @@ def rows_of(data: list[dict[str, Any]], names: tuple[str, ...]) -> tuple[np.ndar
 
 
 def fit(data: list[dict[str, Any]], names: tuple[str, ...]) -> dict[str, Any]:
-    from sklearn.ensemble import GradientBoostingClassifier
+    """LambdaRank trees over the candidates of each answer holding a right one, exported as node arrays."""
+    import lightgbm
 
-    x, y = rows_of(data, names)
-    model = GradientBoostingClassifier(n_estimators=TREES, max_depth=DEPTH, learning_rate=RATE, random_state=0)
-    model.fit(x, y)
-    exported = export_trees(model, x, names)
-    exported["init"] = round(exported["init"], 6)
-    exported["importance"] = {n: round(float(v), 4) for n, v in zip(names, model.feature_importances_, strict=True)}
+    groups = [d for d in data if d["contained"] and any(c["label"] for c in d["candidates"])]
+    x, y = rows_of(groups, names)
+    model = lightgbm.LGBMRanker(
+        objective="lambdarank",
+        lambdarank_truncation_level=5,
+        n_estimators=TREES,
+        num_leaves=LEAVES,
+        learning_rate=RATE,
+        min_child_samples=20,
+        n_jobs=1,
+        deterministic=True,
+        force_row_wise=True,
+        random_state=0,
+        verbose=-1,
+    )
+    model.fit(x, y, group=[len(d["candidates"]) for d in groups])
+    exported = export_lightgbm(model.booster_.dump_model(), names)
+    assert np.allclose(scores(exported, x[:50]), model.predict(x[:50]), atol=1e-4), "export differs"
+    gains = model.booster_.feature_importance("gain")
+    exported["importance"] = {n: round(float(v / gains.sum()), 4) for n, v in zip(names, gains, strict=True)}
     return exported
 
 
+def export_lightgbm(dump: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
+    """LightGBM's tree dump as node arrays (``rag.weights.ConfidenceModel``'s format; leaf values include the rate)."""
+    trees = []
+    for info in dump["tree_info"]:
+        t: dict[str, list[Any]] = {k: [] for k in ("feature", "threshold", "left", "right", "value")}
+
+        def walk(node: dict[str, Any], t: dict[str, list[Any]] = t) -> int:
+            i = len(t["feature"])
+            for k in t:
+                t[k].append(0 if k != "left" else -1)
+            if "leaf_value" in node:
+                t["value"][i] = round(float(node["leaf_value"]), 6)
+                t["right"][i] = -1
+                return i
+            assert node["decision_type"] == "<=", node["decision_type"]
+            t["feature"][i] = int(node["split_feature"])
+            t["threshold"][i] = float(node["threshold"])
+            t["left"][i] = walk(node["left_child"])
+            t["right"][i] = walk(node["right_child"])
+            return i
+
+        walk(info["tree_structure"])
+        trees.append(t)
+    return {"features": list(names), "init": 0.0, "rate": 1.0, "trees": trees}
+
+
+def shares(margins: np.ndarray) -> np.ndarray:
+    """Softmax of one answer's candidate scores: each candidate's share of the answer."""
+    e = np.exp(margins - margins.max())
+    return e / e.sum()
+
+
 def top_of(model: dict[str, Any], record: dict[str, Any], names: tuple[str, ...]) -> tuple[float, dict[str, Any]]:
-    """The best-rated candidate of one answer and its rating (shorter first on ties, as the answerer)."""
-    x = np.array([[c["features"][n] for n in names] for c in record["candidates"]], dtype=np.float64)
-    p = 1 / (1 + np.exp(-scores(model, x)))
-    order = sorted(range(len(p)), key=lambda k: (-p[k], record["candidates"][k]["features"]["tokens"]))
-    return float(p[order[0]]), record["candidates"][order[0]]
+    """The best-scored candidate of one answer and its share (shorter first on ties, as the answerer)."""
+    z = np.array(_walker(model).margins([c["features"] for c in record["candidates"]]))
+    order = sorted(range(len(z)), key=lambda k: (-z[k], record["candidates"][k]["features"]["tokens"]))
+    return float(shares(z)[order[0]]), record["candidates"][order[0]]
+
+
+def _walker(model: dict[str, Any]) -> Any:
+    """The exported trees as the answerer walks them (numpy, all candidates at once)."""
+    from rag.weights import ConfidenceModel
+
+    key = id(model)
+    if _WALKERS.get(key, (None,))[0] is not model:
+        _WALKERS[key] = (model, ConfidenceModel.from_json(model))
+    return _WALKERS[key][1]
+
+
+_WALKERS: dict[int, tuple[Any, Any]] = {}
+
+
+def calibration(oof: list[tuple[float, bool, float, bool]]) -> tuple[float, float]:
+    """Platt scaling: P(exact) = sigmoid(a * logit(share) + b), fitted on the out-of-fold top shares."""
+    from sklearn.linear_model import LogisticRegression
+
+    share = np.clip(np.array([p for p, *_ in oof]), 1e-6, 1 - 1e-6)
+    x = np.log(share / (1 - share))[:, None]
+    lr = LogisticRegression(C=1e6).fit(x, np.array([e for _, e, *_ in oof], dtype=int))
+    return float(lr.coef_[0][0]), float(lr.intercept_[0])
 
 
 def out_of_fold(data: list[dict[str, Any]], names: tuple[str, ...]) -> list[tuple[float, bool, float, bool]]:
@@ -135,7 +209,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=0, help="questions of the fit half to use (0 = all)")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--hold", type=float, default=0.10, help="share of answers left without a short answer")
+    ap.add_argument("--hold", type=float, default=0.05, help="share of answers left without a short answer")
     ap.add_argument("--index-dir")
     ap.add_argument("--write", action="store_true", help="write the fit into rag/short_weights.json")
     args = ap.parse_args()
@@ -163,17 +237,25 @@ def main() -> None:
     print(f"{len(rows)} questions, {len(data)} answered, {len(has)} containing an answer")
     print(f"candidates per answer {np.mean([len(d['candidates']) for d in data]):.1f}; oracle exact match {oracle:.3f}")
     oof = out_of_fold(data, names)
-    ratings = np.array([p for p, *_ in oof])
+    a, b = calibration(oof)
+    conf = [(float(1 / (1 + np.exp(-(a * _logit(p) + b)))), e, f, c) for p, e, f, c in oof]
+    ratings = np.array([p for p, *_ in conf])
     threshold = float(np.quantile(ratings, args.hold))
+    print(f"calibration: P(exact) = sigmoid({a:.3f} * logit(share) + {b:.3f})")
     print("threshold | share of answers given one | EM of those | F1 of those | EM on contained answers")
     for q in (0.0, 0.05, 0.1, 0.2, 0.3):
         t = float(np.quantile(ratings, q))
-        given = [(e, f, c) for p, e, f, c in oof if p >= t]
+        given = [(e, f, c) for p, e, f, c in conf if p >= t]
         contained = [e for e, f, c in given if c]
         print(
-            f"{t:9.3f} | {len(given) / len(oof):26.3f} | {np.mean([e for e, _, _ in given]):11.3f} | "
+            f"{t:9.3f} | {len(given) / len(conf):26.3f} | {np.mean([e for e, _, _ in given]):11.3f} | "
             f"{np.mean([f for _, f, _ in given]):11.3f} | {np.mean(contained):.3f}"
         )
+    bins = np.quantile(ratings, np.linspace(0, 1, 6))
+    print("calibration check (out of fold): mean confidence -> share exactly right, by fifths")
+    for lo, hi in itertools.pairwise(bins):
+        part = [(p, e) for p, e, *_ in conf if lo <= p <= hi]
+        print(f"  {np.mean([p for p, _ in part]):.3f} -> {np.mean([e for _, e in part]):.3f}")
     model = fit(data, names)
     print("feature                importance")
     for n, v in sorted(model["importance"].items(), key=lambda kv: -kv[1])[:15]:
@@ -182,14 +264,21 @@ def main() -> None:
         path = ROOT / "rag" / "short_weights.json"
         command = f"python bench/fit_short.py --n {args.n} --seed {args.seed} --hold {args.hold} --write"
         weights = {
-            "fitted_by": f"{command} (gradient-boosted trees, {TREES} of depth {DEPTH}, on the candidates of the "
-            "answers to the fitting half of SQuAD v1.1 dev's articles; threshold: the out-of-fold rating under "
-            f"which the top candidate of {args.hold:.0%} of the answered questions falls)",
+            "fitted_by": f"{command} (LambdaRank trees, {TREES} of {LEAVES} leaves, on the candidates of the "
+            "answers to the fitting half of SQuAD v1.1 dev's articles; calibration: Platt scaling of the top "
+            "candidate's softmax share, out of fold; threshold: the confidence under which the top candidate of "
+            f"{args.hold:.0%} of the answered questions falls, out of fold)",
+            "calibration": {"a": round(a, 6), "b": round(b, 6)},
             "threshold": round(threshold, 4),
             "model": model,
         }
         path.write_text(compact(json.dumps(weights, indent=2)) + "\n", encoding="utf-8")
         print(f"wrote {path}")
+
+
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-6), 1 - 1e-6)
+    return float(np.log(p / (1 - p)))
 
 
 def _names(feature_fn: Any) -> list[str]:

@@ -1,11 +1,12 @@
 """The short answer: the exact phrase inside a cited quote that answers the question.
 
 Candidates come from spaCy's parse of the quoted sentence (entities, noun chunks, the subtrees
-of nouns in argument roles, numbers with what they count); a small set of gradient-boosted
-trees, fitted on one half of SQuAD v1.1 dev's articles (``bench/fit_short.py``, weights in
-``rag/short_weights.json``), rates each one. The best candidate is the short answer when its
-rating clears the fitted threshold; its offsets are inside the citation, so the quote's
-verification covers it.
+of nouns in argument roles, numbers with what they count); small gradient-boosted ranking trees,
+fitted on one half of SQuAD v1.1 dev's articles (``bench/fit_short.py``, weights in
+``rag/short_weights.json``), score each one against the others of the same answer. The best
+candidate's share of the answer (softmax of the scores), calibrated to P(exactly right), is its
+confidence; it is the short answer when that clears the fitted threshold. Its offsets are
+inside the citation, so the quote's verification covers it.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ POS = ("PROPN", "NOUN", "NUM", "PRON", "ADJ")
 WH = ("who", "when", "where", "which", "what", "how many", "how much", "how", "why")
 _EDGE = re.compile(r"^[\s,;:.!?\"'“”‘’()\[\]-]+|[\s,;:.!?\"'“”‘’()\[\]-]+$")
 _QUOTED = re.compile(r"“([^“”]+)”|\"([^\"]+)\"")
+_PAIRS = (("“", "”"), ("(", ")"), ("[", "]"))
 APPROXIMATE = frozenset(
     ["about", "almost", "approximately", "around", "estimated", "nearly", "over", "roughly", "some", "under"]
 )
@@ -149,20 +151,22 @@ def read(sentence: str) -> Reading:
 
 
 def _trimmed(sentence: str, a: int, b: int) -> tuple[int, int]:
-    """``sentence[a:b]`` without punctuation at either end, keeping a quotation mark whose pair is inside.
+    """``sentence[a:b]`` without punctuation at either end, keeping a quotation mark or bracket whose pair is inside.
 
     "a deliberate “false alarm”" keeps its closing mark; "Russia’s “legitimate" would show an
-    opening mark with nothing to close it, so the closing mark that follows is taken in.
+    opening mark with nothing to close it, so the closing mark that follows is taken in; so is
+    the bracket of "Thursday (February 24".
     """
     m = _EDGE.search(sentence[a:b])
     while m is not None and a < b:  # punctuation at either end is not part of an answer
         a, b = (a + m.end(), b) if m.start() == 0 else (a, a + m.start())
         m = _EDGE.search(sentence[a:b])
     text = sentence[a:b]
-    if text.count("“") > text.count("”") and sentence[b : b + 1] == "”":
-        b += 1
-    elif text.count("”") > text.count("“") and a > 0 and sentence[a - 1] == "“":
-        a -= 1
+    for opening, closing in _PAIRS:  # "Thursday (February 24" -> "Thursday (February 24)"
+        if text.count(opening) > text.count(closing) and sentence[b : b + 1] == closing:
+            b += 1
+        elif text.count(closing) > text.count(opening) and a > 0 and sentence[a - 1] == opening:
+            a -= 1
     return a, b
 
 
@@ -375,8 +379,24 @@ def relative(rows: list[dict[str, float]]) -> list[dict[str, float]]:
 
 @dataclass(frozen=True)
 class ShortModel:
+    """Ranking trees, the calibration of the top candidate's share, and the confidence threshold."""
+
     trees: ConfidenceModel
     threshold: float
+    a: float  # P(exact) = sigmoid(a * logit(share) + b)
+    b: float
+
+    def confidences(self, rows: list[dict[str, float]]) -> list[float]:
+        """Each candidate's calibrated confidence: its softmax share among ``rows`` (one answer's candidates)."""
+        import numpy as np
+
+        z = np.array(self.trees.margins(rows))
+        if not len(z):
+            return []
+        share = np.exp(z - z.max())
+        share = np.clip(share / share.sum(), 1e-6, 1 - 1e-6)
+        logit = self.a * np.log(share / (1 - share)) + self.b
+        return [float(v) for v in 1.0 / (1.0 + np.exp(-logit))]
 
 
 @lru_cache(maxsize=1)
@@ -385,7 +405,13 @@ def model() -> ShortModel | None:
     if not WEIGHTS.exists():
         return None
     raw = json.loads(WEIGHTS.read_text(encoding="utf-8"))
-    return ShortModel(ConfidenceModel.from_json(raw["model"]), float(raw["threshold"]))
+    calibration = raw["calibration"]
+    return ShortModel(
+        ConfidenceModel.from_json(raw["model"]),
+        float(raw["threshold"]),
+        float(calibration["a"]),
+        float(calibration["b"]),
+    )
 
 
 def rated(question: str, citations: tuple[Citation, ...], fitted: ShortModel) -> list[tuple[float, int, Candidate]]:
@@ -396,7 +422,7 @@ def rated(question: str, citations: tuple[Citation, ...], fitted: ShortModel) ->
         reading = read(citation.quote)
         aligned = align(q, reading)
         found += [(i, c, features(q, reading, c, i, aligned)) for c in reading.candidates]
-    ratings = fitted.trees.many(relative([f for *_, f in found]))
+    ratings = fitted.confidences(relative([f for *_, f in found]))
     out = [(p, i, c) for p, (i, c, _) in zip(ratings, found, strict=True)]
     out.sort(key=lambda t: (-t[0], t[2].last - t[2].first))
     return out

@@ -93,6 +93,13 @@ class ConfidenceModel:
         """
         import numpy as np
 
+        z = np.array(self.margins(rows))
+        return [float(v) for v in 1.0 / (1.0 + np.exp(-np.clip(z, -50.0, 50.0)))]
+
+    def margins(self, rows: Sequence[dict[str, float]]) -> list[float]:
+        """The trees' summed score (log-odds, or a ranker's score) of every row, before any sigmoid."""
+        import numpy as np
+
         if not rows:
             return []
         feature, threshold, left, right, value, depth = self._stacked
@@ -104,7 +111,7 @@ class ConfidenceModel:
             go_left = x[cols, feature[trees, node]] <= threshold[trees, node]
             node = np.where(go_left, left[trees, node], right[trees, node])
         z = self.init + self.rate * value[trees, node].sum(axis=0)
-        return [float(v) for v in 1.0 / (1.0 + np.exp(-np.clip(z, -50.0, 50.0)))]
+        return [float(v) for v in z]
 
     @cached_property
     def _stacked(self) -> tuple[Any, ...]:

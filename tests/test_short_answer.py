@@ -40,6 +40,29 @@ def test_quoted_words_are_a_phrase_and_quotation_marks_stay_paired() -> None:
     assert "Russia’s “legitimate security concerns”" in {c.text for c in reading.candidates}
 
 
+def test_brackets_stay_paired() -> None:
+    sentence = "Russia launched a military operation in Ukraine on Thursday (February 24)."
+    for c in read(sentence).candidates:  # "Thursday (February 24" would show a bracket never closed
+        assert c.text.count("(") == c.text.count(")"), c.text
+
+
+def test_the_confidence_is_a_calibrated_share_that_ranks_as_the_trees_do() -> None:
+    from rag.short_answer import align, features, relative
+
+    fitted = model()
+    assert fitted is not None
+    q = question_of("When did Tesla die?")
+    reading = read("Tesla died of heart failure in his hotel room on 7 January 1943 in New York.")
+    aligned = align(q, reading)
+    rows = relative([features(q, reading, c, 0, aligned) for c in reading.candidates])
+    conf = fitted.confidences(rows)
+    margins = fitted.trees.margins(rows)
+    assert all(0.0 < v < 1.0 for v in conf)
+    assert sorted(range(len(conf)), key=conf.__getitem__) == sorted(range(len(margins)), key=margins.__getitem__)
+    assert sum(conf) < 1.5  # shares of one answer: at most one candidate can be sure
+    assert reading.candidates[max(range(len(conf)), key=conf.__getitem__)].text == "7 January 1943"
+
+
 def test_a_possessive_ending_is_not_part_of_the_name() -> None:
     texts = {c.text for c in read("Chinese Foreign Minister Wang Yi’s talks with Sergey Lavrov ended.").candidates}
     assert "Wang Yi" in texts
