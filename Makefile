@@ -93,7 +93,7 @@ eval-short: install
 	$(BIN)/rag eval --corpus ../shared/benchmarks/squad-v1.1-dev/corpus.jsonl \
 	  --dataset ../shared/benchmarks/squad-v1.1-dev/questions.jsonl --modes hybrid --out eval/results/short/all
 
-# Refit the short-answer model on the fit half's answers (about 10 min).
+# Refit the short-answer model on the fit half's answers (about 2 min once they are collected; collecting them, the first time, about 10).
 fit-short: install
 	$(BIN)/python bench/fit_short.py --hold 0.05 --write
 

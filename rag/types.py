@@ -132,8 +132,9 @@ class Citation:
 class ShortAnswer:
     """The phrase that answers the question, inside ``Answer.citations[citation]``.
 
-    ``document_text(source)[start:end] == text``; ``confidence`` is the fitted model's rating
-    of the phrase (``rag.short_answer``), the estimated chance that it is the answer.
+    ``document_text(source)[start:end] == text``; ``confidence`` is the estimated chance that the
+    phrase is exactly the answer (``rag.short_answer``: its share among the quote's candidates,
+    calibrated out of fold).
     """
 
     text: str

@@ -117,6 +117,7 @@ def score_answer(
         "contained": contained,
         "short": answer.short.text if answer.short else None,
         "short_em": short_em,
+        "short_confidence": round(answer.short.confidence, 4) if answer.short else None,
         "rank": rank,
         "citations": len(answer.citations),
         "citations_on_evidence": on_evidence,
