@@ -3,7 +3,9 @@
     python eval/short_failures.py eval/results/short/heldout --dataset eval/results/short/heldout.jsonl
 
 Reads the run's details.jsonl (which keeps each answer's short answer and text) and the dataset's
-gold answers, and prints how many questions fall into each kind, with an example of each.
+gold answers, and prints how many questions fall into each kind, with an example of each; then,
+for the answers given a short answer, whether its confidence means what it says: the mean
+confidence and the share exactly right, by fifths of confidence.
 """
 
 from __future__ import annotations
@@ -64,6 +66,7 @@ def main() -> None:
         gold[row["id"]] = (row["question"], row.get("answers") or [])
     kinds: Counter[str] = Counter()
     examples: dict[str, list[str]] = defaultdict(list)
+    rated: list[tuple[float, bool]] = []
     for line in (args.run / "details.jsonl").open(encoding="utf-8"):
         d = json.loads(line)
         if d.get("mode", args.mode) != args.mode or not d["answerable"] or d["id"] not in gold:
@@ -71,12 +74,27 @@ def main() -> None:
         question, answers = gold[d["id"]]
         k = kind_of(d, answers, question)
         kinds[k] += 1
+        if d.get("short_confidence") is not None:
+            rated.append((float(d["short_confidence"]), k == "exact"))
         if len(examples[k]) < 1:
             examples[k].append(f"{question} | gold {answers[:2]} | short {d.get('short')!r}")
     total = sum(kinds.values())
     print(f"{total} answerable questions")
     for k, n in kinds.most_common():
         print(f"{n:6d} {n / total:6.3f}  {k}\n        e.g. {examples[k][0]}")
+    if rated:
+        print(calibration(rated))
+
+
+def calibration(rated: list[tuple[float, bool]], bins: int = 5) -> str:
+    """Mean confidence against the share exactly right, by equal-count bins of confidence."""
+    rated = sorted(rated)
+    lines = [f"short-answer confidence, {len(rated)} short answers: mean confidence -> share exact (by fifths)"]
+    for i in range(bins):
+        part = rated[i * len(rated) // bins : (i + 1) * len(rated) // bins]
+        conf = sum(c for c, _ in part) / len(part)
+        lines.append(f"  {conf:.3f} -> {sum(e for _, e in part) / len(part):.3f}")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
