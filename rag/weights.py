@@ -103,14 +103,20 @@ class ConfidenceModel:
         if not rows:
             return []
         feature, threshold, left, right, value, depth = self._stacked
-        x = np.array([[r[n] for n in self.names] for r in rows], dtype=np.float64)
-        trees = np.arange(len(self.trees))[:, None]
-        node = np.zeros((len(self.trees), len(rows)), dtype=np.int64)
-        cols = np.arange(len(rows))[None, :]
-        for _ in range(depth):
-            go_left = x[cols, feature[trees, node]] <= threshold[trees, node]
-            node = np.where(go_left, left[trees, node], right[trees, node])
-        z = self.init + self.rate * value[trees, node].sum(axis=0)
+        n = len(rows)
+        x = np.array([[r[name] for r in rows] for name in self.names], dtype=np.float64).ravel()  # feature-major
+        trees, width = feature.shape
+        first = (np.arange(trees) * width)[:, None]  # each tree's root in the flattened arrays
+        cols = np.arange(n)[None, :]
+        ff, tf, lf, rf = feature.ravel(), threshold.ravel(), left.ravel(), right.ravel()
+        node = np.broadcast_to(first, (trees, n))
+        for _ in range(depth):  # flat indices: one gather per array and level
+            go_left = x[ff[node] * n + cols] <= tf[node]
+            step = first + np.where(go_left, lf[node], rf[node])
+            if np.array_equal(step, node):  # every row is at a leaf of every tree
+                break
+            node = step
+        z = self.init + self.rate * value.ravel()[node].sum(axis=0)
         return [float(v) for v in z]
 
     @cached_property
