@@ -35,7 +35,8 @@ browser:
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium chromium-driver >/dev/null; }
 
 test: install browser lint
-	$(BIN)/python -m pytest
+	# Two workers, each taking whole test modules (their fixtures are built once per worker).
+	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 lint: install
 	$(BIN)/ruff check rag tests eval bench app.py

@@ -44,13 +44,24 @@ NETGUARD_LOG = Path(
 )
 
 
+WORKER = os.environ.get("PYTEST_XDIST_WORKER")  # set in the processes `pytest -n 2` runs tests in
+
+
 def pytest_configure(config: pytest.Config) -> None:
     """Install the guard before any test module imports a networking library."""
-    NETGUARD_LOG.unlink(missing_ok=True)
+    if WORKER is None:  # the run's first process starts the log its workers and subprocesses append to
+        NETGUARD_LOG.unlink(missing_ok=True)
     sys.path.insert(0, str(NETGUARD_DIR))
     import guard
 
-    guard.install(lambda address: BLOCKED.append(repr(address)))
+    guard.install(_blocked)
+
+
+def _blocked(address: object) -> None:
+    BLOCKED.append(repr(address))
+    if WORKER is not None:  # only the first process prints the summary: a worker's attempts go to the log
+        with NETGUARD_LOG.open("a", encoding="utf-8") as fh:
+            fh.write(f"{address!r}\n")
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):  # type: ignore[no-untyped-def]
@@ -58,7 +69,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):  # type: igno
     attempts = BLOCKED + from_children
     terminalreporter.write_line(
         f"network guard: {len(attempts)} outbound connection attempts blocked "
-        f"({len(BLOCKED)} in this process, {len(from_children)} in subprocesses)"
+        f"({len(BLOCKED)} in this process, {len(from_children)} in test workers and subprocesses)"
     )
     for attempt in attempts[:20]:
         terminalreporter.write_line(f"  blocked: {attempt}")
