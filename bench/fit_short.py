@@ -193,7 +193,7 @@ def calibration(oof: list[tuple[float, bool, float, bool]]) -> tuple[float, floa
 
 
 def out_of_fold(data: list[dict[str, Any]], names: tuple[str, ...]) -> list[tuple[float, bool, float, bool]]:
-    """(rating, exact, F1, answer contained) of each answered question's top candidate, by a model fitted without its article."""
+    """(share, exact, F1, answer contained) of each answered question's top candidate, by trees fitted without its article."""
     fold = [int(hashlib.sha1(d["article"].encode()).hexdigest(), 16) % FOLDS for d in data]
     out: list[tuple[float, bool, float, bool]] = []
     for k in range(FOLDS):
