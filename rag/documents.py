@@ -12,7 +12,7 @@ from collections import OrderedDict
 from pathlib import Path
 
 from rag.errors import LoadError
-from rag.loaders import is_jsonl_corpus, iter_jsonl, read_file
+from rag.loaders import is_jsonl_corpus, iter_jsonl_located, read_file, read_jsonl_at
 from rag.settings import Settings
 from rag.types import Document
 
@@ -37,6 +37,7 @@ class DocumentSource:
         self._cache: OrderedDict[str, tuple[Stamp, str]] = OrderedDict()
         self._size = 0
         self._complete: Stamp | None = None  # a .jsonl corpus whose every text is in the cache
+        self._lines: tuple[Stamp, dict[str, tuple[int, int]]] | None = None  # where each record starts
         self._lock = threading.Lock()
 
     def text(self, source: str) -> str | None:
@@ -94,25 +95,40 @@ class DocumentSource:
         return best, best + len(expected)
 
     def _jsonl_text(self, source: str) -> str | None:
-        """One pass over the file fills the cache; a miss is final while every text fits in it."""
+        """One pass over the file fills the cache and notes where each record's line starts.
+
+        A miss is final while every text fits in the cache; when they do not, a miss reads the
+        one line the record is on (a 100k-chunk corpus: one line, not a pass over 80,000).
+        """
         stamp = _stamp(self.corpus)
         if stamp is None:
             return None
         cached = self._get(source, stamp)
         if cached is not None or self._complete == stamp:
             return cached
+        lines = self._lines
+        if lines is not None and lines[0] == stamp:
+            at = lines[1].get(source)
+            doc = read_jsonl_at(self.corpus, at) if at is not None else None
+            if doc is None or doc.source != source:
+                return None
+            self._put(source, stamp, doc.text)
+            return doc.text
         with self._lock:
             self._clear()  # texts of another version of the file, or a partial pass
         found = None
         complete = True
-        for doc in iter_jsonl(self.corpus):
-            if isinstance(doc, Document):
-                complete = self._put(doc.source, stamp, doc.text) and complete
-                if doc.source == source:
-                    found = doc.text
+        where: dict[str, tuple[int, int]] = {}
+        for place, item in iter_jsonl_located(self.corpus):
+            if isinstance(item, Document):
+                where[item.source] = place
+                complete = self._put(item.source, stamp, item.text) and complete
+                if item.source == source:
+                    found = item.text
         if found is not None and not complete:
             self._put(source, stamp, found)  # keep the one asked for, most recently used
         self._complete = stamp if complete else None
+        self._lines = None if complete else (stamp, where)  # only needed when the texts do not all fit
         return found
 
     def _get(self, source: str, stamp: Stamp) -> str | None:
@@ -144,3 +160,4 @@ class DocumentSource:
         self._cache.clear()
         self._size = 0
         self._complete = None
+        self._lines = None

@@ -281,25 +281,51 @@ def iter_jsonl(corpus: Path, max_bytes: int | None = None) -> Iterator[Document 
     skipped; a lone surrogate in a text (JSON allows ``"\\ud800"``) becomes U+FFFD, one
     character for one, so offsets hold.
     """
+    for _, item in iter_jsonl_located(corpus, max_bytes):
+        yield item
+
+
+def iter_jsonl_located(
+    corpus: Path, max_bytes: int | None = None
+) -> Iterator[tuple[tuple[int, int], Document | SkippedFile]]:
+    """``iter_jsonl``, each item with where its line starts: (byte offset, line number), for ``read_jsonl_at``."""
     seen: set[str] = set()
     try:
         handle = corpus.open("rb")
     except OSError as err:
         raise CorpusError(f"cannot read corpus file {corpus}: {err.strerror or err}") from err
     with handle:
-        for lineno, raw in enumerate(handle, start=1):
-            if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
-                raw = raw[3:]
+        offset = 0
+        for lineno, line in enumerate(handle, start=1):
+            at, offset = offset, offset + len(line)
+            raw = line[3:] if lineno == 1 and line.startswith(b"\xef\xbb\xbf") else line
             if not raw.strip():
                 continue
             where = f"{corpus.name}:{lineno}"
             if max_bytes is not None and len(raw) > max_bytes:
-                yield SkippedFile(where, f"record is larger than the limit of {max_bytes} bytes ({len(raw)} bytes)")
+                yield (
+                    (at, lineno),
+                    SkippedFile(where, f"record is larger than the limit of {max_bytes} bytes ({len(raw)} bytes)"),
+                )
                 continue
             item = _record(raw, where, lineno, seen)
             if isinstance(item, Document):
                 seen.add(item.source)
-            yield item
+            yield (at, lineno), item
+
+
+def read_jsonl_at(corpus: Path, at: tuple[int, int]) -> Document | None:
+    """The document on the line ``iter_jsonl_located`` found at ``at``; None if that line is no longer one."""
+    offset, lineno = at
+    try:
+        with corpus.open("rb") as handle:
+            handle.seek(offset)
+            line = handle.readline()
+    except OSError:
+        return None
+    raw = line[3:] if lineno == 1 and line.startswith(b"\xef\xbb\xbf") else line
+    item = _record(raw, f"{corpus.name}:{lineno}", lineno, set())
+    return item if isinstance(item, Document) else None
 
 
 def _record(raw: bytes, where: str, lineno: int, seen: set[str]) -> Document | SkippedFile:

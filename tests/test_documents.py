@@ -74,8 +74,8 @@ def test_jsonl_corpus_is_read_in_one_pass_and_follows_changes(tmp_path: Path, mo
     passes = []
     import rag.documents as module
 
-    real = module.iter_jsonl
-    monkeypatch.setattr(module, "iter_jsonl", lambda p: (passes.append(p), *real(p))[1:])
+    real = module.iter_jsonl_located
+    monkeypatch.setattr(module, "iter_jsonl_located", lambda p: (passes.append(p), *real(p))[1:])
     assert docs.text("r3") == "Row 3 text."
     assert docs.text("r0") == "Row 0 text." and docs.text("nope") is None
     assert len(passes) == 1  # every text fit: a miss needs no second pass
@@ -85,3 +85,25 @@ def test_jsonl_corpus_is_read_in_one_pass_and_follows_changes(tmp_path: Path, mo
     assert len(passes) == 2
     small = source(path, document_cache_bytes=15)
     assert small.text("r4") == "Row 4 text." and small.text("r1") == "Row 1 text."
+
+
+def test_a_jsonl_corpus_larger_than_the_cache_reads_one_line_per_miss(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At 100k chunks the texts outgrow the cache; a miss must not mean a pass over the whole file."""
+    path = tmp_path / "c.jsonl"
+    rows = [{"id": f"r{i}", "text": f"Row {i} says “caf\u00e9” {'x' * i}."} for i in range(200)]
+    path.write_bytes(b"\xef\xbb\xbf" + "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode())
+    docs = source(path, document_cache_bytes=300)  # a few texts at a time
+    passes = []
+    import rag.documents as module
+
+    real = module.iter_jsonl_located
+    monkeypatch.setattr(module, "iter_jsonl_located", lambda p: (passes.append(p), *real(p))[1:])
+    for i in [0, 150, 3, 199, 0, 77, 150]:
+        assert docs.text(f"r{i}") == rows[i]["text"]
+    assert docs.text("absent") is None
+    assert len(passes) == 1 and docs._size <= 300
+    path.write_text(json.dumps({"id": "r0", "text": "Changed."}) + "\n", encoding="utf-8")
+    assert docs.text("r0") == "Changed." and docs.text("r150") is None  # a new version: read again
+    assert len(passes) == 2
