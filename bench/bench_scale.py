@@ -392,6 +392,8 @@ def main() -> None:
     command = "python bench/bench_scale.py" + (f" --sizes {args.sizes}" if args.sizes != "1000,10000" else "")
     if args.server_sizes:
         command += f" --server-sizes {args.server_sizes}"
+    if args.reuse:
+        command += " --work DIR --reuse"
     plot(results, args.out.parent / "scale.png")  # beside the results file it belongs to
     replace_section(args.out, "Scale", render(results, command))
     (args.out.parent / "scale.json").write_text(json.dumps(results, indent=1))
