@@ -156,38 +156,25 @@ def export_lightgbm(dump: dict[str, Any], names: tuple[str, ...]) -> dict[str, A
     return {"features": list(names), "init": 0.0, "rate": 1.0, "trees": trees}
 
 
-def shares(margins: np.ndarray) -> np.ndarray:
-    """Softmax of one answer's candidate scores: each candidate's share of the answer."""
-    e = np.exp(margins - margins.max())
-    return e / e.sum()
+def top_of(model: Any, record: dict[str, Any]) -> tuple[float, dict[str, Any]]:
+    """The best-scored candidate of one answer and its share (shorter first on ties, as the answerer).
 
+    ``model`` is the exported trees as the answerer walks them (``ConfidenceModel``).
+    """
+    from rag.short_answer import shares
 
-def top_of(model: dict[str, Any], record: dict[str, Any], names: tuple[str, ...]) -> tuple[float, dict[str, Any]]:
-    """The best-scored candidate of one answer and its share (shorter first on ties, as the answerer)."""
-    z = np.array(_walker(model).margins([c["features"] for c in record["candidates"]]))
+    z = model.margins([c["features"] for c in record["candidates"]])
     order = sorted(range(len(z)), key=lambda k: (-z[k], record["candidates"][k]["features"]["tokens"]))
     return float(shares(z)[order[0]]), record["candidates"][order[0]]
-
-
-def _walker(model: dict[str, Any]) -> Any:
-    """The exported trees as the answerer walks them (numpy, all candidates at once)."""
-    from rag.weights import ConfidenceModel
-
-    key = id(model)
-    if _WALKERS.get(key, (None,))[0] is not model:
-        _WALKERS[key] = (model, ConfidenceModel.from_json(model))
-    return _WALKERS[key][1]
-
-
-_WALKERS: dict[int, tuple[Any, Any]] = {}
 
 
 def calibration(oof: list[tuple[float, bool, float, bool]]) -> tuple[float, float]:
     """Platt scaling: P(exact) = sigmoid(a * logit(share) + b), fitted on the out-of-fold top shares."""
     from sklearn.linear_model import LogisticRegression
 
-    share = np.clip(np.array([p for p, *_ in oof]), 1e-6, 1 - 1e-6)
-    x = np.log(share / (1 - share))[:, None]
+    from rag.short_answer import share_logit
+
+    x = share_logit([p for p, *_ in oof])[:, None]
     lr = LogisticRegression(C=1e6).fit(x, np.array([e for _, e, *_ in oof], dtype=int))
     return float(lr.coef_[0][0]), float(lr.intercept_[0])
 
@@ -196,11 +183,13 @@ def out_of_fold(data: list[dict[str, Any]], names: tuple[str, ...]) -> list[tupl
     """(share, exact, F1, answer contained) of each answered question's top candidate, by trees fitted without its article."""
     fold = [int(hashlib.sha1(d["article"].encode()).hexdigest(), 16) % FOLDS for d in data]
     out: list[tuple[float, bool, float, bool]] = []
+    from rag.weights import ConfidenceModel
+
     for k in range(FOLDS):
-        model = fit([d for d, f in zip(data, fold, strict=True) if f != k], names)
+        model = ConfidenceModel.from_json(fit([d for d, f in zip(data, fold, strict=True) if f != k], names))
         for d, f in zip(data, fold, strict=True):
             if f == k and d["candidates"]:
-                p, best = top_of(model, d, names)
+                p, best = top_of(model, d)
                 out.append((p, bool(best["label"]), float(best["f1"]), bool(d["contained"])))
     return out
 
@@ -221,6 +210,7 @@ def main() -> None:
     import pickle
     import tempfile
 
+    from rag.short_answer import calibrated
     from rag.short_answer import features as feature_fn
 
     names = tuple(sorted(_names(feature_fn)))
@@ -238,7 +228,7 @@ def main() -> None:
     print(f"candidates per answer {np.mean([len(d['candidates']) for d in data]):.1f}; oracle exact match {oracle:.3f}")
     oof = out_of_fold(data, names)
     a, b = calibration(oof)
-    conf = [(float(1 / (1 + np.exp(-(a * _logit(p) + b)))), e, f, c) for p, e, f, c in oof]
+    conf = [(float(calibrated(p, a, b)), e, f, c) for p, e, f, c in oof]
     ratings = np.array([p for p, *_ in conf])
     threshold = float(np.quantile(ratings, args.hold))
     print(f"calibration: P(exact) = sigmoid({a:.3f} * logit(share) + {b:.3f})")
@@ -274,11 +264,6 @@ def main() -> None:
         }
         path.write_text(compact(json.dumps(weights, indent=2)) + "\n", encoding="utf-8")
         print(f"wrote {path}")
-
-
-def _logit(p: float) -> float:
-    p = min(max(p, 1e-6), 1 - 1e-6)
-    return float(np.log(p / (1 - p)))
 
 
 def _names(feature_fn: Any) -> list[str]:

@@ -298,7 +298,7 @@ def iter_jsonl_located(
         offset = 0
         for lineno, line in enumerate(handle, start=1):
             at, offset = offset, offset + len(line)
-            raw = line[3:] if lineno == 1 and line.startswith(b"\xef\xbb\xbf") else line
+            raw = _without_bom(line, lineno)
             if not raw.strip():
                 continue
             where = f"{corpus.name}:{lineno}"
@@ -323,9 +323,13 @@ def read_jsonl_at(corpus: Path, at: tuple[int, int]) -> Document | None:
             line = handle.readline()
     except OSError:
         return None
-    raw = line[3:] if lineno == 1 and line.startswith(b"\xef\xbb\xbf") else line
-    item = _record(raw, f"{corpus.name}:{lineno}", lineno, set())
+    item = _record(_without_bom(line, lineno), f"{corpus.name}:{lineno}", lineno, set())
     return item if isinstance(item, Document) else None
+
+
+def _without_bom(line: bytes, lineno: int) -> bytes:
+    """A byte-order mark before the first record is not part of it."""
+    return line[3:] if lineno == 1 and line.startswith(b"\xef\xbb\xbf") else line
 
 
 def _record(raw: bytes, where: str, lineno: int, seen: set[str]) -> Document | SkippedFile:

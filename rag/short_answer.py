@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -388,15 +389,32 @@ class ShortModel:
 
     def confidences(self, rows: list[dict[str, float]]) -> list[float]:
         """Each candidate's calibrated confidence: its softmax share among ``rows`` (one answer's candidates)."""
-        import numpy as np
+        margins = self.trees.margins(rows)
+        return [float(v) for v in calibrated(shares(margins), self.a, self.b)] if margins else []
 
-        z = np.array(self.trees.margins(rows))
-        if not len(z):
-            return []
-        share = np.exp(z - z.max())
-        share = np.clip(share / share.sum(), 1e-6, 1 - 1e-6)
-        logit = self.a * np.log(share / (1 - share)) + self.b
-        return [float(v) for v in 1.0 / (1.0 + np.exp(-logit))]
+
+def shares(margins: Sequence[float]) -> Any:
+    """Softmax of one answer's candidate scores: each candidate's share of the answer."""
+    import numpy as np
+
+    z = np.asarray(margins, dtype=np.float64)
+    e = np.exp(z - z.max())
+    return e / e.sum()
+
+
+def share_logit(share: Any) -> Any:
+    """log(share / (1 - share)), kept finite: what the calibration is linear in."""
+    import numpy as np
+
+    s = np.clip(np.asarray(share, dtype=np.float64), 1e-6, 1 - 1e-6)
+    return np.log(s / (1 - s))
+
+
+def calibrated(share: Any, a: float, b: float) -> Any:
+    """P(exactly right) of a top share: Platt scaling, ``sigmoid(a * logit(share) + b)``, fitted out of fold."""
+    import numpy as np
+
+    return 1.0 / (1.0 + np.exp(-(a * share_logit(share) + b)))
 
 
 @lru_cache(maxsize=1)

@@ -14,8 +14,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 
 @pytest.mark.unit
 def test_exported_ranking_trees_score_as_lightgbm_does() -> None:
-    from fit_short import export_lightgbm, shares
+    from fit_short import export_lightgbm
 
+    from rag.short_answer import shares
     from rag.weights import ConfidenceModel
 
     rng = np.random.default_rng(0)
