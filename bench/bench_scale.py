@@ -49,7 +49,6 @@ SQUAD_DIR = ROOT.parent / "shared" / "benchmarks" / "squad-v1.1-dev"
 RAW_SAMPLE = 2000
 QUESTIONS = int(os.environ.get("BENCH_SCALE_QUESTIONS", "200"))  # fewer only for a smoke run
 WARMUP = 10
-REUSE = os.environ.get("BENCH_SCALE_REUSE") == "1"  # set by --reuse for the child processes
 
 
 def build_corpus(target_chunks: int, path: Path, seed: int = 0) -> int:
@@ -134,7 +133,7 @@ def peak_rss_mb(pid: int | None = None) -> float:
     return float("nan")
 
 
-def child(size: int, store: str, corpus: Path, work: Path) -> dict[str, object]:
+def child(size: int, store: str, corpus: Path, work: Path, reuse: bool = False) -> dict[str, object]:
     """One measurement in a fresh process: raw encoder, indexing, ask latency, memory, disk."""
     from rag import ask
     from rag.embedding import get_encoder
@@ -154,7 +153,7 @@ def child(size: int, store: str, corpus: Path, work: Path) -> dict[str, object]:
         )
         docs = [d for d in iter_jsonl(corpus) if isinstance(d, Document)]
         saved = work / "index.json"
-        reused = REUSE and saved.exists()
+        reused = reuse and saved.exists()
         if reused:  # the index an earlier run kept: this process only asks
             indexed = json.loads(saved.read_text())
         else:
@@ -348,7 +347,7 @@ def main() -> None:
     args = ap.parse_args()
     if args.child:
         size, store, corpus = args.child
-        result = child(int(size), store, Path(corpus), Path(args.work))
+        result = child(int(size), store, Path(corpus), Path(args.work), args.reuse)
         (Path(args.work) / "result.json").write_text(json.dumps(result))
         return
 
@@ -377,8 +376,7 @@ def main() -> None:
                 run_dir.mkdir(exist_ok=True)
                 print(f"== {size:,} chunks, {store} store", file=sys.stderr, flush=True)
                 cmd = [sys.executable, __file__, "--work", str(run_dir), "--child", str(size), store, str(corpus)]
-                env = dict(os.environ, BENCH_SCALE_REUSE="1" if args.reuse else "0")
-                subprocess.run(cmd, check=True, env=env)
+                subprocess.run(cmd + (["--reuse"] if args.reuse else []), check=True)
                 result = json.loads((run_dir / "result.json").read_text())
                 print(json.dumps(result), file=sys.stderr, flush=True)
                 results.append(result)
