@@ -15,6 +15,7 @@ from typing import Protocol
 from rag.confidence import features
 from rag.conversation import standalone_query
 from rag.documents import DocumentSource
+from rag.nlp import prepare
 from rag.request import Request
 from rag.settings import Settings
 from rag.types import Answer, CandidateSentence, Citation, Evidence, ScoredSentence
@@ -92,9 +93,11 @@ class ExtractiveAnswerer:
             confidence = self.confidence(evidence, evidence.candidates[:1])
             return Answer(ABSTAIN_TEXT, True, (), evidence, confidence=confidence)
         first = quotable[0]
+        seconds = self._seconds(quotable) if self.max_sentences > 1 else []
+        prepare([evidence.question, evidence.query, *(c.quote for _, c in [first, *seconds])])
         picked, alone = [first], self.confidence(evidence, [first[0]])
         confidence = alone
-        for second in self._seconds(quotable) if self.max_sentences > 1 else ():
+        for second in seconds:
             together = self.confidence(evidence, [first[0], second[0]])
             if together >= alone + self.second_sentence_gain and together > confidence:
                 picked, confidence = [first, second], together

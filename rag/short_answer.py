@@ -75,9 +75,9 @@ def read(sentence: str) -> Reading:
     A reading holds ~30 candidates, about 10 KB: 4,000 of them stay under 50 MB. At 20,000 the
     cache grew RSS by 13 MiB per 1,000 new questions through a 10,000-question run.
     """
-    from rag.nlp import parse_uncached
+    from rag.nlp import parse_recent
 
-    doc = parse_uncached(sentence)
+    doc = parse_recent(sentence)
     spans: dict[tuple[int, int], dict[str, Any]] = {}
 
     def add(first: int, last: int, entity: bool = False, chunk: bool = False, quoted: bool = False) -> None:

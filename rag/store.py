@@ -633,12 +633,23 @@ class IndexStore:
         """The ``k`` nearest chunks among ``claimed`` (the reader's manifest), with their cosine similarity.
 
         While an update runs, the collection also holds chunks no saved manifest claims yet (and,
-        until it ends, the replaced versions): the query looks that much deeper and drops them.
+        until it ends, the replaced versions). A first query asks for ``k``; only when one of them
+        is unclaimed does a second look that much deeper. Counting the collection every time
+        instead cost 10 ms a question at 100,000 chunks.
         """
-        count = self.count()
-        n = min(count, k + min(max(0, count - len(claimed)), MAX_EXTRA))
-        if n <= 0:
+        if k <= 0:
             return []
+        out, complete = self._nearest(vector, k, claimed, sources)
+        if not complete:
+            extra = min(max(0, self.count() - len(claimed)), MAX_EXTRA)
+            if extra:
+                out, _ = self._nearest(vector, k + extra, claimed, sources)
+        return out[:k]
+
+    def _nearest(
+        self, vector: np.ndarray, n: int, claimed: Collection[str], sources: tuple[str, ...]
+    ) -> tuple[list[tuple[Chunk, float]], bool]:
+        """The claimed chunks among the ``n`` nearest, and whether none of those was unclaimed."""
         where = {"source": {"$in": list(sources)}} if sources else None
         res = self._call(
             "query",
@@ -652,7 +663,7 @@ class IndexStore:
         for cid, text, meta, distance in rows:
             if cid in claimed:  # cosine space: the distance is 1 - cosine
                 out.append((_node_chunk(cid, text or "", meta or {}), 1.0 - float(distance)))
-        return out[:k]
+        return out, len(out) == len(res["ids"][0])
 
     def sentence_vectors(self, keys: list[str]) -> dict[str, bytes]:
         """The packed unit vectors stored for these chunk text hashes (those that have them)."""
