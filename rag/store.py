@@ -205,8 +205,10 @@ def move_aside(index_dir: Path) -> Path | None:
     return dest
 
 
-@dataclass
+@dataclass(slots=True)
 class DocEntry:
+    """One document of the manifest (slots: at 100,000 documents a per-entry dict costs ~20 MB)."""
+
     hash: str
     chunks: int
     title: str = ""
@@ -232,6 +234,25 @@ class DocEntry:
 
     def chunk_ids(self, source: str) -> list[str]:
         return [chunk_id(source, i, self.hash) for i in range(self.chunks)]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__slots__}
+
+    def as_tuple(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in self.__slots__)
+
+
+_ENTRY_KEYS = frozenset(("hash", "chunks"))
+
+
+def _entry_or_dict(raw: dict[str, Any]) -> Any:
+    """For ``json.loads``: a dict shaped like a manifest entry as its ``DocEntry`` (a damaged one
+    stays a dict, which ``DocEntry.parse`` then rejects)."""
+    if raw.keys() >= _ENTRY_KEYS:
+        entry = DocEntry.parse(raw)
+        if entry is not None:
+            return entry
+    return raw
 
 
 @dataclass
@@ -335,7 +356,9 @@ class IndexStore:
         if self.url:
             return self._reading(self._load_server_manifest)
         try:
-            data = json.loads(self.manifest_path.read_text(encoding="utf-8"))
+            # Entries become DocEntry objects as they are decoded, so the decoded dicts of a large
+            # manifest never all exist at once beside them (half the peak at 100,000 documents).
+            data = json.loads(self.manifest_path.read_text(encoding="utf-8"), object_hook=_entry_or_dict)
         except (OSError, ValueError):
             return Manifest(config=dict(self.config))
         if not isinstance(data, dict):
@@ -346,7 +369,7 @@ class IndexStore:
         config, documents = data.get("config"), data.get("documents")
         if not isinstance(config, dict) or not isinstance(documents, dict):
             return Manifest(config=dict(self.config))
-        parsed = {s: DocEntry.parse(e) for s, e in documents.items()}
+        parsed = {s: e if isinstance(e, DocEntry) else DocEntry.parse(e) for s, e in documents.items()}
         # A damaged entry is dropped: its chunks become orphans, which ``repair`` clears (reusing
         # their vectors) and the document is indexed again.
         docs = {s: e for s, e in parsed.items() if e is not None}
@@ -383,14 +406,14 @@ class IndexStore:
                 entry = DocEntry.parse({"ctime_ns": -1, **m})
                 if entry is not None:
                     docs[source] = entry
-        self._saved = {source: tuple(vars(e).values()) for source, e in docs.items()}
+        self._saved = {source: e.as_tuple() for source, e in docs.items()}
         self._saved_config = config if "config" in meta else None
         version = meta.get("rag_manifest")
         return Manifest(config=config, documents=docs, format=version if isinstance(version, int) else 1)
 
     def _save_server_manifest(self, manifest: Manifest) -> None:
         """Write only what changed since the last read or write: one request per 1,000 entries."""
-        current = {source: tuple(vars(e).values()) for source, e in manifest.documents.items()}
+        current = {source: e.as_tuple() for source, e in manifest.documents.items()}
         changed = [source for source, values in current.items() if self._saved.get(source) != values]
         gone = [source for source in self._saved if source not in current]
         col = self.manifest_collection
@@ -401,7 +424,7 @@ class IndexStore:
             col.upsert(
                 ids=ids,
                 embeddings=[[1.0]] * len(ids),  # Chroma needs a vector; the manifest is never searched
-                metadatas=[vars(manifest.documents[source]) for source in ids],
+                metadatas=[manifest.documents[source].as_dict() for source in ids],
             )
         if changed or gone or self._saved_config != manifest.config or manifest.format != MANIFEST_VERSION:
             generation = uuid.uuid4().hex  # a counter could repeat across machines; a uuid cannot
@@ -425,7 +448,7 @@ class IndexStore:
             "version": MANIFEST_VERSION,
             "corpus": str(self.corpus),
             "config": manifest.config,
-            "documents": {s: vars(e) for s, e in sorted(manifest.documents.items())},
+            "documents": {s: e.as_dict() for s, e in sorted(manifest.documents.items())},
         }
         tmp = self.manifest_path.with_suffix(".json.tmp")
         with tmp.open("w", encoding="utf-8") as fh:
