@@ -49,9 +49,9 @@ def repair(store: IndexStore, manifest: Manifest) -> tuple[int, set[str], dict[s
     deleted chunks are returned by text hash, so re-adding the same text does not encode it.
     Returns (chunks deleted, sources to re-embed, reusable vectors).
     """
-    stored = store.stored_chunks()
+    stored = store.stored_hashes()
     expected = manifest.expected_ids()
-    orphans = [cid for cid, meta in stored.items() if cid not in expected or meta.get("doc_hash") != expected[cid][1]]
+    orphans = [cid for cid, digest in stored.items() if cid not in expected or digest != expected[cid][1]]
     reusable: dict[str, np.ndarray] = {}
     if orphans:
         reusable = store.vectors_of(orphans)

@@ -533,6 +533,20 @@ class IndexStore:
                 out[cid] = dict(meta or {})
         return out
 
+    def stored_hashes(self) -> dict[str, str]:
+        """chunk id -> hash of the document version it was cut from, for every chunk Chroma holds.
+
+        What the check on every first ``ask`` needs, without each chunk's metadata: at 100,000
+        chunks the full metadata dicts alone raised the answerer's peak memory by ~100 MB.
+        """
+        out: dict[str, str] = {}
+        shared: dict[str, str] = {}  # one string per document version, not one per chunk
+        for got in self._pages("collection", ["metadatas"]):
+            for cid, meta in zip(got["ids"], got["metadatas"] or [], strict=False):
+                digest = str((meta or {}).get("doc_hash", ""))
+                out[cid] = shared.setdefault(digest, digest)
+        return out
+
     def delete_ids(self, ids: list[str]) -> None:
         """Delete chunks, and the unit vectors of texts no chunk left holds."""
         if ids:
