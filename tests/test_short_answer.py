@@ -117,6 +117,7 @@ def test_the_chat_puts_it_first_in_bold_and_inside_the_quote_escaped() -> None:
     a = Answer(a.text, False, a.citations, a.evidence, short=short)
     reply = reply_markdown(a)
     assert reply.startswith("**\\*$5\\* &lt;img") and "<img" not in reply
+    assert reply.endswith("(the phrase in bold: confidence 0.80 that it is exactly the answer)")
     panel = render_sources(a, lambda s: " " * 10 + quote)
     assert '<strong class="src-short">\\*$5\\*' not in panel  # HTML is escaped, not Markdown-escaped
     assert '<strong class="src-short">*$5* &lt;img src=http://example.com/x.png&gt;</strong>' in panel
