@@ -268,7 +268,7 @@ def build_app(corpus: Path, settings: Settings) -> Any:
         return engine().title(source)
 
     def documents_table() -> list[list[Any]]:
-        manifest = engine().store.load_manifest()
+        manifest = engine().current_manifest()
         return [[src, e.chunks, e.title[:80]] for src, e in sorted(manifest.documents.items())]
 
     def respond(  # type: ignore[no-untyped-def]

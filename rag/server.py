@@ -112,7 +112,7 @@ def create_app(corpus: Path, settings: Settings, api_key: str | None = None, cha
 
     @app.get("/v1/health")
     def health() -> dict[str, Any]:
-        manifest = get_engine(corpus, settings).store.load_manifest()
+        manifest = get_engine(corpus, settings).current_manifest()
         chunks = sum(e.chunks for e in manifest.documents.values())
         return {"status": "ok", "model": model_name, "documents": len(manifest.documents), "chunks": chunks}
 
@@ -158,7 +158,7 @@ def create_app(corpus: Path, settings: Settings, api_key: str | None = None, cha
 
     @app.get("/v1/documents")
     def documents() -> dict[str, Any]:
-        manifest = get_engine(corpus, settings).store.load_manifest()
+        manifest = get_engine(corpus, settings).current_manifest()
         rows = [{"source": s, "title": e.title, "chunks": e.chunks} for s, e in sorted(manifest.documents.items())]
         return {"documents": rows}
 

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import openai
 import pytest
-from conftest import DEFAULT_CORPUS
+from conftest import DEFAULT_CORPUS, run_rag
 
 from rag import ask, build_index
 from rag.core import document_text
@@ -182,6 +182,24 @@ def test_documents_are_listed_uploaded_and_removed(tmp_path: Path) -> None:
         assert httpx.delete(f"{url}/v1/documents/../secret.txt").status_code == 404
         after = httpx.post(f"{url}/v1/ask", json={"question": "Who planted the quince trees?"}, timeout=60).json()
         assert "Ilse Varga" not in after["text"]
+
+
+def test_the_document_list_follows_an_index_another_process_made(
+    tmp_path: Path, subprocess_env: dict[str, str]
+) -> None:
+    """Listing is served from memory, yet what `rag index` in another process added shows at once."""
+    corpus = tmp_path / "corpus"
+    shutil.copytree(DEFAULT_CORPUS, corpus)
+    settings = get_settings(index_dir=Path(subprocess_env["RAG_INDEX_DIR"]))
+    build_index(corpus, settings=settings)
+    with serving(corpus, settings) as url:
+        assert httpx.get(f"{url}/v1/health").json()["documents"] == 2
+        (corpus / "harbour.txt").write_text("The ferry to Oslo leaves at 7 pm from the new terminal.\n")
+        done = run_rag(subprocess_env, "index", str(corpus), "--quiet", timeout=170)
+        assert done.returncode == 0, done.stderr
+        listed = {d["source"] for d in httpx.get(f"{url}/v1/documents").json()["documents"]}
+        assert "harbour.txt" in listed and len(listed) == 3
+        assert httpx.get(f"{url}/v1/health").json()["documents"] == 3
 
 
 def test_the_chat_can_share_the_api_server(indexed) -> None:  # type: ignore[no-untyped-def]
