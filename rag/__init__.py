@@ -20,7 +20,7 @@ from rag.settings import Settings  # noqa: E402
 from rag.types import Answer, Chunk, Citation, Document, Evidence, IndexReport, Passage, SkippedFile  # noqa: E402
 
 if TYPE_CHECKING:
-    from rag.core import ask, ask_stream, build_index, document_text
+    from rag.core import ask, ask_stream, build_index, document_text, search
 
 __all__ = [
     "Answer",
@@ -40,10 +40,11 @@ __all__ = [
     "ask_stream",
     "build_index",
     "document_text",
+    "search",
 ]
 __version__ = "0.1.0"
 
-_CORE = {"ask", "ask_stream", "build_index", "document_text"}
+_CORE = {"ask", "ask_stream", "build_index", "document_text", "search"}
 
 
 def __getattr__(name: str) -> Any:

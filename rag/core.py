@@ -32,7 +32,7 @@ from rag.retrieval import Retriever
 from rag.scoring import SentenceScorer
 from rag.settings import Settings, get_settings
 from rag.store import IndexStore, Manifest, damaged_store, move_aside
-from rag.types import Answer, IndexReport
+from rag.types import Answer, Evidence, IndexReport
 
 P = ParamSpec("P")
 ASK_WAIT_SECONDS = 900.0  # how long a user's `rag index` waits for an ask that is indexing
@@ -157,12 +157,21 @@ class Engine:
         yield from stream_pieces(answer.text)
         yield answer
 
+    def _ready(self) -> Retriever:
+        """The retriever of an index brought up to date, having seen what other processes wrote."""
+        self.ensure_indexed()
+        self.follow()
+        with self._lock:
+            return self.retriever
+
+    def evidence(self, request: Request) -> Evidence:
+        """What retrieval finds for the request's question: passages and scored sentences, no answer."""
+        with damaged_store(self.settings.index_dir):
+            return gather_evidence(self._ready(), request, request.question)
+
     def _answer_one(self, request: Request) -> Iterator[str | Answer]:
         with damaged_store(self.settings.index_dir):
-            self.ensure_indexed()
-            self.follow()
-            with self._lock:
-                retriever = self.retriever
+            retriever = self._ready()
             answerer = make_answerer(request, self.settings, retriever.scorer)
             query = answerer.standalone_query(request.question, request.history, request.last_answer)
             evidence = gather_evidence(retriever, request, query)
@@ -255,6 +264,18 @@ def ask_stream(
     settings = settings or get_settings()
     request = Request.build(question, settings, history, options)
     return get_engine(corpus, settings).answer(request)
+
+
+def search(
+    query: str, corpus: str | Path | None = None, *, settings: Settings | None = None, **options: Unpack[AskOptions]
+) -> Evidence:
+    """The passages retrieval finds for ``query``, best first, without writing an answer.
+
+    What a search tool returns: the same retrieval as ``ask`` (same ``options``), without the
+    answer's verification, confidence and short answer. ``Evidence.passages`` holds them.
+    """
+    settings = settings or get_settings()
+    return get_engine(corpus, settings).evidence(Request.build(query, settings, (), options))
 
 
 def warm_up(corpus: str | Path | None = None, settings: Settings | None = None) -> None:

@@ -44,6 +44,7 @@ def build_server(corpus: Path, settings: Settings) -> Any:
 
     from rag.core import ask as core_ask
     from rag.core import document_text, get_engine
+    from rag.core import search as core_search
 
     server = MCPServer(
         "rag",
@@ -66,7 +67,7 @@ def build_server(corpus: Path, settings: Settings) -> Any:
     @_told
     def search(query: str, top_k: int = 5) -> dict[str, Any]:
         """The passages of the documents that best match a query, with their exact character spans."""
-        answer = core_ask(query, corpus=corpus, settings=settings, top_k=top_k)
+        evidence = core_search(query, corpus=corpus, settings=settings, top_k=top_k)
         passages = [
             {
                 "source": p.chunk.source,
@@ -76,9 +77,9 @@ def build_server(corpus: Path, settings: Settings) -> Any:
                 "text": p.chunk.text,
                 "score": round(p.score, 4),
             }
-            for p in answer.passages[:top_k]
+            for p in evidence.passages[:top_k]
         ]
-        return {"query": answer.query, "passages": passages}
+        return {"query": evidence.query, "passages": passages}
 
     @server.tool()
     @_told

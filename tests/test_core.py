@@ -68,6 +68,21 @@ def test_top_k_limits_the_passages_cited(indexed) -> None:  # type: ignore[no-un
     assert {c.chunk_id for c in a.citations} <= {a.passages[0].chunk.id}
 
 
+def test_search_finds_what_ask_retrieves_without_answering(indexed, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    from rag import search
+
+    corpus, settings = indexed
+    a = ask(SPOKESMAN_Q, corpus=corpus, settings=settings, mode="bm25")
+    monkeypatch.setattr("rag.core.make_answerer", lambda *a: pytest.fail("search wrote an answer"))
+    found = search(SPOKESMAN_Q, corpus=corpus, settings=settings, mode="bm25")
+    assert [p.chunk.id for p in found.passages] == [p.chunk.id for p in a.passages]
+    assert found.query == SPOKESMAN_Q and found.mode == "bm25"
+    text = document_text(found.passages[0].chunk.source, corpus, settings=settings)
+    assert text[found.passages[0].chunk.start : found.passages[0].chunk.end] == found.passages[0].chunk.text
+    with pytest.raises(InputError, match="top_k"):
+        search(SPOKESMAN_Q, corpus=corpus, settings=settings, top_k=0)
+
+
 @pytest.mark.parametrize(
     "question",
     ["What is the boiling point of mercury?", "Who won the 2018 FIFA World Cup?", "What is the capital of Australia?"],
