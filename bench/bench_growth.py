@@ -82,7 +82,8 @@ indexed, then {n:,} distinct questions asked one after another (hybrid) in {elap
 RSS after 1,000 questions **{first[1]:.0f} MiB**, after {n:,} **{marks[-1][1]:.0f} MiB**; growth over
 the second half: **{slope:+.1f} MiB per 1,000 questions**. The encoder cache is bounded at 64 MiB
 (`rag.embedding.Encoder`, `cache_bytes`); entity analyses (50,000 texts), parsed questions
-(2,000) and the short-answer readings of quoted sentences (4,000) are bounded by count.
+(2,000), the short-answer readings of quoted sentences (4,000) and the last spaCy parses (64)
+are bounded by count.
 """
     replace_section(args.out, "Memory over a long run", body)
     print(body)
