@@ -87,7 +87,7 @@ def bench_indexing(passages: int, work: Path) -> dict[str, dict[str, float]]:
 def bench_ask(work: Path) -> dict[str, dict[str, float]]:
     from rag import ask, build_index
     from rag.embedding import get_encoder
-    from rag.nlp import analyse
+    from rag.nlp import forget
     from rag.settings import MODES, get_settings
 
     settings = get_settings(index_dir=work / "index-default")
@@ -110,7 +110,7 @@ def bench_ask(work: Path) -> dict[str, dict[str, float]]:
             for q in questions:
                 if label == "cold":  # the first time this process sees the question
                     encoder.clear_cache()
-                    analyse.cache_clear()
+                    forget()
                 t0 = time.perf_counter()
                 ask(q, corpus=corpus, mode=mode, settings=settings)
                 times.append((time.perf_counter() - t0) * 1000)

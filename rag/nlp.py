@@ -101,8 +101,13 @@ def _parsed(texts: list[str]) -> list[Any]:
 
 
 def prepare(texts: Iterable[str]) -> None:
-    """Parse in one batch the texts an answer is about to analyse (its question and quotes)."""
-    _parsed([t for t in dict.fromkeys(texts) if t])
+    """Parse in one batch the texts an answer is about to analyse (its question and quotes).
+
+    Texts already analysed are left out: an answer asked again reads its cached analyses.
+    """
+    with _cache_lock:
+        new = [t for t in dict.fromkeys(texts) if t and t not in _analyses]
+    _parsed(new)
 
 
 def parse_recent(text: str) -> Any:
@@ -114,14 +119,37 @@ def parse_recent(text: str) -> Any:
     return _parsed([text])[0]
 
 
-@lru_cache(maxsize=50_000)
+ANALYSES = 50_000  # entity analyses kept, by text
+_analyses: OrderedDict[str, Analysis] = OrderedDict()
+_cache_lock = threading.Lock()
+
+
 def analyse(text: str) -> Analysis:
+    """The entities, proper nouns and numbers of ``text`` (cached by text, least recently used out)."""
+    with _cache_lock:
+        found = _analyses.get(text)
+        if found is not None:
+            _analyses.move_to_end(text)
+            return found
     doc = parse_recent(text)
-    return Analysis(
+    found = Analysis(
         entities=tuple(Entity(e.text, e.label_) for e in doc.ents),
         proper_nouns=tuple(t.text for t in doc if t.text[:1].isupper() and t.i > 0 and t.is_alpha),
         numbers=tuple(t.text for t in doc if t.like_num and any(ch.isdigit() for ch in t.text)),
     )
+    with _cache_lock:
+        _analyses[text] = found
+        while len(_analyses) > ANALYSES:
+            _analyses.popitem(last=False)
+    return found
+
+
+def forget() -> None:
+    """Drop the analyses and recent parses: a benchmark's process meets every text anew."""
+    with _cache_lock:
+        _analyses.clear()
+    with _lock:
+        _recent.clear()
 
 
 @lru_cache(maxsize=2_000)

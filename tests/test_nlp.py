@@ -32,6 +32,7 @@ def counted(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
 
     monkeypatch.setattr(pipeline, "pipe", pipe)
     monkeypatch.setattr(nlp, "_recent", type(nlp._recent)())
+    monkeypatch.setattr(nlp, "_analyses", type(nlp._analyses)())
     return batches
 
 
@@ -46,6 +47,21 @@ def test_an_answers_texts_are_parsed_in_one_batch_and_read_again_without_parsing
     )
     assert nlp.parse_recent(quotes[1]) is first
     assert counted == [[question, *quotes]]  # the readers after it parsed nothing again
+
+
+@pytest.mark.unit
+def test_texts_already_analysed_are_not_parsed_again(counted: list[list[str]]) -> None:
+    """The warm path: an answer asked again reads its cached analyses, even once its parses are gone."""
+    texts = _sentences(4)
+    first = [nlp.analyse(t) for t in texts]
+    nlp._recent.clear()
+    counted.clear()
+    nlp.prepare(texts)
+    assert [nlp.analyse(t) for t in texts] == first
+    assert counted == []
+    nlp.forget()
+    nlp.prepare(texts)
+    assert counted == [texts]
 
 
 @pytest.mark.unit
