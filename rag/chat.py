@@ -130,7 +130,7 @@ def render_sources(answer: Any, text_of: Any, title_of: Any = None) -> str:
                 f'<div class="src-passage">{html.escape(c.text)}</div></details>'
             )
         return "\n".join(parts)
-    short = getattr(answer, "short", None)
+    bold = {s.citation: s for s in reversed(getattr(answer, "phrases", ())) if s is not None}  # first wins
     for i, c in enumerate(answer.citations, start=1):
         text = text_of(c.source) or ""
         a, b = _word_bounds(text, c.start - CONTEXT_CHARS, c.end + CONTEXT_CHARS)
@@ -141,7 +141,7 @@ def render_sources(answer: Any, text_of: Any, title_of: Any = None) -> str:
             f'<details class="src-card" data-citation="{i}" data-source="{html.escape(c.source)}">'
             f'<summary title="{html.escape(c.source)} · characters {c.start}–{c.end}">[{i}] {name}</summary>'
             f'<div class="src-passage">{before}<mark data-start="{c.start}" data-end="{c.end}">'
-            f"{_quote_html(c.quote, c.start, short if short is not None and short.citation == i - 1 else None)}"
+            f"{_quote_html(c.quote, c.start, bold.get(i - 1))}"
             f"</mark>{after}</div></details>"
         )
     return "\n".join(parts)
@@ -186,11 +186,16 @@ def reply_markdown(answer: Any) -> str:
     rated 0.9 otherwise.
     """
     body = linked_markers(plain_markdown(reply_text(answer)))
-    short = getattr(answer, "short", None)
-    if short is None:
+    phrases = [s for s in getattr(answer, "phrases", ()) if s is not None]
+    if not phrases:
         return body
-    sure = f"(the phrase in bold: confidence {short.confidence:.2f} that it is exactly the answer)"
-    return f"**{plain_markdown(short.text)}** — {body}\n\n{sure}"
+    lead = " · ".join(f"**{plain_markdown(s.text)}**" for s in phrases)
+    if len(phrases) == 1:
+        sure = f"(the phrase in bold: confidence {phrases[0].confidence:.2f} that it is exactly the answer)"
+    else:
+        each = ", ".join(f"{s.confidence:.2f}" for s in phrases)
+        sure = f"(the phrases in bold, one per part of the question: confidence {each} that each is exactly its answer)"
+    return f"{lead} — {body}\n\n{sure}"
 
 
 def _quote_html(quote: str, start: int, short: Any) -> str:
@@ -210,6 +215,7 @@ def turn_record(question: str, answer: Any) -> dict[str, Any]:
         "query": answer.query,
         "answer": answer.text,
         "short": answer.short.to_dict() if getattr(answer, "short", None) else None,
+        "part_shorts": [s.to_dict() if s else None for s in getattr(answer, "part_shorts", ())],
         "abstained": answer.abstained,
         "confidence": round(answer.confidence, 4),
         "citations": [c.to_dict() for c in answer.citations],
@@ -223,8 +229,9 @@ def conversation_markdown(turns: list[dict[str, Any]]) -> str:
         out += [f"## {t['question']}", ""]
         if t["query"] != t["question"]:
             out += [f"*Searched for: {t['query']}*", ""]
-        if t.get("short"):
-            out += [f"**{t['short']['text']}**", ""]
+        phrases = [t["short"]] if t.get("short") else [s for s in t.get("part_shorts") or [] if s]
+        if phrases:
+            out += [" · ".join(f"**{s['text']}**" for s in phrases), ""]
         out += [t["answer"], "", f"Confidence {t['confidence']:.2f}.", ""]
         for i, c in enumerate(t["citations"], start=1):
             page = f", page {c['page']}" if c.get("page") else ""

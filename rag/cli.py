@@ -225,13 +225,13 @@ def ask_cmd(
     if as_json:
         click.echo(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
         return
-    if answer.short is not None:
-        click.echo(answer.short.text)  # the phrase that answers, alone on the first line
+    if answer.phrases:  # the phrase that answers (one per part of the question), alone on the first line
+        click.echo(" · ".join(s.text if s else "—" for s in answer.phrases))
     click.echo(answer.text)
     click.echo(f"\nconfidence {answer.confidence:.2f} (estimated probability that the answer is right)")
-    if answer.short is not None:
-        s = answer.short
-        click.echo(f"short answer [{s.citation + 1}] [{s.start}:{s.end}] confidence {s.confidence:.2f}")
+    for s in answer.phrases:
+        if s is not None:
+            click.echo(f"short answer [{s.citation + 1}] [{s.start}:{s.end}] confidence {s.confidence:.2f}")
     if answer.citations:
         click.echo("")
     for i, c in enumerate(answer.citations, start=1):

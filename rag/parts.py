@@ -15,7 +15,7 @@ import re
 from dataclasses import replace
 
 from rag.answering import ABSTAIN_TEXT
-from rag.types import Answer, Citation
+from rag.types import Answer, Citation, ShortAnswer
 
 _WH = r"who|whom|whose|what|when|where|which|why|how|did|does|do|is|are|was|were|has|have|had|can|could|will|would"
 _PREP = r"(?:(?:in|on|at|for|from|to|by|with|since|until|during)\s+)?"  # "and in what year"
@@ -42,13 +42,17 @@ def combine(question: str, answers: list[Answer]) -> Answer:
     """
     texts: list[str] = []
     citations: list[Citation] = []
+    shorts: list[ShortAnswer | None] = []
     for part, answer in zip(split_parts(question), answers, strict=True):
         if answer.abstained:
             texts.append(f"“{part}” {ABSTAIN_TEXT.split('.')[0]}.")
+            shorts.append(None)
             continue
         offset = len(citations)
         texts.append(_MARKER.sub(lambda m, o=offset: f"[{int(m.group(1)) + o}]", answer.text))  # type: ignore[misc]
         citations.extend(answer.citations)
+        short = answer.short
+        shorts.append(replace(short, citation=short.citation + offset) if short is not None else None)
     answered = [a for a in answers if not a.abstained]
     confidence = 1.0
     for a in answered or answers:
@@ -70,4 +74,5 @@ def combine(question: str, answers: list[Answer]) -> Answer:
         unsupported_sentences=tuple(s for a in answers for s in a.unsupported_sentences),
         generated_sentences=sum(a.generated_sentences for a in answers),
         confidence=confidence,
+        part_shorts=tuple(shorts) if any(shorts) else (),
     )

@@ -175,6 +175,16 @@ class Answer:
     generated_sentences: int = 0
     confidence: float = 0.0
     short: ShortAnswer | None = None  # the phrase that answers, when one is rated high enough
+    # A question of several parts (rag.parts): each part's phrase in order, None where a part has
+    # none; ``short`` stays None (no one phrase answers it all).
+    part_shorts: tuple[ShortAnswer | None, ...] = ()
+
+    @property
+    def phrases(self) -> tuple[ShortAnswer | None, ...]:
+        """The short answer, or each part's (``part_shorts``); empty when there is none."""
+        if self.short is not None:
+            return (self.short,)
+        return self.part_shorts
 
     @property
     def question(self) -> str:
@@ -200,6 +210,8 @@ class Answer:
             "short": self.short.to_dict() if self.short else None,
             "citations": [c.to_dict() for c in self.citations],
         }
+        if self.part_shorts:
+            out["part_shorts"] = [s.to_dict() if s else None for s in self.part_shorts]
         if self.answerer != "extractive":
             out.update(answerer=self.answerer, unsupported_sentences=list(self.unsupported_sentences))
         if self.notice:

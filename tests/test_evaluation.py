@@ -239,3 +239,23 @@ def test_eval_cli_and_python_m_eval(indexed, tmp_path: Path, subprocess_env: dic
         cwd=Path(__file__).parent.parent,
     )  # fmt: skip
     assert bad.returncode == 1 and bad.stderr.strip().startswith("error: unknown mode(s) magic")
+
+
+@pytest.mark.parametrize(
+    ("phrases", "em", "f1"),
+    [(("Wang Yi", "CCTV"), True, 1.0), (("Wang Yi", "Xi Jinping"), False, 0.5), (("Wang Yi", None), False, 0.5)],
+)
+def test_a_question_of_several_parts_scores_each_part_s_phrase(phrases: tuple, em: bool, f1: float) -> None:
+    from rag.evaluation.dataset import EvalRow
+    from rag.evaluation.metrics import ModeTotals
+    from rag.evaluation.runner import score_answer
+    from rag.types import Answer, Citation, Evidence, ShortAnswer
+
+    row = EvalRow(id="m", question="Who? And which?", answers=["Wang Yi", "CCTV"], parts=[["Wang Yi"], ["CCTV"]])
+    cited = Citation("doc.txt", 0, 20, "Wang Yi spoke to CCTV", 0.9)
+    shorts = tuple(ShortAnswer(t, "doc.txt", 0, len(t), 0.5, 0) if t else None for t in phrases)
+    answer = Answer("Wang Yi spoke to CCTV [1]", False, (cited,), Evidence("q", "q", "hybrid", 3), part_shorts=shorts)
+    totals = ModeTotals()
+    record = score_answer(totals, row, answer, [], lambda source: None, 10)
+    assert record["short_em"] is em and record["part_shorts"] == list(phrases)
+    assert (totals.short_given, totals.short_em, totals.short_f1_sum) == (1, int(em), f1)

@@ -52,3 +52,34 @@ def test_each_part_gets_its_own_citation_or_its_own_refusal(indexed) -> None:  #
     both = ask("Who is the Chinese Embassy spokesman and what did he say about Ukraine?", corpus=corpus,
                settings=settings)  # fmt: skip
     assert "What did Liu Pengyu say about Ukraine?" in both.query  # the person the first part's answer named
+
+
+def test_each_part_keeps_its_own_short_answer_pointing_into_its_own_citation(indexed) -> None:  # type: ignore[no-untyped-def]
+    from click.testing import CliRunner
+
+    from rag.chat import render_sources, reply_markdown
+    from rag.cli import cli
+    from rag.core import document_text
+
+    corpus, settings = indexed
+    question = (
+        "Who is the Chinese Foreign Minister mentioned by the embassy spokesman, and which television "
+        "broadcaster reported Xi's remarks to Putin?"
+    )
+    a = ask(question, corpus=corpus, settings=settings)
+    assert a.short is None and [s.text if s else None for s in a.part_shorts] == ["Wang Yi", "China Central Television"]
+    for s in a.part_shorts:
+        assert s is not None
+        cited = a.citations[s.citation]
+        assert cited.start <= s.start < s.end <= cited.end
+        assert document_text(s.source, corpus, settings=settings)[s.start : s.end] == s.text
+    assert a.part_shorts[1].citation > a.part_shorts[0].citation  # renumbered into the whole answer's citations
+    assert [p["text"] for p in a.to_dict()["part_shorts"]] == ["Wang Yi", "China Central Television"]  # type: ignore[index]
+    reply = reply_markdown(a)
+    assert reply.startswith("**Wang Yi** · **China Central Television** — ")
+    assert "one per part of the question" in reply
+    panel = render_sources(a, lambda source: document_text(source, corpus, settings=settings))
+    assert '<strong class="src-short">Wang Yi</strong>' in panel
+    assert '<strong class="src-short">China Central Television</strong>' in panel
+    out = CliRunner().invoke(cli, ["ask", question, "--corpus", str(corpus), "--index-dir", str(settings.index_dir)])
+    assert out.exit_code == 0 and out.output.splitlines()[0] == "Wang Yi · China Central Television"

@@ -88,6 +88,13 @@ def score_answer(
         short_em = exact_match(answer.short.text, row.answers)
         totals.short_em += short_em
         totals.short_f1_sum += token_f1(answer.short.text, row.answers)
+    elif row.answerable and row.parts and len(answer.part_shorts) == len(row.parts) and not answer.abstained:
+        # several parts: exact when every part's phrase is; F1 the mean over parts (a missing one 0)
+        given = [(s.text, gold) for s, gold in zip(answer.part_shorts, row.parts, strict=True) if s is not None]
+        totals.short_given += 1
+        short_em = len(given) == len(row.parts) and all(exact_match(text, gold) for text, gold in given)
+        totals.short_em += short_em
+        totals.short_f1_sum += sum(token_f1(text, gold) for text, gold in given) / len(row.parts)
     on_evidence = 0
     for c in answer.citations:
         text = text_of(c.source)
@@ -116,6 +123,7 @@ def score_answer(
         "answerable": row.answerable,
         "contained": contained,
         "short": answer.short.text if answer.short else None,
+        "part_shorts": [s.text if s else None for s in answer.part_shorts] or None,
         "short_em": short_em,
         "short_confidence": round(answer.short.confidence, 4) if answer.short else None,
         "rank": rank,
