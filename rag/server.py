@@ -230,7 +230,7 @@ def _conversation(messages: list[Message]) -> tuple[str, list[list[str]]]:
 
 def _structured(answer: dict[str, Any]) -> dict[str, Any]:
     """What travels beside the text: the citations, the short answer, the confidence."""
-    keys = ("citations", "short", "confidence", "abstained")
+    keys = ("citations", "short", "part_shorts", "confidence", "abstained")
     return {k: answer[k] for k in keys if k in answer}
 
 

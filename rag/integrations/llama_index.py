@@ -93,6 +93,7 @@ class RagQueryEngine(BaseQueryEngine):
             "abstained": answer.abstained,
             "confidence": answer.confidence,
             "short": answer.short.to_dict() if answer.short else None,
+            "part_shorts": [s.to_dict() if s else None for s in answer.part_shorts],
         }
         return Response(response=answer.text, source_nodes=nodes, metadata=metadata)
 
