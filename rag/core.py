@@ -137,13 +137,7 @@ class Engine:
         A question with several asks is answered part by part (``rag.parts``); a later part may
         refer to an earlier one ("Who is the spokesman and what did he say?").
         """
-        unknown = [s for s in request.sources if s not in self.manifest.documents]
-        if unknown and not self.synced:
-            with damaged_store(self.settings.index_dir):
-                self.ensure_indexed()  # a document added since the last run is asked for by name
-            unknown = [s for s in request.sources if s not in self.manifest.documents]
-        if unknown:
-            raise InputError(f"no document {unknown[0]!r} in the index of {self.corpus}")
+        self._check_sources(request)
         parts = split_parts(request.question)
         if len(parts) == 1:
             yield from self._answer_one(request)
@@ -157,6 +151,16 @@ class Engine:
         yield from stream_pieces(answer.text)
         yield answer
 
+    def _check_sources(self, request: Request) -> None:
+        """An ``InputError`` for a document the request names that the index does not hold."""
+        unknown = [s for s in request.sources if s not in self.manifest.documents]
+        if unknown and not self.synced:
+            with damaged_store(self.settings.index_dir):
+                self.ensure_indexed()  # a document added since the last run is asked for by name
+            unknown = [s for s in request.sources if s not in self.manifest.documents]
+        if unknown:
+            raise InputError(f"no document {unknown[0]!r} in the index of {self.corpus}")
+
     def _ready(self) -> Retriever:
         """The retriever of an index brought up to date, having seen what other processes wrote."""
         self.ensure_indexed()
@@ -166,6 +170,7 @@ class Engine:
 
     def evidence(self, request: Request) -> Evidence:
         """What retrieval finds for the request's question: passages and scored sentences, no answer."""
+        self._check_sources(request)
         with damaged_store(self.settings.index_dir):
             return gather_evidence(self._ready(), request, request.question)
 

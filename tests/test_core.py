@@ -81,6 +81,8 @@ def test_search_finds_what_ask_retrieves_without_answering(indexed, monkeypatch:
     assert text[found.passages[0].chunk.start : found.passages[0].chunk.end] == found.passages[0].chunk.text
     with pytest.raises(InputError, match="top_k"):
         search(SPOKESMAN_Q, corpus=corpus, settings=settings, top_k=0)
+    with pytest.raises(InputError, match=r"no document 'missing\.txt'"):  # as ask says it
+        search(SPOKESMAN_Q, corpus=corpus, settings=settings, sources=("missing.txt",))
 
 
 @pytest.mark.parametrize(
