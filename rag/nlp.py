@@ -84,6 +84,9 @@ def preload() -> threading.Thread:
 
 RECENT = 64  # parses kept for the readers of the same answer; a Doc of a sentence is ~30 KB
 _recent: OrderedDict[str, Any] = OrderedDict()
+ANALYSES = 50_000  # entity analyses kept, by text
+_analyses: OrderedDict[str, Analysis] = OrderedDict()
+_cache_lock = threading.Lock()  # guards _analyses (_lock guards the pipeline and _recent)
 
 
 def _parsed(texts: list[str]) -> list[Any]:
@@ -117,11 +120,6 @@ def parse_recent(text: str) -> Any:
     (``rag.short_answer``), since a Doc is large.
     """
     return _parsed([text])[0]
-
-
-ANALYSES = 50_000  # entity analyses kept, by text
-_analyses: OrderedDict[str, Analysis] = OrderedDict()
-_cache_lock = threading.Lock()
 
 
 def analyse(text: str) -> Analysis:
