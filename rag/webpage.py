@@ -14,6 +14,7 @@ are read by tags alone.
 
 from __future__ import annotations
 
+import re
 from html.parser import HTMLParser
 from typing import ClassVar
 
@@ -27,7 +28,10 @@ WINDOW = 200  # how far past the last kept line the next content line may start 
 MAX_MAIN_CHARS = 2_000_000
 LONG_LINE = 40  # a line this long (without spaces) is looked for anywhere ahead: resync
 # Noscript text shows to no one with scripts; permalink and edit markers sit inside headings.
-_PRUNE = ["//noscript", "//*[contains(@class, 'headerlink')]", "//*[contains(@class, 'mw-editsection')]"]
+_MARKER_CLASSES = ("headerlink", "mw-editsection")
+_PRUNE = ["//noscript", *(f"//*[contains(@class, '{name}')]" for name in _MARKER_CLASSES)]
+# What is left of such a marker without its class: "History [edit]", "Usage ¶".
+_HEADING_MARKER = re.compile(r"(?:\s*(?:[¶§]|\[\s*edit\s*\]))+$", re.I)
 
 
 def html_text(markup: str) -> tuple[str, str]:
@@ -35,7 +39,8 @@ def html_text(markup: str) -> tuple[str, str]:
     parser = _parse_tags(markup)
     title = " ".join(" ".join(parser.title_parts).split())
     lines = [" ".join(line.split()) for line in "".join(parser.parts).split("\n")]
-    lines = [line for line in lines if line]
+    lines = [_HEADING_MARKER.sub("", line) if line.startswith("#") else line for line in lines]
+    lines = [line for line in lines if line.strip("# ")]
     size = sum(len(_bare(line)) for line in lines)
     main = _main_text(markup) if size >= MIN_CHARS and len(markup) <= MAX_MAIN_CHARS else ""
     if main and len(main) * MIN_SHARE >= size:
@@ -162,6 +167,9 @@ class _HTMLText(HTMLParser):
         {"script", "style", "noscript", "template", "nav", "aside", "form", "footer", "menu", "dialog"}
     )
     HEADINGS: ClassVar[dict[str, int]] = {f"h{n}": n for n in range(1, 7)}
+    VOID: ClassVar[frozenset[str]] = frozenset(
+        {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
+    )
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
@@ -173,8 +181,21 @@ class _HTMLText(HTMLParser):
         self._page_header = 0
         self._pre = 0
         self._row_cells: list[bool] = []  # per cell of the open row: is it a <th>
+        self._marker: list[str] = []  # inside a heading's permalink or edit link: its tag, once per open
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if self._marker and tag == self._marker[0]:
+            self._marker.append(tag)  # the same tag nested inside the marker: its end is not the marker's
+            return
+        if (
+            not self._marker
+            and tag not in self.VOID
+            and any(k == "class" and v and any(name in v for name in _MARKER_CLASSES) for k, v in attrs)
+        ):
+            self._marker.append(tag)
+            return
+        if self._marker:
+            return
         if tag == "title":
             self._in_title = True
         elif tag in self.HIDDEN:
@@ -200,6 +221,12 @@ class _HTMLText(HTMLParser):
             self._row_cells.append(tag == "th")
 
     def handle_endtag(self, tag: str) -> None:
+        if self._marker and tag == self._marker[0]:
+            self._marker.pop()
+            return
+        if self._marker and tag not in self.BLOCK:
+            return
+        self._marker = []  # a marker left open ends with its block, as a browser ends it
         if tag == "title":
             self._in_title = False
         elif tag in self.HIDDEN and self._hidden:
@@ -225,7 +252,7 @@ class _HTMLText(HTMLParser):
     def handle_data(self, data: str) -> None:
         if self._in_title:
             self.title_parts.append(data)
-        elif not self._hidden and not self._page_header:
+        elif not self._hidden and not self._page_header and not self._marker:
             self.parts.append(data if self._pre else _edges(data))
 
 

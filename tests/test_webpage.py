@@ -50,3 +50,23 @@ def test_a_page_over_the_size_limit_is_read_by_tags_alone(monkeypatch: pytest.Mo
     monkeypatch.setattr(webpage, "MAX_MAIN_CHARS", len(page) - 1)
     text = html_text(page)[0]
     assert "We use cookies" in text and "Kale is the most forgiving vegetable" in text
+
+
+def test_headings_lose_their_permalink_and_edit_markers() -> None:
+    """Documentation pages end headings with "¶" links, wikis with "[edit]": neither is the heading."""
+    body = "<p>" + "The pump is primed before the valve opens, every morning of the season. " * 4 + "</p>"
+    page = (
+        f"<html><body><main><h1>Pumps<a class='headerlink' href='#pumps'>¶</a></h1>{body}"
+        "<h2>History<span class='mw-editsection'><span class='mw-editsection-bracket'>[</span>"
+        f"<a href='/edit'>edit</a><span class='mw-editsection-bracket'>]</span></span></h2>{body}"
+        f"<h2 id='use'>Use <a href='#use'>¶</a></h2>{body}<h2>Origins [edit]</h2>{body}"
+        "<h2>Left open<a class='headerlink' href='#o'>¶</h2><p>Text after a marker nobody closed.</p>"
+        "<h2>Icon<img class='headerlink' src='link.png'></h2><p>Text after an image marker.</p>"
+        "<h3>Rule § 4 of the code</h3><p>A section sign inside a heading stays.</p></main></body></html>"
+    )
+    text = html_text(page)[0]
+    headings = [line for line in text.split("\n") if line.startswith("#")]
+    assert headings == [
+        "# Pumps", "## History", "## Use", "## Origins", "## Left open", "## Icon", "### Rule § 4 of the code",
+    ]  # fmt: skip
+    assert "Text after a marker nobody closed." in text and "Text after an image marker." in text
