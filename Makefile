@@ -80,6 +80,9 @@ eval-heldout: install
 	$(BIN)/rag eval --corpus ../shared/benchmarks/squad-v1.1-dev/corpus.jsonl \
 	  --dataset eval/datasets/squad_heldout.jsonl --modes hybrid --limit 1000 --out eval/results/heldout
 	$(BIN)/python eval/thresholds.py eval/results/heldout/details.jsonl
+	# Topical but not answering: questions whose asked-for thing is swapped out (eval/make_adversarial.py).
+	$(BIN)/rag eval --corpus ../shared/benchmarks/squad-v1.1-dev/corpus.jsonl \
+	  --dataset eval/datasets/squad_heldout_topical.jsonl --modes hybrid --out eval/results/heldout_topical
 
 # Rebuild the adversarial sets, then refit the confidence model on the fit half (about 10 min).
 fit-confidence: install

@@ -14,7 +14,12 @@ half are only ever evaluated. Writes, under eval/datasets/:
 
 - ``squad_adversarial_fit.jsonl``: the fit half's unanswerable questions;
 - ``squad_heldout.jsonl``: the held-out half's real questions and their unanswerable twins,
-  for ``rag eval`` (abstention recall and false refusal on the same articles).
+  for ``rag eval`` (abstention recall and false refusal on the same articles);
+- ``squad_heldout_topical.jsonl``: held-out questions that ask about a thing ("what tariff",
+  "how many troops"), each followed by a twin asking about another noun of its article that
+  the paragraph never uses (``swap_focus``): every name still matches, the passage stays on
+  topic, but what is asked is gone. It measures the answerer's hardest refusals (a topical
+  sentence is not an answer); it is evaluation only, never fitted on.
 
 Derived from SQuAD v1.1 (CC BY-SA 4.0, Rajpurkar et al., 2016); the files keep that licence.
 No LLM: spaCy's en_core_web_sm (parser and entities) and the rules below.
@@ -31,11 +36,13 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from rag.confidence import ANTONYMS
+from rag.confidence import ANTONYMS, focus
+from rag.text import terms
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SQUAD = ROOT.parent / "shared" / "benchmarks" / "squad-v1.1-dev"
 OUT = ROOT / "eval" / "datasets"
+TOPICAL = "squad_heldout_topical.jsonl"
 SWAPPABLE = {"PERSON", "ORG", "GPE", "LOC", "NORP", "FAC", "EVENT", "WORK_OF_ART", "PRODUCT", "LAW", "LANGUAGE"}
 NEGATION = re.compile(r"\b(not|never|no|none|neither|nor|without|cannot)\b|n't\b", re.I)
 KINDS = ("entity", "number", "antonym", "negation", "condition")
@@ -117,6 +124,25 @@ def add_condition(q: Any, para: str, rng: random.Random) -> str | None:
     return q.text.rstrip()[:-1].rstrip() + f" in {rng.choice(years)}?"
 
 
+def swap_focus(q: Any, para: str, nouns: dict[str, list[str]], rng: random.Random) -> str | None:
+    """The thing a "what X / how many X" question asks about, swapped for another noun of the article.
+
+    "How many troops did Russia mass?" becomes "How many ships did Russia mass?" when the
+    paragraph never mentions ships: every name of the question is still there, so the paragraph
+    stays on topic, but it no longer holds what is asked.
+    """
+    asked = focus(q.text)
+    if asked is None:
+        return None
+    for tok in q:
+        if tok.pos_ != "NOUN" or terms(tok.text)[:1] != [asked[1]] or not contains(para, tok.text):
+            continue
+        others = {n for n in nouns.get(tok.tag_, []) if terms(n)[:1] != [asked[1]] and not contains(para, n)}
+        if others:
+            return q.text[: tok.idx] + rng.choice(sorted(others)) + q.text[tok.idx + len(tok.text) :]
+    return None
+
+
 def perturb(
     q: Any, row: dict[str, Any], para: str, pool: dict[str, list[str]], rng: random.Random
 ) -> tuple[str, str] | None:
@@ -152,12 +178,17 @@ def main() -> None:
     paragraphs = {d["id"]: d["text"] for d in map(json.loads, (args.squad / "corpus.jsonl").open(encoding="utf-8"))}
     rows = [json.loads(line) for line in (args.squad / "questions.jsonl").open(encoding="utf-8")]
     pool: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    nouns: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))  # by tag: NN, NNS
     ids = list(paragraphs)
     for pid, doc in zip(ids, nlp.pipe((paragraphs[i] for i in ids), batch_size=64), strict=True):
         for ent in doc.ents:
             pool[article_of(pid)][ent.label_].append(ent.text)
+        for tok in doc:
+            if tok.pos_ == "NOUN" and tok.tag_ in ("NN", "NNS") and tok.is_alpha and len(tok.text) > 3:
+                nouns[article_of(pid)][tok.tag_].append(tok.lower_)
     rng = random.Random(args.seed)
-    out: dict[str, list[dict[str, Any]]] = {"fit": [], "heldout": []}
+    focus_rng = random.Random(args.seed + 1)  # its own draws: the other kinds' questions stay as they were
+    out: dict[str, list[dict[str, Any]]] = {"fit": [], "heldout": [], "topical": []}
     kinds: dict[str, int] = defaultdict(int)
     docs = nlp.pipe((r["question"] for r in rows), batch_size=256)
     for row, q in zip(rows, docs, strict=True):
@@ -166,18 +197,30 @@ def main() -> None:
         if split == "heldout":
             out[split].append(row)
         made = perturb(q, row, paragraphs[source], pool[article_of(source)], rng)
+        if split == "heldout":  # drawn for every question of the half, so the other files stay as they were
+            swapped = swap_focus(q, paragraphs[source], nouns[article_of(source)], focus_rng)
+            if swapped:
+                kinds["heldout focus"] += 1
+                out["topical"] += [row, _twin(row, "focus", swapped)]
         if made is None:
             continue
         kind, question = made
         kinds[f"{split} {kind}"] += 1
-        out[split].append({"id": f"{row['id']}-{kind}", "question": question, "answers": [],
-                           "evidence": [{"source": source}], "kind": f"adversarial-{kind}"})  # fmt: skip
-    for name, items in (("squad_adversarial_fit.jsonl", out["fit"]), ("squad_heldout.jsonl", out["heldout"])):
+        out[split].append(_twin(row, kind, question))
+    files = {"fit": "squad_adversarial_fit.jsonl", "heldout": "squad_heldout.jsonl", "topical": TOPICAL}
+    for key, name in files.items():
+        items = out[key]
         with (OUT / name).open("w", encoding="utf-8") as fh:
             for item in items:
                 fh.write(json.dumps(item, ensure_ascii=False) + "\n")
         print(f"wrote {OUT / name}: {len(items)} rows")
     print(dict(sorted(kinds.items())))
+
+
+def _twin(row: dict[str, Any], kind: str, question: str) -> dict[str, Any]:
+    source = row["evidence"][0]["source"]
+    return {"id": f"{row['id']}-{kind}", "question": question, "answers": [],
+            "evidence": [{"source": source}], "kind": f"adversarial-{kind}"}  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -56,3 +56,16 @@ def test_the_split_is_by_article_and_stable() -> None:
     assert adv.article_of("Super_Bowl_50_12") == "Super_Bowl_50"
     assert {adv.split_of(a) for a in ("Kenya", "Black_Death", "Apollo_program", "Warsaw")} <= {"fit", "heldout"}
     assert adv.split_of("Kenya") == adv.split_of("Kenya")
+
+
+def test_the_focus_swap_keeps_the_names_and_drops_the_thing_asked(nlp) -> None:  # type: ignore[no-untyped-def]
+    nouns = {"NN": ["turbine", "power", "tariff"], "NNS": ["turbines", "engineers", "dams"]}
+    swapped = adv.swap_focus(nlp("Which engineer finished the Zorvath dam?"), PARAGRAPH, nouns, random.Random(0))
+    assert swapped in ("Which turbine finished the Zorvath dam?", "Which tariff finished the Zorvath dam?")
+    # "power" is in the paragraph, so it is never the new noun; a question without a focus has no twin
+    for seed in range(20):
+        again = adv.swap_focus(nlp("Which engineer finished the Zorvath dam?"), PARAGRAPH, nouns, random.Random(seed))
+        assert again is not None and "power" not in again and "Zorvath" in again
+    assert adv.swap_focus(nlp("Who finished the Zorvath dam?"), PARAGRAPH, nouns, random.Random(0)) is None
+    # a thing the paragraph never names is not swapped: the original was not grounded in it
+    assert adv.swap_focus(nlp("Which river feeds the Zorvath dam?"), PARAGRAPH, nouns, random.Random(0)) is None
