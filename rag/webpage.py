@@ -187,6 +187,8 @@ class _HTMLText(HTMLParser):
         if self._marker and tag == self._marker[0]:
             self._marker.append(tag)  # the same tag nested inside the marker: its end is not the marker's
             return
+        if self._marker and tag in self.BLOCK:
+            self._marker = []  # a marker is inline: a block starting means it was left open
         if (
             not self._marker
             and tag not in self.VOID
