@@ -28,7 +28,7 @@ _WORD = re.compile(r"\w+")
 
 _TYPES = (
     ("date", re.compile(r"^\s*(when\b|what (year|years|date|day|month|century|decade|time|era|period)\b|in (what|which) (year|century|decade|month))", re.I)),
-    ("number", re.compile(r"\b(how (many|much|long|far|old|large|big|tall|high|often|fast|wide|deep|heavy)|what (percentage|percent|number|amount|proportion|fraction|size|population|cost|price))\b", re.I)),
+    ("number", re.compile(r"\b(how (many|much|long|far|old|large|big|tall|high|often|fast|wide|deep|heavy)|what ((is|was|are|were) the )?(percentage|percent|number|amount|proportion|fraction|size|population|cost|price)|what (is|was|are|were) the (height|length|distance|weight|depth|width|speed|budget|revenue|value) of)\b", re.I)),
     ("name", re.compile(r"^\s*(who|whom|whose)\b|\b(who|whom|whose) (is|was|were|are|did|does)\b", re.I)),
     ("place", re.compile(r"^\s*where\b|\b(what|which) (country|city|state|place|region|continent|town|nation|location)\b", re.I)),
 )  # fmt: skip
@@ -69,14 +69,15 @@ _LABELS = (
     ("time", re.compile(r"\b(what|which) time\b|\bat what (time|hour)\b", re.I), {"TIME"}),
     ("duration", re.compile(r"\bhow long\b|\bfor how many (years|months|weeks|days|hours|minutes)\b", re.I),
      {"DATE", "TIME", "QUANTITY", "CARDINAL"}),
-    ("percent", re.compile(r"\bwhat (percentage|percent|proportion|share|fraction)\b", re.I),
+    ("percent", re.compile(r"\bwhat ((is|was|are|were) the )?(percentage|percent|proportion|share|fraction)\b", re.I),
      {"PERCENT", "CARDINAL", "QUANTITY"}),
     ("money", re.compile(r"\bhow much\b|\bwhat (was|is|were|are) the (cost|price|budget|value|revenue)\b", re.I),
      {"MONEY", "QUANTITY", "CARDINAL", "PERCENT"}),
     ("date", re.compile(r"^\s*when\b|\bwhat (year|date|day|month|century|decade|era|period)\b|"
                         r"\bin (what|which) (year|century|decade|month)\b", re.I), {"DATE", "TIME"}),
     ("number", re.compile(r"\bhow (many|old|far|large|big|tall|high|often|fast|wide|deep|heavy)\b|"
-                          r"\bwhat (number|amount|size|population)\b", re.I),
+                          r"\bwhat ((is|was|are|were) the )?(number|amount|size|population)\b|"
+                          r"\bwhat (is|was|are|were) the (height|length|distance|weight|depth|width|speed) of\b", re.I),
      {"CARDINAL", "QUANTITY", "MONEY", "PERCENT", "DATE", "ORDINAL"}),
     ("organisation", re.compile(r"\b(what|which) (company|organi[sz]ation|team|party|university|school|group|"
                                 r"agency|band|club|newspaper|network|firm)\b", re.I), {"ORG"}),

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from rag import ask
-from rag.answer_types import answer_labels
+from rag.answer_types import answer_labels, question_type
 from rag.confidence import FEATURES, _count_unattached, features, focus
 from rag.nlp import analyse
 from rag.weights import ConfidenceModel, Tree, fitted
@@ -30,12 +30,22 @@ FERRY = (
         ("How much in arms has the US supplied?", "The US has supplied an estimated $360 million in arms.", "money"),
         ("What percentage of the vote did she win?", "She won 52 percent of the vote.", "percent"),
         ("Who opened the new terminal?", "The harbour master, Ingrid Dahl, opened the new terminal.", "person"),
+        ("What is the population of Tromsø?", "Tromsø has about 77,000 inhabitants.", "number"),
+        ("What was the percentage of votes cast?", "Turnout was 61 percent.", "percent"),
+        ("What is the height of the tower?", "The tower is 120 metres tall.", "number"),
     ],
 )
 def test_times_durations_money_and_names_are_answer_types(question: str, text: str, kind: str) -> None:
     name, labels = answer_labels(question) or ("", frozenset())
     assert name == kind
     assert any(e.label in labels for e in analyse(text).entities), analyse(text)
+
+
+@pytest.mark.unit
+def test_what_is_the_population_of_asks_for_a_number() -> None:
+    for question in ("What is the population of Beijing?", "What was the height of the tower?"):
+        assert question_type(question) == "number"  # the date/number gate applies to it
+    assert question_type("What is the area called where two plates meet?") is None  # "area" names, not measures
 
 
 @pytest.mark.unit

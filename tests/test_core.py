@@ -104,6 +104,8 @@ def test_near_miss_number_question_abstains(indexed) -> None:  # type: ignore[no
     assert a.abstained
     answered = ask("How much in arms has the United States supplied to Ukraine?", corpus=corpus, settings=settings)
     assert not answered.abstained
+    # "what is the population of" asks for a number too: sentences about Beijing that hold none do not answer it
+    assert ask("What is the population of Beijing?", corpus=corpus, settings=settings).abstained
 
 
 def test_follow_up_uses_the_conversation(indexed) -> None:  # type: ignore[no-untyped-def]
