@@ -26,9 +26,12 @@ _NUMBER = re.compile(rf"\b\d[\d,.]*\b|\b({_NUMBER_WORDS})\b", re.IGNORECASE)
 _CAPITALIZED = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][\w’'-]+")
 _WORD = re.compile(r"\w+")
 
+# Measures a "what is the X of …" question asks for as a number; both tables below read them.
+_MEASURES = "height|length|distance|weight|depth|width|speed"
+
 _TYPES = (
     ("date", re.compile(r"^\s*(when\b|what (year|years|date|day|month|century|decade|time|era|period)\b|in (what|which) (year|century|decade|month))", re.I)),
-    ("number", re.compile(r"\b(how (many|much|long|far|old|large|big|tall|high|often|fast|wide|deep|heavy)|what ((is|was|are|were) the )?(percentage|percent|number|amount|proportion|fraction|size|population|cost|price)|what (is|was|are|were) the (height|length|distance|weight|depth|width|speed|budget|revenue|value) of)\b", re.I)),
+    ("number", re.compile(rf"\b(how (many|much|long|far|old|large|big|tall|high|often|fast|wide|deep|heavy)|what ((is|was|are|were) the )?(percentage|percent|number|amount|proportion|fraction|size|population|cost|price)|what (is|was|are|were) the ({_MEASURES}|budget|revenue|value) of)\b", re.I)),
     ("name", re.compile(r"^\s*(who|whom|whose)\b|\b(who|whom|whose) (is|was|were|are|did|does)\b", re.I)),
     ("place", re.compile(r"^\s*where\b|\b(what|which) (country|city|state|place|region|continent|town|nation|location)\b", re.I)),
 )  # fmt: skip
@@ -77,7 +80,7 @@ _LABELS = (
                         r"\bin (what|which) (year|century|decade|month)\b", re.I), {"DATE", "TIME"}),
     ("number", re.compile(r"\bhow (many|old|far|large|big|tall|high|often|fast|wide|deep|heavy)\b|"
                           r"\bwhat ((is|was|are|were) the )?(number|amount|size|population)\b|"
-                          r"\bwhat (is|was|are|were) the (height|length|distance|weight|depth|width|speed) of\b", re.I),
+                          rf"\bwhat (is|was|are|were) the ({_MEASURES}) of\b", re.I),
      {"CARDINAL", "QUANTITY", "MONEY", "PERCENT", "DATE", "ORDINAL"}),
     ("organisation", re.compile(r"\b(what|which) (company|organi[sz]ation|team|party|university|school|group|"
                                 r"agency|band|club|newspaper|network|firm)\b", re.I), {"ORG"}),

@@ -188,7 +188,7 @@ class _HTMLText(HTMLParser):
             self._marker.append(tag)  # the same tag nested inside the marker: its end is not the marker's
             return
         if self._marker and tag in self.BLOCK:
-            self._marker = []  # a marker is inline: a block starting means it was left open
+            self._marker.clear()  # a marker is inline: a block starting means it was left open
         if (
             not self._marker
             and tag not in self.VOID
@@ -228,7 +228,7 @@ class _HTMLText(HTMLParser):
             return
         if self._marker and tag not in self.BLOCK:
             return
-        self._marker = []  # a marker left open ends with its block, as a browser ends it
+        self._marker.clear()  # a marker left open ends with its block, as a browser ends it
         if tag == "title":
             self._in_title = False
         elif tag in self.HIDDEN and self._hidden:
