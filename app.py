@@ -21,9 +21,12 @@ def main() -> None:
     ap.add_argument("--host", default="127.0.0.1", help="address to serve on (default: 127.0.0.1)")
     ap.add_argument("--port", type=int, default=7860)
     ap.add_argument("--share", action="store_true", help="also open a public share link (off by default)")
+    ap.add_argument(
+        "--unprotected", action="store_true", help="serve beyond loopback with no login (refused otherwise)"
+    )
     args = ap.parse_args()
     try:
-        launch(args.corpus, settings, host=args.host, port=args.port, share=args.share)
+        launch(args.corpus, settings, host=args.host, port=args.port, share=args.share, unprotected=args.unprotected)
     except RagError as err:
         sys.exit(f"error: {err}")  # one line on stderr, exit code 1, as the `rag` command does
 

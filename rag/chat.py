@@ -474,32 +474,34 @@ def build_app(corpus: Path, settings: Settings) -> Any:
 
 def login(settings: Settings) -> tuple[str, str] | None:
     """The chat's login from ``RAG_AUTH=user:password`` (None when unset or empty)."""
-    from rag.errors import InputError
+    from rag.access import parse_login
 
-    if not settings.auth:
-        return None
-    user, sep, password = settings.auth.partition(":")  # the password may contain ":"
-    if not sep or not user.strip() or not password:
-        raise InputError("RAG_AUTH must look like user:password, with a non-empty user and password")
-    return user, password
+    return parse_login(settings.auth)
 
 
 def launch(corpus: Path, settings: Settings, host: str = "127.0.0.1", port: int = 7860, share: bool = False,
-           auth: tuple[str, str] | None = None) -> None:  # fmt: skip
+           auth: tuple[str, str] | None = None, unprotected: bool = False) -> None:  # fmt: skip
     """Index if needed, then serve the chat (blocking).
 
     With ``auth`` or ``settings.auth`` (``RAG_AUTH=user:password``) the page and its API ask for a
     login; the value is checked before the (possibly long) indexing, and an error never repeats it.
+    Every route sits behind ``rag.access.Guard`` (Host allow-list, no cross-site writes, byte
+    limits); a chat beyond loopback (or shared) with no login is refused unless ``unprotected``.
     """
+    from starlette.middleware import Middleware
+
+    from rag.access import Guard, rules_for
     from rag.core import build_index, warm_up
 
     auth = auth or login(settings)
+    open_host = "0.0.0.0" if share else host  # a share link reaches the chat from anywhere
+    rules = rules_for(settings, open_host, api=False, chat=True, api_key=settings.api_key or None,
+                      unprotected=unprotected or bool(auth), upload_limit=MAX_UPLOAD_BYTES + 1_000_000,
+                      json_limit=MAX_UPLOAD_BYTES)  # fmt: skip
     report = build_index(corpus, settings=settings)
     print(f"index: {report.summary()}")
     warm_up(corpus, settings)  # the first question answers as fast as the next
     app = build_app(corpus, settings)
-    from starlette.middleware import Middleware
-
     app.launch(
         server_name=host,
         server_port=port,
@@ -509,5 +511,5 @@ def launch(corpus: Path, settings: Settings, host: str = "127.0.0.1", port: int 
         head=CITATION_LINKS_JS,
         footer_links=["api"],
         max_file_size=MAX_UPLOAD_BYTES,  # refused by the upload route itself, before it is stored
-        app_kwargs={"middleware": [Middleware(SecurityHeaders)]},
+        app_kwargs={"middleware": [Middleware(SecurityHeaders), Middleware(Guard, rules=rules)]},
     )

@@ -304,20 +304,30 @@ def eval_cmd(
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to serve on.")
 @click.option("--port", type=int, default=8000, show_default=True)
 @click.option("--chat", "with_chat", is_flag=True, help="Also serve the browser chat at / on the same port.")
+@click.option("--unprotected", is_flag=True, help="Serve beyond loopback with no key or login (refused otherwise).")
 @store_options
 @friendly_errors
 def serve_cmd(
-    corpus: Path | None, host: str, port: int, with_chat: bool, index_dir: Path | None, chroma_url: str | None
+    corpus: Path | None,
+    host: str,
+    port: int,
+    with_chat: bool,
+    unprotected: bool,
+    index_dir: Path | None,
+    chroma_url: str | None,
 ) -> None:
     """Serve the HTTP API: /v1/ask, OpenAI /v1/chat/completions, /v1/documents (docs at /docs).
 
-    Set RAG_API_KEY to require 'Authorization: Bearer <key>'.
+    Set RAG_API_KEY to require 'Authorization: Bearer <key>' (and RAG_AUTH=user:password for the
+    chat's login with --chat: one login covers every route, or the server does not start).
+    Beyond 127.0.0.1 a key or login is required unless --unprotected.
 
     \b
     Examples:
       rag serve
       rag serve --corpus ~/notes --port 8080 --chat
       RAG_API_KEY=s3cret rag serve --host 0.0.0.0
+      RAG_API_KEY=s3cret RAG_AUTH=alice:pw rag serve --chat --host 0.0.0.0
     """
     import uvicorn
 
@@ -326,10 +336,13 @@ def serve_cmd(
 
     settings = _settings(index_dir=index_dir, chroma_url=chroma_url)
     corpus = corpus or settings.corpus
+    # Built first: a server its logins would leave half open is refused before any indexing.
+    app = create_app(
+        corpus, settings, api_key=settings.api_key or None, chat=with_chat, host=host, unprotected=unprotected
+    )
     report = get_engine(corpus, settings).index()
     click.echo(f"rag: {report.summary()}", err=True)
     warm_up(corpus, settings)
-    app = create_app(corpus, settings, api_key=settings.api_key or None, chat=with_chat)
     click.echo(f"rag: serving {corpus} on http://{host}:{port} (API docs at /docs)", err=True)
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
@@ -359,10 +372,17 @@ def mcp_cmd(corpus: Path | None, index_dir: Path | None, chroma_url: str | None)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to serve on.")
 @click.option("--port", type=int, default=7860, show_default=True)
 @click.option("--share", is_flag=True, help="Also open a public share link (off by default).")
+@click.option("--unprotected", is_flag=True, help="Serve beyond loopback with no login (refused otherwise).")
 @store_options
 @friendly_errors
 def chat_cmd(
-    corpus: Path | None, host: str, port: int, share: bool, index_dir: Path | None, chroma_url: str | None
+    corpus: Path | None,
+    host: str,
+    port: int,
+    share: bool,
+    unprotected: bool,
+    index_dir: Path | None,
+    chroma_url: str | None,
 ) -> None:
     """Serve the chat in the browser (http://127.0.0.1:7860 by default).
 
@@ -377,7 +397,7 @@ def chat_cmd(
     from rag.chat import launch
 
     settings = _settings(index_dir=index_dir, chroma_url=chroma_url)
-    launch(corpus or settings.corpus, settings, host=host, port=port, share=share)
+    launch(corpus or settings.corpus, settings, host=host, port=port, share=share, unprotected=unprotected)
 
 
 def main() -> None:

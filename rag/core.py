@@ -79,6 +79,7 @@ class Engine:
         if self.store.state() != self._state:
             self.store.reconnect()
             self.refresh(save=False)
+            self.documents.forget()  # another process indexed: quotes are checked against the files now
 
     def current_manifest(self) -> Manifest:
         """The manifest as saved now, kept in memory and reloaded only when it changed.

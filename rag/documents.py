@@ -2,11 +2,15 @@
 
 A citation is only given when the document's current text at its offsets is the quote, so an
 edited or deleted file can never be quoted from a stale index. Texts are cached, stamped with
-the file's size and modification time, within a byte budget (least recently used out first).
+the file's size, modification and change times and inode (an edit that restores the mtime
+still moves the ctime; a file replaced by rename has a new inode), within a byte budget (least
+recently used out first). Only regular files are read (``read_regular``): never a FIFO, a device
+or a symlink put where a document was.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import OrderedDict
 from pathlib import Path
@@ -16,15 +20,15 @@ from rag.loaders import is_jsonl_corpus, iter_jsonl_located, read_file, read_jso
 from rag.settings import Settings
 from rag.types import Document
 
-Stamp = tuple[int, int]
+Stamp = tuple[int, int, int, int]
 
 
 def _stamp(path: Path) -> Stamp | None:
     try:
-        st = path.stat()
+        st = os.lstat(path)
     except OSError:
         return None
-    return (st.st_size, st.st_mtime_ns)
+    return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
 
 
 class DocumentSource:
@@ -44,8 +48,8 @@ class DocumentSource:
         """The document's text now, or None when it is gone, unreadable or outside the corpus."""
         if self._jsonl:
             return self._jsonl_text(source)
-        path = (self.corpus / source).resolve()
-        if not path.is_relative_to(self.corpus):
+        path = self.corpus / source
+        if not path.resolve().is_relative_to(self.corpus):
             return None
         stamp = _stamp(path)
         if stamp is None:
@@ -130,6 +134,11 @@ class DocumentSource:
         self._complete = stamp if complete else None
         self._lines = None if complete else (stamp, where)  # only needed when the texts do not all fit
         return found
+
+    def forget(self) -> None:
+        """Drop every cached text (the index changed: what it quotes is read anew)."""
+        with self._lock:
+            self._clear()
 
     def _get(self, source: str, stamp: Stamp) -> str | None:
         with self._lock:

@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import re
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,6 +102,9 @@ def scan_folder(root: Path) -> tuple[list[SourceFile], list[SkippedFile]]:
             if path.suffix.lower() not in SUPPORTED_SUFFIXES:
                 skipped.append(SkippedFile(source, f"unsupported file type '{path.suffix or name}'"))
                 continue
+            if path.is_symlink():  # like symlinked folders: its target may be anywhere on the machine
+                skipped.append(SkippedFile(source, "symlinked file not followed (it could leave the corpus)"))
+                continue
             try:
                 st = path.stat()
             except OSError as err:
@@ -118,16 +122,7 @@ def read_file(path: Path, source: str, max_bytes: int, max_seconds: float = 60.0
 
     ``max_seconds`` bounds PDF extraction, the one loader whose time is not linear in the size.
     """
-    try:
-        size = path.stat().st_size
-    except OSError as err:
-        raise LoadError(f"cannot read file ({err.strerror or err})") from err
-    if size > max_bytes:
-        raise LoadError(f"file is larger than the limit of {max_bytes} bytes ({size} bytes)")
-    try:
-        raw = path.read_bytes()
-    except OSError as err:
-        raise LoadError(f"cannot read file ({err.strerror or err})") from err
+    raw = read_regular(path, max_bytes)
     if not raw.strip():
         raise LoadError("empty file")
     suffix = path.suffix.lower()
@@ -146,6 +141,38 @@ def read_file(path: Path, source: str, max_bytes: int, max_seconds: float = 60.0
     if not text.strip():
         raise LoadError("no text could be extracted")
     return Document(source=source, text=text, title=title or source)
+
+
+def read_regular(path: Path, max_bytes: int) -> bytes:
+    """The bytes of ``path`` if it is a regular file (not a symlink) of at most ``max_bytes``.
+
+    Opened without following a final symlink and without blocking, then checked on the open
+    descriptor: a FIFO or device put where a document was (even after the folder scan) is
+    refused at once instead of blocking the reader forever. A file over the limit is never opened.
+    """
+    try:
+        _usable(os.lstat(path), max_bytes)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as err:
+        raise LoadError(f"cannot read file ({err.strerror or err})") from err
+    with os.fdopen(fd, "rb") as fh:
+        _usable(os.fstat(fd), max_bytes)  # what was opened, if the file was swapped since the lstat
+        try:
+            raw = fh.read(max_bytes + 1)
+        except OSError as err:
+            raise LoadError(f"cannot read file ({err.strerror or err})") from err
+    if len(raw) > max_bytes:  # it grew since the check
+        raise LoadError(f"file is larger than the limit of {max_bytes} bytes (over {max_bytes} bytes)")
+    return raw
+
+
+def _usable(st: os.stat_result, max_bytes: int) -> None:
+    if stat.S_ISLNK(st.st_mode):
+        raise LoadError("symlinked file not followed (it could leave the corpus)")
+    if not stat.S_ISREG(st.st_mode):
+        raise LoadError("not a regular file")
+    if st.st_size > max_bytes:
+        raise LoadError(f"file is larger than the limit of {max_bytes} bytes ({st.st_size} bytes)")
 
 
 _UNICODE_BOMS = (

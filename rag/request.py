@@ -64,24 +64,44 @@ class Request:
         for name, (low, high) in OPTION_LIMITS.items():
             if not isinstance(value[name], int) or not low <= value[name] <= high:
                 raise InputError(f"{name} must be between {low} and {high}, not {value[name]!r}")
-        questions, last_answer = _turns(history)
+        questions, last_answer = _turns(history, settings.max_question_chars)
         return cls(text, questions, last_answer=last_answer, **value)
 
 
-def _turns(history: Sequence[object]) -> tuple[tuple[str, ...], str]:
-    """The earlier questions, and the answer to the last one when the history gives it."""
+MAX_ANSWER_CHARS = 20_000  # an answer in the history: ten quoted sentences fit many times over
+MAX_HISTORY_ITEMS = 200
+
+
+def _turns(history: Sequence[object], max_chars: int) -> tuple[tuple[str, ...], str]:
+    """The earlier questions, and the answer to the last one when the history gives it.
+
+    Each item is held to the limits of a question (and an answer to ``MAX_ANSWER_CHARS``): the
+    history is parsed like the question, so one huge item cost as much as a huge question.
+    """
+    if isinstance(history, (str, bytes)) or not isinstance(history, Sequence):
+        raise InputError("history must be a list of questions or of [question, answer] pairs")
+    if len(history) > MAX_HISTORY_ITEMS:
+        raise InputError(f"history has {len(history)} items; the limit is {MAX_HISTORY_ITEMS}")
     questions: list[str] = []
     last_answer = ""
-    for item in history:
+    for n, item in enumerate(history, start=1):
         if isinstance(item, str):
-            questions.append(item)
-            last_answer = ""
+            question, answer = item, ""
         elif isinstance(item, (list, tuple)) and len(item) == 2 and all(isinstance(x, str) for x in item):
-            questions.append(item[0])
-            last_answer = item[1]
+            question, answer = item
         else:
             raise InputError("history must be a list of questions or of [question, answer] pairs")
-    return tuple(questions), last_answer[:20_000]
+        if len(question) > max_chars:
+            raise InputError(f"history item {n} is too long ({len(question)} characters; the limit is {max_chars})")
+        if len(answer) > MAX_ANSWER_CHARS:
+            raise InputError(
+                f"history item {n}'s answer is too long ({len(answer)} characters; the limit is {MAX_ANSWER_CHARS})"
+            )
+        if _SURROGATE.search(question + answer):
+            raise InputError(f"history item {n} is not valid text: it holds an undecodable character")
+        questions.append(question)
+        last_answer = answer
+    return tuple(questions), last_answer
 
 
 def validate_sources(sources: object) -> tuple[str, ...]:

@@ -11,12 +11,12 @@ the CLI. Endpoints (OpenAPI docs at ``/docs``):
 - ``GET/POST/DELETE /v1/documents``: list, upload (the chat's limits and safe names), remove;
 - ``GET /v1/health``.
 
-With ``RAG_API_KEY`` set, every endpoint but health wants ``Authorization: Bearer <key>``.
+With ``RAG_API_KEY`` set, every endpoint but health wants ``Authorization: Bearer <key>``; with
+``RAG_AUTH`` set, HTTP Basic with that login does too (``rag.access`` holds every rule).
 """
 
 from __future__ import annotations
 
-import hmac
 import json
 import tempfile
 import time
@@ -29,8 +29,9 @@ from fastapi import FastAPI, File, Form, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
-from starlette.middleware.base import BaseHTTPMiddleware
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from rag.access import Guard, rules_for
 from rag.errors import IndexBusyError, InputError, RagError
 from rag.library import MAX_UPLOAD_BYTES, add_documents, remove_document
 from rag.settings import Mode, Settings
@@ -70,32 +71,49 @@ def _error(status: int, message: str, kind: str = "invalid_request_error", code:
     return JSONResponse({"error": {"message": message, "type": kind, "code": code}}, status_code=status)
 
 
+def public_message(err: Exception, corpus: Path) -> str:
+    """``err``'s message as a remote client may see it: the corpus by its name, not its path here."""
+    text = str(err)
+    for shown in (str(corpus), str(Path(corpus).resolve())):
+        text = text.replace(shown, Path(corpus).name)
+    return text
+
+
 def _status_of(err: RagError) -> int:
     if isinstance(err, IndexBusyError):
         return 503
     return 400 if isinstance(err, InputError) else 500
 
 
-def create_app(corpus: Path, settings: Settings, api_key: str | None = None, chat: bool = False) -> Any:
-    """The FastAPI application serving ``corpus``; with ``chat``, the Gradio chat is mounted at ``/``."""
+def create_app(
+    corpus: Path,
+    settings: Settings,
+    api_key: str | None = None,
+    chat: bool = False,
+    host: str = "127.0.0.1",
+    unprotected: bool = False,
+) -> Any:
+    """The FastAPI application serving ``corpus``; with ``chat``, the Gradio chat is mounted at ``/``.
+
+    Every route sits behind one ``rag.access.Guard``: the key or login, the Host allow-list, the
+    cross-site check and the byte limits. A server one login would leave half open, or one open
+    beyond loopback without ``unprotected``, is refused here (``InputError``), before it listens.
+    """
     from rag.core import ask, ask_stream, get_engine
 
+    rules = rules_for(
+        settings,
+        host,
+        api=True,
+        chat=chat,
+        api_key=api_key,
+        unprotected=unprotected,
+        json_limit=MAX_JSON_BYTES,
+        upload_limit=MAX_BODY_BYTES,
+    )
     model_name = get_engine(corpus, settings).store.name
     app = FastAPI(title="rag", description="Answers from your documents, with span-exact citations.")
-
-    async def guard(request: Request, call_next: Any) -> Any:
-        path = request.url.path
-        if api_key and path.startswith("/v1/") and path != "/v1/health":
-            given = request.headers.get("authorization", "")
-            if not hmac.compare_digest(given.encode(), f"Bearer {api_key}".encode()):
-                return _error(401, "missing or wrong API key (Authorization: Bearer …)", "authentication_error")
-        limit = MAX_BODY_BYTES if path == "/v1/documents" else MAX_JSON_BYTES
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > limit):
-            return _error(413, f"request body over the {limit} byte limit")
-        return await call_next(request)
-
-    app.add_middleware(BaseHTTPMiddleware, dispatch=guard)
+    app.add_middleware(Guard, rules=rules)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> Any:
@@ -105,7 +123,12 @@ def create_app(corpus: Path, settings: Settings, api_key: str | None = None, cha
 
     @app.exception_handler(RagError)
     async def failed(request: Request, exc: RagError) -> Any:
-        return _error(_status_of(exc), str(exc))
+        return _error(_status_of(exc), public_message(exc, corpus))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Any:
+        code = "not_found" if exc.status_code == 404 else None
+        return _error(exc.status_code, str(exc.detail), code=code)
 
     def titled(answer: Any) -> dict[str, Any]:
         return get_engine(corpus, settings).answer_json(answer)
@@ -214,18 +237,22 @@ def _json(status: int, body: dict[str, Any]) -> Any:
     return JSONResponse(body, status_code=status)
 
 
-def _conversation(messages: list[Message]) -> tuple[str, list[list[str]]]:
-    """The last user message as the question; earlier user/assistant turns as [question, answer] pairs."""
-    turns = [(m.role, m.text()) for m in messages if m.role in ("user", "assistant")]
-    if not turns or turns[-1][0] != "user" or not turns[-1][1].strip():
+def _conversation(messages: list[Message]) -> tuple[str, list[str | list[str]]]:
+    """The last user message as the question; earlier user/assistant turns as the history.
+
+    Ordinary conversations vary: two user messages in a row (the first is a question of its
+    own), an empty assistant message (a question with no answer yet), system messages (ignored).
+    """
+    turns = [(m.role, m.text().strip()) for m in messages if m.role in ("user", "assistant")]
+    if not turns or turns[-1][0] != "user" or not turns[-1][1]:
         raise InputError("the last message must be the user's question")
     history: list[list[str]] = []
     for role, text in turns[:-1]:
-        if role == "user":
+        if role == "user" and text:
             history.append([text, ""])
-        elif history:
+        elif role == "assistant" and text and history and not history[-1][1]:
             history[-1][1] = text
-    return turns[-1][1], [[q, a] if a else [q] for q, a in history]
+    return turns[-1][1], [[q, a] if a else q for q, a in history]
 
 
 def _structured(answer: dict[str, Any]) -> dict[str, Any]:

@@ -199,6 +199,16 @@ class Settings(BaseSettings):
         description="Bearer token for rag serve (RAG_API_KEY): when set, every endpoint but /v1/health wants "
         "'Authorization: Bearer <key>'; unset, the API is open (it binds 127.0.0.1 unless told otherwise).",
     )
+    allowed_hosts: str = Field(
+        default="",
+        description="Extra host names a served face answers to, comma-separated (RAG_ALLOWED_HOSTS); "
+        "loopback names and the bound address always are. Any other Host header is refused (DNS rebinding).",
+    )
+    request_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="A served face drops a request whose body stops arriving for this long (408).",
+    )
 
 
 def get_settings(**overrides: object) -> Settings:
