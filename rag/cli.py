@@ -422,6 +422,8 @@ def main() -> None:
         code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
     if sys.argv[1:2] != ["ask"]:
         sys.exit(code)
+    if "rag.store" in sys.modules:  # os._exit skips atexit: the copy of a read-only index goes now
+        sys.modules["rag.store"].remove_snapshots()
     try:
         sys.stdout.flush()
         sys.stderr.flush()

@@ -9,6 +9,8 @@ is gathered once; the answerer turns it into an ``Answer``, verifying every quot
 from __future__ import annotations
 
 import functools
+import os
+import shutil
 import sys
 import threading
 import time
@@ -22,7 +24,7 @@ from typing_extensions import Unpack
 from rag.answering import Answerer, ExtractiveAnswerer, stream_pieces
 from rag.documents import DocumentSource
 from rag.embedding import Encoder, get_encoder
-from rag.errors import CorpusError, IndexBusyError, InputError, StoreError
+from rag.errors import CorpusError, IndexBusyError, InputError, ReadOnlyError, StoreError
 from rag.evidence import gather_evidence
 from rag.indexing import index_corpus
 from rag.loaders import check_corpus_path
@@ -31,7 +33,7 @@ from rag.request import AskOptions, Request
 from rag.retrieval import Retriever
 from rag.scoring import SentenceScorer
 from rag.settings import Settings, get_settings
-from rag.store import IndexStore, Manifest, damaged_store, move_aside
+from rag.store import IndexStore, Manifest, collection_name, damaged_store, folder_lock, forget_client, move_aside
 from rag.types import Answer, Evidence, IndexReport
 
 P = ParamSpec("P")
@@ -123,10 +125,10 @@ class Engine:
             report = self.index(kind="ask")
             if report.units_made or report.upgraded_from:  # once per index: say what changed
                 print(f"rag: {report.upgrade_notice()}", file=sys.stderr)
-        except IndexBusyError:
+        except (IndexBusyError, ReadOnlyError):
             if not self.manifest.documents:
                 raise
-            self.synced = True  # another process is updating it; answer from what is there
+            self.synced = True  # another process is updating it, or nobody may: answer from what is there
         except StoreError as err:
             if not self.manifest.documents or not str(err).startswith("no space left"):
                 raise
@@ -222,18 +224,32 @@ def get_engine(corpus: str | Path | None = None, settings: Settings | None = Non
 def rebuild_index(
     corpus: str | Path | None = None, *, settings: Settings | None = None, progress: bool = False
 ) -> tuple[Path | None, IndexReport]:
-    """Move the embedded index folder aside (never deleted) and index ``corpus`` into a new one.
+    """Build a new embedded index of ``corpus`` beside the old one, then swap them.
 
-    The way out of a damaged index; returns where the old folder went, and the new report.
+    The way out of a damaged index. The old folder's writer lock is held throughout, so another
+    ``rag index`` is told the index is busy; readers (a running server) keep answering from the
+    old index until the new one is complete, then follow the swap. The old folder is moved to
+    ``<index_dir>.damaged-<time>`` (kept, never deleted); returns where it went, and the report.
     """
     settings = settings or get_settings()
     if settings.chroma_url:
         raise StoreError("--rebuild works on the embedded index; on a Chroma server, delete the collection there")
-    check_corpus_path(Path(corpus) if corpus is not None else settings.corpus)
+    path = check_corpus_path(Path(corpus) if corpus is not None else settings.corpus)
+    index_dir = settings.index_dir
+    staging = index_dir.with_name(f"{index_dir.name}.rebuilding")
+    with folder_lock(index_dir / collection_name(path, settings), str(path)):
+        shutil.rmtree(staging, ignore_errors=True)  # what an interrupted rebuild left: never the index
+        fresh = settings.model_copy(update={"index_dir": staging})
+        try:
+            report = Engine(path, fresh).index(progress=progress)
+        finally:
+            forget_client(staging / "chroma")
+        moved = move_aside(index_dir)
+        os.replace(staging, index_dir)
     with _engines_lock:
         _engines.clear()  # every engine of this process held the old folder open
-    moved = move_aside(settings.index_dir)
-    return moved, build_index(corpus, settings=settings, progress=progress)
+    forget_client(index_dir / "chroma")
+    return moved, report
 
 
 def build_index(

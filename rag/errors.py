@@ -25,3 +25,7 @@ class LoadError(RagError):
 
 class StoreError(RagError):
     """The vector store cannot be reached or refused a request."""
+
+
+class ReadOnlyError(RagError):
+    """A folder the call must write to (the corpus, the index) is read-only; nothing was changed."""

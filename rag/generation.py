@@ -83,7 +83,15 @@ class LLMAnswerer:
         if is_refusal(text):
             yield Answer(ABSTAIN_TEXT, True, (), evidence, answerer=self.name, confidence=confidence)
             return
-        g = ground(text, evidence.shown, self.scorer, documents, self.threshold, self.strict)
+        g = ground(
+            text,
+            evidence.shown,
+            self.scorer,
+            documents,
+            self.threshold,
+            self.strict,
+            f"{evidence.question} {evidence.query}",
+        )
         if not g.citations:
             yield "\n\n"
             why = "no sentence of the LLM answer is supported by the passage it cites"

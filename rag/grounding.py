@@ -6,6 +6,10 @@ score of ``rag.scoring`` (the share of the sentence's rare terms found in the sp
 embedding similarity). A sentence whose citation is missing, out of range, or too weakly
 supported is flagged as unsupported; the supported ones get a citation to the exact span, quoted
 verbatim from the document.
+
+Support is not agreement: a sentence that shares its span's words but swaps a name, adds or
+drops a negation or brings a number of its own contradicts it. ``contradiction`` catches those
+three, so such a sentence is flagged however well it scores.
 """
 
 from __future__ import annotations
@@ -59,6 +63,85 @@ def split_generated(text: str) -> list[_Sentence]:
     return out
 
 
+_NEGATION = re.compile(r"\b(?:not|no|never|none|nobody|nothing|neither|nor|without|cannot)\b|n't\b", re.IGNORECASE)
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+_NAME = re.compile(r"\b[A-Z][\w'’.-]*[A-Za-z]")
+_COMMON = frozenset(
+    [
+        "a",
+        "an",
+        "the",
+        "he",
+        "she",
+        "it",
+        "its",
+        "they",
+        "them",
+        "their",
+        "his",
+        "her",
+        "we",
+        "our",
+        "you",
+        "your",
+        "i",
+        "this",
+        "that",
+        "these",
+        "those",
+        "there",
+        "here",
+        "in",
+        "on",
+        "at",
+        "of",
+        "for",
+        "to",
+        "from",
+        "by",
+        "with",
+        "as",
+        "and",
+        "or",
+        "but",
+        "if",
+        "so",
+        "yes",
+        "no",
+        "not",
+        "also",
+        "however",
+        "according",
+        "mr",
+        "mrs",
+        "ms",
+        "dr",
+    ]
+)
+
+
+def contradiction(claim: str, span: str, question: str = "") -> str:
+    """Why ``claim`` contradicts the ``span`` it cites ("" when it does not, as far as words tell).
+
+    Checked: a number the span does not give, a negation on one side only, and a name (a
+    capitalised word) found neither in the span nor in the question.
+    """
+    known = f"{span} {question}"
+    numbers = {n.replace(",", "") for n in _NUMBER.findall(known)}
+    extra = [n for n in _NUMBER.findall(claim) if n.replace(",", "") not in numbers]
+    if extra:
+        return f"a number the passage does not give ({extra[0]})"
+    if bool(_NEGATION.search(claim)) != bool(_NEGATION.search(span)):
+        return "a negation on one side only" if _NEGATION.search(claim) else "it drops the passage's negation"
+    words = {w.lower() for w in re.findall(r"[\w'’.-]+", known)} | {w.lower().strip(".") for w in known.split()}
+    for name in _NAME.findall(claim):
+        low = name.lower().rstrip(".")
+        if low in _COMMON or low in words or low.rstrip("'’s") in words:
+            continue
+        return f"a name the passage does not hold ({name})"
+    return ""
+
+
 def is_refusal(text: str) -> bool:
     return bool(REFUSAL.search(text))
 
@@ -89,8 +172,12 @@ def ground(
     documents: DocumentSource,
     threshold: float,
     strict: bool,
+    question: str = "",
 ) -> Grounded:
-    """Map each generated sentence to an exact supporting span, or flag it."""
+    """Map each generated sentence to an exact supporting span, or flag it.
+
+    A span that contradicts its sentence (``contradiction``; names may come from ``question``)
+    supports nothing."""
     citations: list[Citation] = []
     index: dict[tuple[str, int, int], int] = {}
     parts: list[str] = []
@@ -100,7 +187,7 @@ def ground(
         found: list[int] = []
         if s.cited and all(1 <= n <= len(passages) for n in s.cited):
             for n in dict.fromkeys(s.cited):
-                citation = _supporting_span(s.claim, passages[n - 1], scorer, documents, threshold)
+                citation = _supporting_span(s.claim, passages[n - 1], scorer, documents, threshold, question)
                 if citation is None:
                     continue
                 key = (citation.source, citation.start, citation.end)
@@ -118,12 +205,12 @@ def ground(
 
 
 def _supporting_span(
-    claim: str, passage: Passage, scorer: SentenceScorer, documents: DocumentSource, threshold: float
+    claim: str, passage: Passage, scorer: SentenceScorer, documents: DocumentSource, threshold: float, question: str
 ) -> Citation | None:
     """The verified span of ``passage`` that supports ``claim`` at least ``threshold``, or None."""
     score, start, end = support(scorer, claim, passage)
     chunk = passage.chunk
-    if score < threshold:
+    if score < threshold or contradiction(claim, chunk.text[start - chunk.start : end - chunk.start], question):
         return None
     quote = documents.quote(chunk.source, start, end, chunk.text[start - chunk.start : end - chunk.start])
     if quote is None:

@@ -5,22 +5,33 @@ Uploads go to ``<corpus>/uploads/`` under a safe name, within the same size limi
 everywhere; the index is updated before the call returns, so an added document answers at
 once. A file the loaders cannot read is taken back out of the corpus (and a replaced document's
 previous version restored), so the corpus holds only what the index holds.
+
+One change at a time per process (``_CHANGING``); a new upload is created exclusively, so of
+two uploads of one name, even from two processes, one is added and the other told it exists.
+Removing takes only documents the index holds, and puts the file back if the index could not
+be updated (another process indexing): a "try again" never costs the document.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import shutil
+import threading
+import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from rag.errors import InputError, RagError
+from rag.errors import InputError, RagError, ReadOnlyError
 from rag.loaders import SUPPORTED_SUFFIXES
 from rag.settings import Settings
 
 UPLOAD_SUFFIXES = tuple(sorted(SUPPORTED_SUFFIXES))  # one list for the CLI, the upload and the API
 TYPES_TEXT = ", ".join(UPLOAD_SUFFIXES)
 MAX_UPLOAD_BYTES = 20_000_000
+_CHANGING = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -46,21 +57,23 @@ def safe_filename(name: str) -> str:
 
 def add_documents(corpus: Path, settings: Settings, files: list[tuple[str, Path]], replace: bool) -> list[Added]:
     """Copy ``(original name, temporary path)`` files into the corpus and index them."""
+    with _CHANGING:
+        return _add(corpus, settings, files, replace)
+
+
+def _add(corpus: Path, settings: Settings, files: list[tuple[str, Path]], replace: bool) -> list[Added]:
     out: list[Added] = []
     saved: list[Path] = []
     backups: dict[Path, Path] = {}
     for original, src in files:
         name = safe_filename(original)
-        refused = _refusal(original, name, src, corpus / "uploads" / name, replace)
+        dest = corpus / "uploads" / name
+        refused = _refusal(original, name, src, dest, replace)
+        if not refused:
+            refused = _store(src, dest, replace, backups)
         if refused:
             out.append(Added(original, "refused", refused))
             continue
-        dest = corpus / "uploads" / name
-        if dest.exists():
-            backups[dest] = dest.with_name(f".{dest.name}.replaced")  # hidden: never indexed
-            dest.replace(backups[dest])
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(src, dest)
         saved.append(dest)
     from rag.core import build_index
 
@@ -92,6 +105,25 @@ def add_documents(corpus: Path, settings: Settings, files: list[tuple[str, Path]
     return out
 
 
+def _store(src: Path, dest: Path, replace: bool, backups: dict[Path, Path]) -> str:
+    """Copy ``src`` to ``dest``, created exclusively; why not ("" when it is there)."""
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if replace and dest.exists():
+            backups[dest] = dest.with_name(f".{dest.name}.replaced-{uuid.uuid4().hex[:8]}")  # hidden: never indexed
+            dest.replace(backups[dest])
+        with src.open("rb") as fh, dest.open("xb") as out:
+            shutil.copyfileobj(fh, out)
+    except FileExistsError:
+        return f"Not added: {dest.name}: a document with this name already exists; tick “Replace” to replace it"
+    except OSError as err:
+        if dest in backups:
+            with contextlib.suppress(OSError):
+                backups.pop(dest).replace(dest)
+        return f"Not added: {dest.name}: cannot write to the corpus folder ({err.strerror or err})"
+    return ""
+
+
 def _refusal(original: str, name: str, src: Path, dest: Path, replace: bool) -> str:
     """Why an upload is refused before it is copied ("" when it may go in)."""
     if Path(name).suffix.lower() not in UPLOAD_SUFFIXES:
@@ -105,12 +137,34 @@ def _refusal(original: str, name: str, src: Path, dest: Path, replace: bool) -> 
 
 
 def remove_document(corpus: Path, settings: Settings, source: str) -> str:
-    """Delete ``source`` from the corpus and the index; InputError when it is not a document here."""
-    path = (corpus / source).resolve()
-    if not source or not path.is_relative_to(corpus.resolve()) or not path.is_file():
-        raise InputError(f"{source or 'nothing'} is not a document of this corpus")
-    from rag.core import build_index
+    """Delete ``source`` from the corpus and the index; InputError unless the index holds it."""
+    from rag.core import build_index, get_engine
 
-    path.unlink()
-    build_index(corpus, settings=settings)
+    root = Path(corpus).resolve()
+    path = root / source
+    held = get_engine(corpus, settings).current_manifest().documents
+    if not source or source not in held or not path.resolve().is_relative_to(root) or not path.is_file():
+        raise InputError(f"{source or 'nothing'} is not a document of this corpus")
+    if path.is_symlink():
+        raise InputError(f"{source} is not a document of this corpus (a symlink)")
+    with _CHANGING, _set_aside(path, source) as aside:
+        build_index(corpus, settings=settings)
+        aside.unlink()
     return f"Removed: {source} (deleted from the corpus and the index)"
+
+
+@contextlib.contextmanager
+def _set_aside(path: Path, source: str) -> Iterator[Path]:
+    """``path`` moved to a hidden name while the index forgets it; put back if that fails."""
+    aside = path.with_name(f".{path.name}.removing-{uuid.uuid4().hex[:8]}")
+    try:
+        os.replace(path, aside)
+    except OSError as err:
+        raise ReadOnlyError(
+            f"cannot remove {source}: the corpus folder is not writable ({err.strerror or err})"
+        ) from None
+    try:
+        yield aside
+    except BaseException:
+        os.replace(aside, path)
+        raise

@@ -84,14 +84,19 @@ def build_server(corpus: Path, settings: Settings) -> Any:
     @server.tool()
     @_told
     def read(source: str, start: int = 0, end: int | None = None, context: int = 300) -> dict[str, Any]:
-        """A span of a document (its characters start..end, as citations give them) with context around it."""
+        """A span of a document (its characters start..end, as citations give them) with context around it.
+
+        Only documents the index holds are read, and span plus context stay within the limit."""
+        if source not in get_engine(corpus, settings).current_manifest().documents:
+            raise InputError(f"no document {source!r} in the index (read takes the sources citations give)")
         text = document_text(source, corpus, settings=settings)
-        end = len(text) if end is None else end
+        end = min(len(text), start + MAX_READ_CHARS) if end is None else end
         if not 0 <= start <= end <= len(text):
             raise InputError(f"span {start}..{end} is outside {source} ({len(text)} characters)")
         if end - start > MAX_READ_CHARS:
             raise InputError(f"span of {end - start} characters is over the {MAX_READ_CHARS} character limit")
-        a, b = max(0, start - max(context, 0)), min(len(text), end + max(context, 0))
+        around = min(max(context, 0), (MAX_READ_CHARS - (end - start)) // 2)  # the whole reply within the limit
+        a, b = max(0, start - around), min(len(text), end + around)
         return {
             "source": source,
             "title": title_of(source),

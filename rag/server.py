@@ -32,7 +32,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from rag.access import Guard, rules_for
-from rag.errors import IndexBusyError, InputError, RagError
+from rag.errors import IndexBusyError, InputError, RagError, ReadOnlyError
 from rag.library import MAX_UPLOAD_BYTES, add_documents, remove_document
 from rag.settings import Mode, Settings
 
@@ -82,6 +82,8 @@ def public_message(err: Exception, corpus: Path) -> str:
 def _status_of(err: RagError) -> int:
     if isinstance(err, IndexBusyError):
         return 503
+    if isinstance(err, ReadOnlyError):
+        return 403
     return 400 if isinstance(err, InputError) else 500
 
 

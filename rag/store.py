@@ -19,6 +19,7 @@ never claims more than Chroma holds; ``repair`` deletes what it does not claim.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
 import json
@@ -37,7 +38,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import numpy as np
 
 from rag.chunking import CHUNKER, chunk_id
-from rag.errors import IndexBusyError, StoreError
+from rag.errors import IndexBusyError, ReadOnlyError, StoreError
 from rag.lexical import BM25Index
 from rag.sentence_vectors import UNITS_VERSION
 from rag.settings import Settings
@@ -57,6 +58,7 @@ MAX_EXTRA = 2000  # how much deeper a dense query looks past chunks a running up
 T = TypeVar("T")
 _clients: dict[str, Any] = {}
 _clients_lock = threading.Lock()
+_SNAPSHOTS: list[Path] = []  # copies of read-only indexes made by this process
 
 
 def collection_name(corpus: Path, settings: Settings) -> str:
@@ -76,7 +78,14 @@ def opening_lock(path: Path) -> Iterator[None]:
     set-up, and the loser fails with a database error instead of the clear "index busy".
     """
     path.mkdir(parents=True, exist_ok=True)
-    with (path / "open.lock").open("a+") as fh:
+    try:
+        fh = (path / "open.lock").open("a+")
+    except OSError as err:
+        if err.errno not in (errno.EROFS, errno.EACCES, errno.EPERM):
+            raise
+        yield  # a read-only index: nobody can set anything up in it, so there is nothing to serialise
+        return
+    with fh:
         fcntl.flock(fh.fileno(), fcntl.LOCK_EX)  # held for the short time it takes to open
         yield
 
@@ -88,13 +97,10 @@ def chroma_client(path: Path, fresh: bool = False) -> Any:
     opened it (its vector segment stays as loaded). ``fresh`` makes a new client that reads the
     folder again; clients handed out before keep working, on their old view, until replaced.
     """
+    if fresh:
+        forget_client(path)  # forget, without stopping, the cached client and systems
     key = str(path.resolve())
     with _clients_lock:
-        if fresh and key in _clients:
-            from chromadb.api.shared_system_client import SharedSystemClient
-
-            SharedSystemClient.clear_system_cache()  # forget, without stopping, the cached systems
-            del _clients[key]
         if key not in _clients:
             import chromadb
 
@@ -175,6 +181,54 @@ def damaged_store(index_dir: Path) -> Iterator[None]:
         ) from None
 
 
+@contextlib.contextmanager
+def folder_lock(folder: Path, corpus: str, kind: str = "index", wait: float = 0.0) -> Iterator[None]:
+    """The writer lock of one collection's folder (``write.lock``): exclusive across processes.
+
+    ``kind`` is who writes (``index``, ``ask``); an ``index`` waits up to ``wait`` seconds for an
+    ``ask`` holder. Another holder is ``IndexBusyError``; a folder nobody may write in, ``ReadOnlyError``.
+    """
+    path = folder / "write.lock"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fh = path.open("a+")
+    except OSError as err:
+        if err.errno not in (errno.EROFS, errno.EACCES, errno.EPERM):
+            raise
+        raise ReadOnlyError(
+            f"the index in {folder} is read-only ({err.strerror}): questions are answered from it as it "
+            "is; indexing needs write access to it (or another RAG_INDEX_DIR)"
+        ) from None
+    with fh:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                holder = _lock_holder(path)
+                if kind == "index" and holder == "ask" and time.monotonic() < deadline:
+                    time.sleep(0.2)
+                    continue
+                who = "an answer bringing it up to date" if holder == "ask" else "another process"
+                raise IndexBusyError(f"index busy: {who} is indexing {corpus}; try again when it finishes") from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(json.dumps({"kind": kind, "pid": os.getpid()}))
+        fh.flush()
+        yield
+
+
+def forget_client(path: Path) -> None:
+    """Drop this process's cached embedded client of ``path`` (its folder was moved or replaced)."""
+    key = str(path.resolve())
+    with _clients_lock:
+        if _clients.pop(key, None) is not None:
+            from chromadb.api.shared_system_client import SharedSystemClient
+
+            SharedSystemClient.clear_system_cache()
+
+
 def _lock_holder(path: Path) -> str:
     """What the process holding the write lock said it is doing (``index`` or ``ask``)."""
     try:
@@ -189,6 +243,35 @@ def _nearly_full(index_dir: Path) -> bool:
         return shutil.disk_usage(index_dir).free < 1_000_000
     except OSError:
         return False
+
+
+def _writable(path: Path) -> bool:
+    """Whether this process may write in ``path`` (True when it does not exist yet)."""
+    return not path.exists() or os.access(path, os.W_OK)
+
+
+def _snapshot(index_dir: Path, name: str) -> Path:
+    """A private, writable copy of a read-only index's database and ``name``'s folder, removed at exit."""
+    import atexit
+    import sys
+    import tempfile
+
+    copy = Path(tempfile.mkdtemp(prefix="rag-readonly-index-"))
+    if not _SNAPSHOTS:
+        atexit.register(remove_snapshots)
+    _SNAPSHOTS.append(copy)
+    locks = shutil.ignore_patterns("*.lock", "*.tmp")
+    for part in ("chroma", name):
+        if (index_dir / part).is_dir():
+            shutil.copytree(index_dir / part, copy / part, ignore=locks)
+    print(f"rag: the index in {index_dir} is read-only; answering from a copy of it", file=sys.stderr)
+    return copy
+
+
+def remove_snapshots() -> None:
+    """Delete this process's copies of read-only indexes (at exit; ``rag ask`` calls it before ``os._exit``)."""
+    while _SNAPSHOTS:
+        shutil.rmtree(_SNAPSHOTS.pop(), ignore_errors=True)
 
 
 def move_aside(index_dir: Path) -> Path | None:
@@ -283,7 +366,11 @@ class IndexStore:
         self.corpus = corpus
         self.settings = settings
         self.name = collection_name(corpus, settings)
-        self.dir = settings.index_dir / self.name
+        # A read-only index (a read-only mount, a folder of another user) is answered from a
+        # private copy: Chroma writes to its database even to open it. Nothing indexes into it.
+        self.read_only = not settings.chroma_url and not _writable(settings.index_dir)
+        self.root = _snapshot(settings.index_dir, self.name) if self.read_only else settings.index_dir
+        self.dir = self.root / self.name
         self.dir.mkdir(parents=True, exist_ok=True)
         self.config = {
             "model": model_id,
@@ -296,7 +383,7 @@ class IndexStore:
         if self.url:
             self.client = chroma_http_client(self.url, settings.chroma_token.get_secret_value())
         else:
-            self.client = chroma_client(settings.index_dir / "chroma")
+            self.client = chroma_client(self.root / "chroma")
         self._saved: dict[str, tuple[Any, ...]] = {}  # server manifest as last read or written
         self._saved_config: dict[str, Any] | None = None
         with remote_errors(self.url):
@@ -313,11 +400,15 @@ class IndexStore:
     def reconnect(self) -> None:
         """See what other processes wrote since this store opened its embedded database."""
         if not self.url:
-            self.client = chroma_client(self.settings.index_dir / "chroma", fresh=True)
+            if self.read_only:  # the read-only original changed: copy it again
+                self.root = _snapshot(self.settings.index_dir, self.name)
+                self.dir = self.root / self.name
+                self.units = LocalUnits(self.dir / UNITS_FILE)
+            self.client = chroma_client(self.root / "chroma", fresh=True)
             self._open_collection()
 
     def _open_collection(self) -> None:
-        with opening_lock(self.settings.index_dir):
+        with opening_lock(self.root):
             self.collection = self.client.get_or_create_collection(
                 self.name,
                 embedding_function=None,
@@ -381,8 +472,8 @@ class IndexStore:
             with remote_errors(self.url):
                 col = self.client.get_collection(f"{self.name}-manifest", embedding_function=None)
             return (col.id, (col.metadata or {}).get("generation"))
-        try:
-            st = self.manifest_path.stat()
+        try:  # of a read-only index, the original's manifest: a change there is copied again
+            st = (self.settings.index_dir / self.name / "manifest.json").stat()
         except OSError:
             return None
         return (st.st_mtime_ns, st.st_size, st.st_ino)
@@ -467,27 +558,12 @@ class IndexStore:
         the index up to date on first use). A user's run waits up to ``wait`` seconds for an
         ``ask`` to finish, instead of failing because of it.
         """
-        path = self.dir / "write.lock"
-        fh = path.open("a+")
-        try:
-            deadline = time.monotonic() + wait
-            while True:
-                try:
-                    fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    holder = _lock_holder(path)
-                    if kind == "index" and holder == "ask" and time.monotonic() < deadline:
-                        time.sleep(0.2)
-                        continue
-                    who = "an answer bringing it up to date" if holder == "ask" else "another process"
-                    raise IndexBusyError(
-                        f"index busy: {who} is indexing {self.corpus}; try again when it finishes"
-                    ) from None
-            fh.seek(0)
-            fh.truncate()
-            fh.write(json.dumps({"kind": kind, "pid": os.getpid()}))
-            fh.flush()
+        if self.read_only:
+            raise ReadOnlyError(
+                f"the index in {self.settings.index_dir} is read-only: questions are answered from it as it is; "
+                "indexing needs write access to it (or another RAG_INDEX_DIR)"
+            )
+        with folder_lock(self.dir, str(self.corpus), kind, wait):
             if not self.url:
                 yield
                 return
@@ -502,8 +578,6 @@ class IndexStore:
                     yield
                 finally:
                     self._lease = None
-        finally:
-            fh.close()
 
     def fence(self) -> None:
         """Before a write to a server collection: stop if this writer no longer holds its lease."""
