@@ -88,7 +88,7 @@ def build_server(corpus: Path, settings: Settings) -> Any:
 
         Only documents the index holds are read, and span plus context stay within the limit."""
         if source not in get_engine(corpus, settings).current_manifest().documents:
-            raise InputError(f"no document {source!r} in the index (read takes the sources citations give)")
+            raise InputError(f"no readable document {source!r} in the index (read takes the sources citations give)")
         text = document_text(source, corpus, settings=settings)
         end = min(len(text), start + MAX_READ_CHARS) if end is None else end
         if not 0 <= start <= end <= len(text):

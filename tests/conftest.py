@@ -175,6 +175,44 @@ def running_app(root: Path, corpus: Path, extra_env: dict[str, str]) -> Iterator
 
 
 @contextlib.contextmanager
+def serving(corpus: Path, settings: Any, api_key: str | None = None, chat: bool = False, **kw: Any) -> Iterator[str]:
+    """``rag serve``'s app under a real uvicorn server in this process; yields its base URL."""
+    import threading
+
+    import uvicorn
+
+    from rag.server import create_app
+
+    port = free_port()
+    app = create_app(corpus, settings, api_key=api_key, chat=chat, **kw)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 60
+    while not server.started and time.time() < deadline:
+        time.sleep(0.05)
+    assert server.started, "server did not start"
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+@contextlib.contextmanager
+def read_only(folder: Path) -> Iterator[None]:
+    """``folder`` as a read-only bind mount of itself (root ignores file modes); skips where not allowed."""
+    if subprocess.run(["mount", "--bind", str(folder), str(folder)], capture_output=True).returncode != 0:
+        pytest.skip("bind mounts are not allowed here")
+    try:
+        if subprocess.run(["mount", "-o", "remount,bind,ro", str(folder)], capture_output=True).returncode != 0:
+            pytest.skip("read-only remounts are not allowed here")
+        yield
+    finally:
+        subprocess.run(["umount", str(folder)], capture_output=True)
+
+
+@contextlib.contextmanager
 def browser_page(url: str) -> Iterator[Any]:
     """A page of Debian's headless Chromium (never a browser a tool downloads), opened on ``url``."""
     if not Path(CHROMIUM).exists():

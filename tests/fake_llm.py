@@ -41,6 +41,10 @@ def scripted_reply(model: str, prompt: str) -> str:
         "refuse": "The corpus does not say.",
         "slow": correct,
         "meeting": f"The meeting lasted one and half hour [{_passage_with(prompt, 'one and half hour')}].",
+        # Each keeps the passage's words and changes one thing: a name, a negation, a number.
+        "swapped-name": correct.replace("is Liu Pengyu", "is Donald Duck"),
+        "negated": correct.replace("He said China bases", "He said China does not base"),
+        "new-number": correct.replace("on its merits", "on 17 merits"),
     }
     return replies.get(model, correct)
 

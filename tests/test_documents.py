@@ -107,3 +107,38 @@ def test_a_jsonl_corpus_larger_than_the_cache_reads_one_line_per_miss(
     path.write_text(json.dumps({"id": "r0", "text": "Changed."}) + "\n", encoding="utf-8")
     assert docs.text("r0") == "Changed." and docs.text("r150") is None  # a new version: read again
     assert len(passes) == 2
+
+
+def test_a_same_size_edit_with_the_mtime_restored_is_read_again(tmp_path: Path) -> None:
+    """`touch -r` after an edit keeps size and mtime; the ctime moves, so the quote is checked anew."""
+    path = tmp_path / "a.txt"
+    path.write_text("The spokesman is Liu Pengyu.", encoding="utf-8")
+    docs = source(tmp_path)
+    assert docs.quote("a.txt", 17, 27, "Liu Pengyu") == "Liu Pengyu"
+    st = path.stat()
+    path.write_text("The spokesman is Donald Duk.", encoding="utf-8")  # same length
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert path.stat().st_mtime_ns == st.st_mtime_ns and path.stat().st_size == st.st_size
+    assert docs.quote("a.txt", 17, 27, "Liu Pengyu") is None
+    assert docs.text("a.txt") == "The spokesman is Donald Duk."
+    replacement = tmp_path / "b.tmp"  # replaced by a rename: a new inode
+    replacement.write_text("The spokesman is Liu Pengyu.", encoding="utf-8")
+    os.replace(replacement, path)
+    assert docs.text("a.txt") == "The spokesman is Liu Pengyu."
+
+
+@pytest.mark.timeout(30)
+def test_a_fifo_in_place_of_a_document_is_refused_at_once(tmp_path: Path) -> None:
+    import threading
+
+    path = tmp_path / "a.txt"
+    path.write_text("Alpha beta.", encoding="utf-8")
+    docs = source(tmp_path)
+    assert docs.text("a.txt") == "Alpha beta."
+    path.unlink()
+    os.mkfifo(path)  # nobody writes to it: opening it for reading would block forever
+    got: list[object] = []
+    reader = threading.Thread(target=lambda: got.append(docs.text("a.txt")), daemon=True)
+    reader.start()
+    reader.join(timeout=5)
+    assert not reader.is_alive() and got == [None]

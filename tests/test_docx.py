@@ -117,3 +117,61 @@ def test_cli_and_upload_take_docx_alike(tmp_path: Path) -> None:
     )
     assert [r.status for r in results] == ["added", "refused"]
     assert "not a valid .docx" in results[1].message and (corpus / "uploads" / "memo.docx").exists()
+
+
+W_NS = 'xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"'
+
+
+def _docx_with_body(tmp_path: Path, body_xml: list[str]) -> bytes:
+    """A real .docx (python-docx wrote it) whose body is replaced by the given paragraphs' XML."""
+    import docx
+    from docx.oxml import parse_xml
+
+    d = docx.Document()
+    hidden = d.styles.add_style("Secret", 2)  # a character style that hides its text
+    hidden.font.hidden = True
+    body = d.element.body
+    for el in list(body):
+        if not el.tag.endswith("sectPr"):
+            body.remove(el)
+    sect = body[-1]
+    for xml in body_xml:
+        sect.addprevious(parse_xml(xml.replace("<w:p>", f"<w:p {W_NS}>", 1).replace("<w:sdt>", f"<w:sdt {W_NS}>", 1)))
+    path = tmp_path / "tracked.docx"
+    d.save(str(path))
+    return path.read_bytes()
+
+
+def test_text_is_what_word_shows_with_changes_accepted(tmp_path: Path) -> None:
+    """Hidden text is left out; inserted, moved, controlled, field and smart-tag text is kept."""
+    r = "<w:r><w:t xml:space='preserve'>{}</w:t></w:r>"
+    raw = _docx_with_body(
+        tmp_path,
+        [
+            "<w:p>" + r.format("The contract value is ")
+            + "<w:ins w:id='1' w:author='a' w:date='2026-01-01T00:00:00Z'>" + r.format("4.2 million euros") + "</w:ins>"
+            + "<w:del w:id='2' w:author='a' w:date='2026-01-01T00:00:00Z'><w:r><w:delText>3 million euros</w:delText></w:r></w:del>"
+            + r.format(".") + "</w:p>",
+            "<w:p>" + r.format("Signed by ")
+            + "<w:sdt><w:sdtPr><w:alias w:val='Signer'/></w:sdtPr><w:sdtContent>" + r.format("Ilse Varga")
+            + "</w:sdtContent></w:sdt>" + r.format(" on ")
+            + "<w:fldSimple w:instr=' DATE '>" + r.format("3 March 2026") + "</w:fldSimple>" + r.format(" in ")
+            + "<w:smartTag w:uri='u' w:element='City'>" + r.format("Bergen") + "</w:smartTag>" + r.format(".") + "</w:p>",
+            "<w:p>" + r.format("The vault code is ")
+            + "<w:r><w:rPr><w:vanish/></w:rPr><w:t>9999 (a draft note)</w:t></w:r>"
+            + "<w:r><w:rPr><w:rStyle w:val='Secret'/></w:rPr><w:t>and a secret</w:t></w:r>"
+            + "<w:r><w:rPr><w:vanish w:val='0'/></w:rPr><w:t>1234</w:t></w:r>"
+            + "<w:moveFrom w:id='3' w:author='a' w:date='2026-01-01T00:00:00Z'>" + r.format(" moved away") + "</w:moveFrom>"
+            + "<w:moveTo w:id='4' w:author='a' w:date='2026-01-01T00:00:00Z'>" + r.format(", kept in the safe") + "</w:moveTo>"
+            + r.format(".") + "</w:p>",
+            "<w:sdt><w:sdtPr/><w:sdtContent><w:p>" + r.format("A paragraph inside a block content control.")
+            + "</w:p></w:sdtContent></w:sdt>",
+        ],
+    )  # fmt: skip
+    text, _ = docx_text(raw)
+    assert text.split("\n\n") == [
+        "The contract value is 4.2 million euros.",
+        "Signed by Ilse Varga on 3 March 2026 in Bergen.",
+        "The vault code is 1234, kept in the safe.",
+        "A paragraph inside a block content control.",
+    ]

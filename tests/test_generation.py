@@ -61,6 +61,19 @@ def test_hallucinated_sentence_is_flagged_or_dropped(indexed, llm) -> None:  # t
     assert strict.citations and "Liu Pengyu" in strict.text
 
 
+@pytest.mark.parametrize(
+    ("model", "changed"),
+    [("swapped-name", "Donald Duck"), ("negated", "does not base"), ("new-number", "17 merits")],
+)
+def test_a_sentence_that_contradicts_its_quote_is_unsupported(indexed, llm, model: str, changed: str) -> None:  # type: ignore[no-untyped-def]
+    corpus, _ = indexed
+    a = ask(Q, corpus=corpus, settings=_settings(indexed, llm, model))
+    assert [s for s in a.unsupported_sentences if changed in s], (model, a.text, a.unsupported_sentences)
+    assert f"{changed}" not in " ".join(c.quote for c in a.citations)
+    assert len(a.unsupported_sentences) == 1  # the faithful sentence beside it still stands
+    assert_exact(a, corpus)
+
+
 @pytest.mark.parametrize("model", ["out-of-range", "no-citations"])
 def test_unusable_citations_fall_back_to_extractive(indexed, llm, model: str) -> None:  # type: ignore[no-untyped-def]
     corpus, _ = indexed

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import DEFAULT_CORPUS, assert_index_consistent, run_rag
+from conftest import DEFAULT_CORPUS, ROOT, assert_index_consistent, run_rag
 
 from rag import ask, build_index
 from rag.core import get_engine
@@ -509,3 +509,75 @@ def test_index_format_versions(corpus: Path, settings) -> None:  # type: ignore[
     assert json.loads(path.read_text())["version"] == MANIFEST_VERSION
     assert ask(question, corpus=corpus, settings=settings).citations == clean.citations
     assert build_index(corpus, settings=settings).upgraded_from == 0
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(300)
+def test_a_read_only_index_answers_and_indexing_says_why(tmp_path: Path, subprocess_env: dict[str, str]) -> None:
+    import tempfile
+
+    from conftest import read_only
+
+    corpus = tmp_path / "corpus"
+    shutil.copytree(DEFAULT_CORPUS, corpus)
+    assert run_rag(subprocess_env, "index", str(corpus), "--quiet").returncode == 0
+    copies = lambda: sorted(Path(tempfile.gettempdir()).glob("rag-readonly-index-*"))  # noqa: E731
+    before = copies()
+    with read_only(Path(subprocess_env["RAG_INDEX_DIR"])):
+        asked = run_rag(
+            subprocess_env, "ask", "Who is the Chinese Embassy spokesman quoted about Ukraine?", "--corpus", str(corpus)
+        )
+        assert asked.returncode == 0, asked.stderr
+        assert asked.stdout.splitlines()[0] == "Liu Pengyu"
+        assert "is read-only; answering from a copy of it" in asked.stderr
+        checked = run_rag(subprocess_env, "check", str(corpus))
+        assert checked.returncode == 0 and "index ok: 2 documents" in checked.stdout, checked.stdout + checked.stderr
+        indexed = run_rag(subprocess_env, "index", str(corpus))
+        assert indexed.returncode == 1
+        assert indexed.stderr.strip().splitlines()[-1].startswith("error: the index in ")
+        assert "is read-only: questions are answered from it as it is" in indexed.stderr
+    assert copies() == before  # each process removed its copy
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(600)
+def test_rebuild_holds_the_writer_lock_and_readers_keep_answering(
+    tmp_path: Path, subprocess_env: dict[str, str]
+) -> None:
+    from rag.settings import get_settings
+
+    corpus = tmp_path / "corpus"
+    shutil.copytree(DEFAULT_CORPUS, corpus)
+    for i in range(150):  # enough that the rebuild outlasts a second `rag index` starting up
+        words = " ".join(f"harbour{i} crane{j} ledger{i * j % 97}." for j in range(120))
+        (corpus / f"log-{i:03}.txt").write_text(f"Harbour log {i}.\n\n{words}\n", encoding="utf-8")
+    settings = get_settings(index_dir=Path(subprocess_env["RAG_INDEX_DIR"]))
+    build_index(corpus, settings=settings)
+    q = "Who is the Chinese Embassy spokesman quoted about Ukraine?"
+    assert ask(q, corpus=corpus, settings=settings).short.text == "Liu Pengyu"  # type: ignore[union-attr]
+    staging = settings.index_dir.with_name(f"{settings.index_dir.name}.rebuilding")
+    rebuild = subprocess.Popen(
+        [sys.executable, "-m", "rag.cli", "index", str(corpus), "--rebuild", "--quiet"],
+        env=subprocess_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+    )  # fmt: skip
+    try:
+        deadline = time.time() + 120
+        while not staging.exists() and time.time() < deadline:
+            time.sleep(0.1)
+        assert staging.exists(), "the rebuild did not start"
+        second = run_rag(subprocess_env, "index", str(corpus))
+        assert staging.exists(), "the rebuild ended before the second run could meet it; make the corpus bigger"
+        assert second.returncode == 1 and "index busy" in second.stderr, second.stderr
+        during = ask(q, corpus=corpus, settings=settings)  # a reader, while the new index is built
+        assert not during.abstained and during.short is not None and during.short.text == "Liu Pengyu"
+        _, err = rebuild.communicate(timeout=480)
+    finally:
+        if rebuild.poll() is None:
+            rebuild.kill()
+    assert rebuild.returncode == 0, err
+    assert "moved the old index to" in err and not staging.exists()
+    assert list(tmp_path.glob("cli-index.damaged-*"))
+    time.sleep(1.1)  # the reader looks for another process's index once a second
+    after = ask(q, corpus=corpus, settings=settings)
+    assert after.short is not None and after.short.text == "Liu Pengyu"
+    assert_index_consistent(corpus, settings)

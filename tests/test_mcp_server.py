@@ -53,3 +53,34 @@ def test_an_assistant_can_ask_search_and_read(indexed, subprocess_env: dict[str,
     assert r["text"] == c["quote"] and len(r["before"]) == 50 and len(r["after"]) == 50
     assert outside.is_error and "outside" in outside.content[0].text
     assert escape.is_error and "no readable document" in escape.content[0].text
+
+
+@pytest.mark.timeout(240)
+def test_read_serves_indexed_documents_only_and_within_its_limit(
+    tmp_path: Path, subprocess_env: dict[str, str]
+) -> None:
+    import shutil
+
+    from conftest import DEFAULT_CORPUS
+
+    from rag.mcp_server import MAX_READ_CHARS
+
+    corpus = tmp_path / "corpus"
+    shutil.copytree(DEFAULT_CORPUS, corpus)
+    (corpus / ".env").write_text("OPENAI_API_KEY=sk-secret\n", encoding="utf-8")
+    (corpus / ".git").mkdir()
+    (corpus / ".git" / "config").write_text("[remote]\nurl = secret\n", encoding="utf-8")
+    (corpus / "notes.log").write_text("a log that is no document\n", encoding="utf-8")
+    big = "The harbour log lists every ship. " * 3000  # about 100,000 characters
+    (corpus / "log.txt").write_text(big, encoding="utf-8")
+    calls = [("read", {"source": s}) for s in (".env", ".git/config", "notes.log")]
+    calls.append(("read", {"source": "log.txt", "start": 50_000, "end": 50_100, "context": 10**9}))
+    calls.append(("read", {"source": "log.txt"}))
+    _, results = asyncio.run(_session(corpus, subprocess_env, calls))
+    *refused, wide, whole = results
+    for r in refused:
+        assert r.is_error and "no readable document" in r.content[0].text and "secret" not in r.content[0].text
+    w = wide.structured_content
+    assert len(w["before"]) + len(w["text"]) + len(w["after"]) <= MAX_READ_CHARS and w["text"] == big[50_000:50_100]
+    assert len(w["before"]) == len(w["after"]) > 9_000  # the context is cut to fit, evenly
+    assert not whole.is_error and len(whole.structured_content["text"]) == MAX_READ_CHARS

@@ -226,12 +226,8 @@ def test_symlinks_loops_dangling_links_and_fifos_are_skipped(tmp_path: Path, set
     os.mkfifo(corpus / "pipe.txt")  # reading it would block forever
     report = build_index(corpus, settings=settings)
     skipped = {s.source: s.reason for s in report.skipped}
-    assert skipped == {
-        "a.txt": "cannot read file (No such file or directory)",
-        "loop_a.txt": "cannot read file (Too many levels of symbolic links)",
-        "loop_b.txt": "cannot read file (Too many levels of symbolic links)",
-        "pipe.txt": "not a regular file",
-    }
+    link = "symlinked file not followed (it could leave the corpus)"  # like symlinked folders
+    assert skipped == {"a.txt": link, "loop_a.txt": link, "loop_b.txt": link, "pipe.txt": "not a regular file"}
     assert sorted(report.added) == list(GOOD)
     assert_spokesman_answered(corpus, settings)
 
@@ -307,14 +303,14 @@ def test_file_deleted_between_scan_and_read(tmp_path: Path, settings, monkeypatc
 def test_file_deleted_between_stat_and_read(tmp_path: Path, settings, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     corpus = _copy_corpus(tmp_path)
     (corpus / "vanish.txt").write_text(LIGHTHOUSE + "\n", encoding="utf-8")
-    real = pathlib.Path.read_bytes
+    real = os.open
 
-    def read_bytes(self: Path) -> bytes:
-        if self.name == "vanish.txt" and self.exists():
-            self.unlink()  # its size was checked, then it disappears
-        return real(self)
+    def opening(path: Any, flags: int, *args: Any, **kwargs: Any) -> int:
+        if Path(path).name == "vanish.txt" and Path(path).exists():
+            Path(path).unlink()  # its size was checked, then it disappears
+        return real(path, flags, *args, **kwargs)
 
-    monkeypatch.setattr(pathlib.Path, "read_bytes", read_bytes)
+    monkeypatch.setattr(os, "open", opening)
     _assert_vanished_file_skipped(corpus, settings)
 
 
@@ -869,3 +865,46 @@ def test_a_users_index_waits_for_an_ask_that_is_indexing(tmp_path: Path, subproc
     assert user.returncode == 0 and "busy" not in user.stderr, user.stderr
     assert asking.returncode == 0, err
     _assert_index_of(corpus, subprocess_env, 150)
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(180)
+def test_a_file_symlink_out_of_the_corpus_is_not_followed(tmp_path: Path, settings) -> None:  # type: ignore[no-untyped-def]
+    from rag.check import check_index
+    from rag.core import search
+
+    corpus = _copy_corpus(tmp_path)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.txt").write_text("The launch password of the Skerry vault is tangerine-42.\n", encoding="utf-8")
+    (corpus / "leak.txt").symlink_to(outside / "secret.txt")
+    report = build_index(corpus, settings=settings)
+    assert {s.source: s.reason for s in report.skipped} == {
+        "leak.txt": "symlinked file not followed (it could leave the corpus)"
+    }
+    q = "What is the launch password of the Skerry vault?"
+    answer = ask(q, corpus=corpus, settings=settings)
+    assert "tangerine" not in answer.text and all("tangerine" not in p.chunk.text for p in answer.passages)
+    assert all("tangerine" not in p.chunk.text for p in search(q, corpus=corpus, settings=settings).passages)
+    assert check_index(corpus, settings).problems == []  # the check does not complain forever
+    assert_spokesman_answered(corpus, settings)
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(180)
+def test_a_fifo_in_place_of_a_document_blocks_no_server_thread(tmp_path: Path, settings) -> None:  # type: ignore[no-untyped-def]
+    import httpx
+    from conftest import serving
+
+    corpus = _copy_corpus(tmp_path)
+    build_index(corpus, settings=settings)
+    article = corpus / "001_a1832f6365ab849e.txt"
+    with serving(corpus, settings) as url:
+        article.unlink()
+        os.mkfifo(article)  # nobody writes: opening it for reading would block the worker forever
+        questions = [SPOKESMAN_Q] * 6  # more than the server's worker threads would survive
+        with httpx.Client(timeout=60) as h, ThreadPoolExecutor(6) as pool:
+            replies = list(pool.map(lambda q: h.post(f"{url}/v1/ask", json={"question": q}), questions))
+            assert all(r.status_code == 200 for r in replies)
+            assert all(c["source"] != article.name for r in replies for c in r.json()["citations"])
+            assert h.get(f"{url}/v1/health", timeout=10).status_code == 200

@@ -59,3 +59,29 @@ def test_ask_rejects_bad_options_before_any_work(tmp_path) -> None:  # type: ign
     missing = tmp_path / "no-corpus"  # opening it would raise CorpusError: the options are checked first
     with pytest.raises(InputError, match="unknown option 'topk'"):
         ask("Who?", corpus=missing, topk=3)  # type: ignore[call-arg]
+
+
+def test_history_items_are_held_to_the_question_limit() -> None:
+    """One 990 KB history item cost 43 s and 400 MB a request (spaCy parsed it); now refused at once."""
+    settings = get_settings()
+    huge = "x " * 495_000
+    with pytest.raises(InputError, match=r"history item 2 is too long \(990000 characters; the limit is 2000\)"):
+        Request.build("What did he say?", settings, ["Who is Qin Gang?", huge])
+    with pytest.raises(InputError, match=r"history item 1's answer is too long"):
+        Request.build("What did he say?", settings, [["Who is Qin Gang?", "y" * 20_001]])
+    with pytest.raises(InputError, match="history has 201 items"):
+        Request.build("What did he say?", settings, ["Who?"] * 201)
+    with pytest.raises(InputError, match="history must be a list"):
+        Request.build("What did he say?", settings, "Who is Qin Gang?")  # type: ignore[arg-type]
+    ok = Request.build("What did he say?", settings, [["Who is Qin Gang?", "Qin Gang is the ambassador."]])
+    assert ok.history == ("Who is Qin Gang?",) and ok.last_answer == "Qin Gang is the ambassador."
+
+
+def test_ask_with_a_huge_history_item_is_an_input_error_not_a_crash(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from conftest import DEFAULT_CORPUS
+
+    from rag import ask
+
+    settings = get_settings(index_dir=tmp_path / "index")
+    with pytest.raises(InputError, match="history item 1 is too long"):
+        ask("What did he say?", corpus=DEFAULT_CORPUS, settings=settings, history=["a" * 1_000_001])

@@ -3,11 +3,9 @@ official ``openai`` client (streamed and not), with bad bodies, tokens and 20 cl
 
 from __future__ import annotations
 
-import contextlib
 import json
+import os
 import shutil
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -17,7 +15,7 @@ from typing import Any
 import httpx
 import openai
 import pytest
-from conftest import DEFAULT_CORPUS, run_rag
+from conftest import DEFAULT_CORPUS, run_rag, serving
 
 from rag import ask, build_index
 from rag.core import document_text
@@ -25,38 +23,6 @@ from rag.settings import get_settings
 
 pytestmark = pytest.mark.integration
 Q = "Who is the Chinese Embassy spokesman quoted about Ukraine?"
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextlib.contextmanager
-def serving(corpus: Path, settings: Any, api_key: str | None = None, chat: bool = False) -> Iterator[str]:
-    """The API app under a real uvicorn server in this process; yields its base URL."""
-    import uvicorn
-
-    from rag.server import create_app
-
-    port = _port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(corpus, settings, api_key=api_key, chat=chat), host="127.0.0.1", port=port, log_level="error"
-        )
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 60
-    while not server.started and time.time() < deadline:
-        time.sleep(0.05)
-    assert server.started, "server did not start"
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
 
 
 @pytest.fixture(scope="module")
@@ -209,3 +175,62 @@ def test_the_chat_can_share_the_api_server(indexed) -> None:  # type: ignore[no-
         assert page.status_code == 200 and "gradio" in page.text.lower()
         assert "default-src 'self'" in page.headers["content-security-policy"]  # as rag chat serves it
         assert httpx.post(f"{url}/v1/ask", json={"question": Q}, timeout=60).json()["short"]["text"] == "Liu Pengyu"
+
+
+def test_ordinary_openai_conversations_are_answered(api) -> None:  # type: ignore[no-untyped-def]
+    """Two user messages in a row, an empty assistant message, a system message: all ordinary."""
+    url = api[0]
+    client = openai.OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0)
+    model = client.models.list().data[0].id
+    conversations: list[list[Any]] = [
+        [{"role": "user", "content": "Hello."}, {"role": "user", "content": Q}],
+        [
+            {"role": "system", "content": "Answer briefly."},
+            {"role": "user", "content": "Who is Qin Gang?"},
+            {"role": "assistant", "content": ""},
+            {"role": "user", "content": Q},
+        ],
+        [{"role": "assistant", "content": "How can I help?"}, {"role": "user", "content": Q}],
+    ]
+    for messages in conversations:
+        done = client.chat.completions.create(model=model, messages=messages)
+        assert "Liu Pengyu" in (done.choices[0].message.content or ""), messages
+
+
+def test_a_huge_history_item_is_refused_like_a_huge_question(api) -> None:  # type: ignore[no-untyped-def]
+    url = api[0]
+    body = {"question": "What did he say?", "history": ["w " * 495_000]}
+    started = time.monotonic()
+    r = httpx.post(f"{url}/v1/ask", json=body, timeout=60)
+    assert r.status_code == 400 and "history item 1 is too long" in r.json()["error"]["message"]
+    assert time.monotonic() - started < 30  # not parsed: before, 43 s and +400 MB per request
+    messages = [{"role": "user", "content": "z " * 400_000}, {"role": "user", "content": Q}]
+    chat = httpx.post(f"{url}/v1/chat/completions", json={"model": "rag", "messages": messages}, timeout=60)
+    assert chat.status_code == 400 and "history item 1 is too long" in chat.json()["error"]["message"]
+
+
+def test_a_running_server_checks_quotes_against_the_file_as_it_is_now(
+    tmp_path: Path, subprocess_env: dict[str, str]
+) -> None:
+    """An edit that keeps size and mtime (`touch -r`) is seen at once; another process's re-index
+    is followed without a restart."""
+    corpus = tmp_path / "corpus"
+    shutil.copytree(DEFAULT_CORPUS, corpus)
+    settings = get_settings(index_dir=Path(subprocess_env["RAG_INDEX_DIR"]))
+    build_index(corpus, settings=settings)
+    article = corpus / "001_a1832f6365ab849e.txt"
+    with serving(corpus, settings) as url:
+        first = httpx.post(f"{url}/v1/ask", json={"question": Q}, timeout=60).json()
+        assert first["short"]["text"] == "Liu Pengyu"
+        st = article.stat()
+        article.write_text(article.read_text(encoding="utf-8").replace("Liu Pengyu", "Donald Duk"), encoding="utf-8")
+        os.utime(article, ns=(st.st_atime_ns, st.st_mtime_ns))
+        stale = httpx.post(f"{url}/v1/ask", json={"question": Q}, timeout=60).json()
+        assert all("Liu Pengyu" not in c["quote"] for c in stale["citations"] if c["source"] == article.name)
+        done = run_rag(subprocess_env, "index", str(corpus), "--quiet", timeout=170)
+        assert done.returncode == 0, done.stderr
+        time.sleep(1.1)  # the server looks for another process's index at most once a second
+        after = httpx.post(f"{url}/v1/ask", json={"question": Q}, timeout=60).json()
+        assert not after["abstained"] and "Donald Duk" in after["text"], after["text"]
+        c = after["citations"][0]
+        assert article.read_text(encoding="utf-8")[c["start"] : c["end"]] == c["quote"]

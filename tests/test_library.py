@@ -1,0 +1,100 @@
+"""``rag.library``: the corpus as users add to and remove from it, with real files, a real index,
+parallel uploads, a writer lock held by another indexing run, and read-only folders."""
+
+from __future__ import annotations
+
+import shutil
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from conftest import DEFAULT_CORPUS, read_only, serving
+
+from rag import ask, build_index
+from rag.errors import InputError
+from rag.library import add_documents, remove_document
+from rag.settings import get_settings
+from rag.store import collection_name, folder_lock
+
+pytestmark = pytest.mark.integration
+ARTICLE = "001_a1832f6365ab849e.txt"
+
+
+@pytest.fixture
+def library(tmp_path: Path) -> tuple[Path, Any]:
+    corpus = tmp_path / "corpus"
+    shutil.copytree(DEFAULT_CORPUS, corpus)
+    settings = get_settings(index_dir=tmp_path / "index")
+    build_index(corpus, settings=settings)
+    return corpus, settings
+
+
+def test_only_documents_the_index_holds_can_be_removed(library: tuple[Path, Any]) -> None:
+    corpus, settings = library
+    (corpus / ".git").mkdir()
+    (corpus / ".git" / "config").write_text("[core]\n", encoding="utf-8")
+    (corpus / "photo.jpg").write_bytes(b"\xff\xd8\xff\xe0 not a document")
+    with serving(corpus, settings) as url:
+        for source in (".git/config", "photo.jpg", "nothing.txt", "../corpus/photo.jpg"):
+            r = httpx.delete(f"{url}/v1/documents/{source}", timeout=60)
+            assert r.status_code == 404, (source, r.text)
+    assert (corpus / ".git" / "config").is_file() and (corpus / "photo.jpg").is_file()
+    with pytest.raises(InputError, match="not a document of this corpus"):
+        remove_document(corpus, settings, "photo.jpg")
+
+
+def test_remove_while_another_run_indexes_keeps_the_file(library: tuple[Path, Any]) -> None:
+    corpus, settings = library
+    held = settings.index_dir / collection_name(corpus.resolve(), settings)
+    with serving(corpus, settings) as url:
+        with folder_lock(held, str(corpus)):  # another `rag index` holds the writer lock
+            busy = httpx.delete(f"{url}/v1/documents/{ARTICLE}", timeout=60)
+            assert busy.status_code == 503 and "index busy" in busy.json()["error"]["message"]
+            assert (corpus / ARTICLE).is_file()  # rolled back: the retry can still remove it
+            assert not [p for p in corpus.iterdir() if p.name.startswith(".")]
+        done = httpx.delete(f"{url}/v1/documents/{ARTICLE}", timeout=60)
+        assert done.status_code == 200, done.text
+    assert not (corpus / ARTICLE).exists()
+
+
+@pytest.mark.timeout(300)
+def test_parallel_uploads_of_one_name_add_one_and_lose_nothing_silently(library: tuple[Path, Any]) -> None:
+    corpus, settings = library
+    texts = [f"The vault code of the Skerry archive is {1000 + i}.\n" for i in range(8)]
+    with serving(corpus, settings) as url, ThreadPoolExecutor(8) as pool:
+
+        def upload(text: str) -> dict[str, Any]:
+            r = httpx.post(
+                f"{url}/v1/documents", files={"files": ("vault.txt", text.encode(), "text/plain")}, timeout=240
+            )
+            return {"text": text, **r.json()["results"][0]}
+
+        results = list(pool.map(upload, texts))
+    added = [r for r in results if r["status"] == "added"]
+    assert len(added) == 1, results
+    assert all("already exists" in r["message"] for r in results if r["status"] != "added")
+    assert (corpus / "uploads" / "vault.txt").read_text(encoding="utf-8") == added[0]["text"]
+    code = added[0]["text"].split()[-1].rstrip(".")
+    assert code in ask("What is the vault code of the Skerry archive?", corpus=corpus, settings=settings).text
+
+
+def test_a_read_only_corpus_refuses_changes_in_one_line(library: tuple[Path, Any]) -> None:
+    corpus, settings = library
+    with read_only(corpus), serving(corpus, settings) as url:
+        r = httpx.post(
+            f"{url}/v1/documents", files={"files": ("new.txt", b"New text here.\n", "text/plain")}, timeout=60
+        )
+        assert r.status_code == 422
+        message = r.json()["results"][0]["message"]
+        assert message.startswith("Not added: new.txt: cannot write to the corpus folder (Read-only file system)")
+        gone = httpx.delete(f"{url}/v1/documents/{ARTICLE}", timeout=60)
+        assert gone.status_code == 403 and "not writable" in gone.json()["error"]["message"]
+        assert httpx.post(f"{url}/v1/ask", json={"question": "Who is Qin Gang?"}, timeout=60).status_code == 200
+    assert (corpus / ARTICLE).is_file()
+    staged = corpus.parent / "staged.txt"
+    staged.write_text("New text here.\n", encoding="utf-8")
+    with read_only(corpus):
+        (result,) = add_documents(corpus, settings, [("new.txt", staged)], replace=False)
+    assert result.status == "refused" and not (corpus / "uploads").exists()
