@@ -29,6 +29,7 @@ import ipaddress
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -36,6 +37,14 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 API_PREFIXES = ("/v1/", "/docs", "/redoc", "/openapi.json")  # what the key guards beside a mounted chat
 OPEN_PATHS = frozenset({"/v1/health"})
+
+
+def public_message(err: Exception, corpus: Path) -> str:
+    """``err``'s message as a remote client may see it: the corpus by its name, not its path here."""
+    text = str(err)
+    for shown in sorted({str(corpus), str(Path(corpus).resolve())}, key=len, reverse=True):
+        text = text.replace(shown, Path(corpus).name)
+    return text
 
 
 def is_loopback(host: str) -> bool:

@@ -263,6 +263,7 @@ def build_app(corpus: Path, settings: Settings) -> Any:
     """The chat over ``corpus`` (created if missing; uploads are added to it)."""
     import gradio as gr
 
+    from rag.access import public_message
     from rag.core import ask, ask_stream, get_engine
 
     corpus = Path(corpus)
@@ -318,7 +319,7 @@ def build_app(corpus: Path, settings: Settings) -> Any:
                 else:
                     answer = item
         except RagError as err:
-            chat[-1:] = [{"role": "assistant", "content": plain_markdown(f"Error: {err}")}]
+            chat[-1:] = [{"role": "assistant", "content": plain_markdown(f"Error: {public_message(err, corpus)}")}]
             yield chat, history, skip, "", skip, skip
             return
         assert answer is not None
@@ -349,7 +350,7 @@ def build_app(corpus: Path, settings: Settings) -> Any:
         try:
             done = remove_document(corpus, settings, source)
         except RagError as err:
-            return documents_table(), f"Not removed: {err}", gr.skip()
+            return documents_table(), f"Not removed: {public_message(err, corpus)}", gr.skip()
         table = documents_table()
         return table, done, gr.update(choices=[r[0] for r in table], value=None)
 
@@ -464,7 +465,7 @@ def build_app(corpus: Path, settings: Settings) -> Any:
             try:
                 a = ask(question, corpus=corpus, mode=mode, top_k=int(top_k), settings=settings)  # type: ignore[arg-type]
             except (RagError, ValueError, TypeError) as err:  # a bad question or option reaches the client
-                raise gr.Error(str(err), print_exception=False) from err
+                raise gr.Error(public_message(err, corpus), print_exception=False) from err
             return a.to_dict()
 
         gr.api(answer_api, api_name="ask")

@@ -140,11 +140,14 @@ def _entry_bytes(text: str, vector: np.ndarray) -> int:
 
 def _sentence_transformer(model_path: str) -> Any:
     """The model loaded by sentence-transformers (torch): the torch backend, and the ONNX export."""
-    import transformers
+    from rag.offline import TORCH_IMPORT
+
+    with TORCH_IMPORT:  # both import torch: not while spaCy's import has it blocked (``rag.nlp``)
+        import transformers
+        from sentence_transformers import SentenceTransformer
 
     transformers.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
-    from sentence_transformers import SentenceTransformer
 
     return SentenceTransformer(model_path, device="cpu")
 

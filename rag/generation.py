@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 from rag.answering import ABSTAIN_TEXT, ExtractiveAnswerer, stream_pieces
 from rag.conversation import is_followup, standalone_query
 from rag.documents import DocumentSource
-from rag.grounding import Grounded, ground, is_refusal
+from rag.grounding import Bar, Grounded, ground, is_refusal
 from rag.llm import ChatBackend, LLMError, get_backend
 from rag.request import Request
 from rag.scoring import SentenceScorer
@@ -83,15 +83,8 @@ class LLMAnswerer:
         if is_refusal(text):
             yield Answer(ABSTAIN_TEXT, True, (), evidence, answerer=self.name, confidence=confidence)
             return
-        g = ground(
-            text,
-            evidence.shown,
-            self.scorer,
-            documents,
-            self.threshold,
-            self.strict,
-            f"{evidence.question} {evidence.query}",
-        )
+        bar = Bar(self.threshold, self.strict, f"{evidence.question} {evidence.query}")
+        g = ground(text, evidence.shown, self.scorer, documents, bar)
         if not g.citations:
             yield "\n\n"
             why = "no sentence of the LLM answer is supported by the passage it cites"

