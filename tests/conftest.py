@@ -101,6 +101,19 @@ def indexed(corpus_copy: Path, shared_settings):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
+def private_corpus(tmp_path: Path) -> tuple[Path, Any]:
+    """(corpus, settings): a copy of the default corpus, indexed into an index dir of this test's own."""
+    from rag import build_index
+    from rag.settings import get_settings
+
+    corpus = tmp_path / "corpus"
+    shutil.copytree(DEFAULT_CORPUS, corpus)
+    settings = get_settings(index_dir=tmp_path / "index")
+    build_index(corpus, settings=settings)
+    return corpus, settings
+
+
+@pytest.fixture
 def settings(tmp_path: Path):  # type: ignore[no-untyped-def]
     """Settings with an index dir private to one test."""
     from rag.settings import get_settings

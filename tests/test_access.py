@@ -21,7 +21,6 @@ from conftest import DEFAULT_CORPUS, browser_page, free_port, run_rag, serving
 
 from rag.access import allowed_hosts, exposure_error, host_name, is_loopback
 from rag.errors import InputError
-from rag.settings import get_settings
 
 pytestmark = pytest.mark.integration
 Q = "Who is the Chinese Embassy spokesman quoted about Ukraine?"
@@ -30,18 +29,6 @@ NOTE = b"The lighthouse keeper of Skerry Point is Donald Duck.\n"
 
 def _basic(user: str, password: str) -> dict[str, str]:
     return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
-
-
-@pytest.fixture
-def own_corpus(tmp_path: Path) -> tuple[Path, Any]:
-    """A private copy of the default corpus, indexed, with settings pointing at a private index."""
-    from rag import build_index
-
-    corpus = tmp_path / "corpus"
-    shutil.copytree(DEFAULT_CORPUS, corpus)
-    settings = get_settings(index_dir=tmp_path / "index")
-    build_index(corpus, settings=settings)
-    return corpus, settings
 
 
 # ---------------------------------------------------------------------------------------------
@@ -100,10 +87,10 @@ def test_rag_serve_chat_with_only_a_key_does_not_start(tmp_path: Path, subproces
     assert done.returncode == 1 and "refusing to serve on 0.0.0.0 without a login" in done.stderr
 
 
-def test_a_key_and_a_login_guard_every_route_of_serve_chat(own_corpus: tuple[Path, Any]) -> None:
+def test_a_key_and_a_login_guard_every_route_of_serve_chat(private_corpus: tuple[Path, Any]) -> None:
     from gradio_client import Client
 
-    corpus, settings = own_corpus
+    corpus, settings = private_corpus
     settings = settings.model_copy(update={"auth": "alice:s3cret"})
     with serving(corpus, settings, api_key="k", chat=True) as url, httpx.Client(base_url=url, timeout=60) as h:
         for path in ("/docs", "/openapi.json", "/v1/documents", "/v1/models"):
@@ -124,8 +111,8 @@ def test_a_key_and_a_login_guard_every_route_of_serve_chat(own_corpus: tuple[Pat
     assert (corpus / "001_a1832f6365ab849e.txt").is_file()
 
 
-def test_with_only_the_chat_login_the_api_wants_it_too(own_corpus: tuple[Path, Any]) -> None:
-    corpus, settings = own_corpus
+def test_with_only_the_chat_login_the_api_wants_it_too(private_corpus: tuple[Path, Any]) -> None:
+    corpus, settings = private_corpus
     settings = settings.model_copy(update={"auth": "alice:s3cret"})
     with serving(corpus, settings, chat=True) as url, httpx.Client(base_url=url, timeout=120) as h:
         planted = h.post("/v1/documents", files={"files": ("planted.txt", NOTE, "text/plain")})
@@ -172,8 +159,8 @@ class _AttackPage:
 
 
 @pytest.fixture
-def open_api(own_corpus: tuple[Path, Any]) -> Iterator[tuple[str, Path, Any]]:
-    corpus, settings = own_corpus
+def open_api(private_corpus: tuple[Path, Any]) -> Iterator[tuple[str, Path, Any]]:
+    corpus, settings = private_corpus
     with serving(corpus, settings) as url:
         yield url, corpus, settings
 
@@ -304,8 +291,8 @@ def test_chunked_bodies_are_counted_as_they_arrive(open_api: tuple[str, Path, An
     assert httpx.get(f"{url}/v1/health").status_code == 200
 
 
-def test_a_body_that_stops_arriving_is_answered_408(own_corpus: tuple[Path, Any]) -> None:
-    corpus, settings = own_corpus
+def test_a_body_that_stops_arriving_is_answered_408(private_corpus: tuple[Path, Any]) -> None:
+    corpus, settings = private_corpus
     with serving(corpus, settings.model_copy(update={"request_timeout_s": 1.0})) as url:
         port = int(url.rsplit(":", 1)[1])
         started = time.monotonic()
@@ -330,10 +317,10 @@ def test_errors_name_the_corpus_not_its_path_on_the_server(open_api: tuple[str, 
     assert missing.status_code == 404 and "error" in missing.json()
 
 
-def test_create_app_refuses_half_protection_before_any_work(own_corpus: tuple[Path, Any]) -> None:
+def test_create_app_refuses_half_protection_before_any_work(private_corpus: tuple[Path, Any]) -> None:
     from rag.server import create_app
 
-    corpus, settings = own_corpus
+    corpus, settings = private_corpus
     with pytest.raises(InputError, match="RAG_AUTH"):
         create_app(corpus, settings, api_key="k", chat=True)
     with pytest.raises(InputError, match="--unprotected"):

@@ -147,7 +147,7 @@ def test_index_shows_a_progress_bar_on_a_terminal_only(tmp_path: Path, subproces
 
 @pytest.mark.integration
 @pytest.mark.timeout(300)
-def test_the_first_ask_on_a_machine_with_no_model_export_answers(corpus_copy: Path, tmp_path: Path) -> None:
+def test_the_first_ask_on_a_machine_with_no_model_export_answers(tmp_path: Path) -> None:
     """`rag ask` loads spaCy (torch blocked for its import) beside the first ONNX export (torch):
     before the fix that race ended in `import of torch halted` on a fresh machine."""
     from conftest import DEFAULT_CORPUS, NETGUARD_DIR
@@ -161,4 +161,4 @@ def test_the_first_ask_on_a_machine_with_no_model_export_answers(corpus_copy: Pa
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[0] == "Liu Pengyu"
-    assert list((tmp_path / "c" / "onnx").rglob("model-int8.onnx"))
+    assert list((tmp_path / "c" / "onnx").rglob("model-*.onnx"))  # this run made the export

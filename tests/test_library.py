@@ -3,36 +3,25 @@ parallel uploads, a writer lock held by another indexing run, and read-only fold
 
 from __future__ import annotations
 
-import shutil
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from conftest import DEFAULT_CORPUS, read_only, serving
+from conftest import read_only, serving
 
-from rag import ask, build_index
+from rag import ask
 from rag.errors import InputError
 from rag.library import add_documents, remove_document
-from rag.settings import get_settings
 from rag.store import collection_name, folder_lock
 
 pytestmark = pytest.mark.integration
 ARTICLE = "001_a1832f6365ab849e.txt"
 
 
-@pytest.fixture
-def library(tmp_path: Path) -> tuple[Path, Any]:
-    corpus = tmp_path / "corpus"
-    shutil.copytree(DEFAULT_CORPUS, corpus)
-    settings = get_settings(index_dir=tmp_path / "index")
-    build_index(corpus, settings=settings)
-    return corpus, settings
-
-
-def test_only_documents_the_index_holds_can_be_removed(library: tuple[Path, Any]) -> None:
-    corpus, settings = library
+def test_only_documents_the_index_holds_can_be_removed(private_corpus: tuple[Path, Any]) -> None:
+    corpus, settings = private_corpus
     (corpus / ".git").mkdir()
     (corpus / ".git" / "config").write_text("[core]\n", encoding="utf-8")
     (corpus / "photo.jpg").write_bytes(b"\xff\xd8\xff\xe0 not a document")
@@ -45,8 +34,8 @@ def test_only_documents_the_index_holds_can_be_removed(library: tuple[Path, Any]
         remove_document(corpus, settings, "photo.jpg")
 
 
-def test_remove_while_another_run_indexes_keeps_the_file(library: tuple[Path, Any]) -> None:
-    corpus, settings = library
+def test_remove_while_another_run_indexes_keeps_the_file(private_corpus: tuple[Path, Any]) -> None:
+    corpus, settings = private_corpus
     held = settings.index_dir / collection_name(corpus.resolve(), settings)
     with serving(corpus, settings) as url:
         with folder_lock(held, str(corpus)):  # another `rag index` holds the writer lock
@@ -60,8 +49,8 @@ def test_remove_while_another_run_indexes_keeps_the_file(library: tuple[Path, An
 
 
 @pytest.mark.timeout(300)
-def test_parallel_uploads_of_one_name_add_one_and_lose_nothing_silently(library: tuple[Path, Any]) -> None:
-    corpus, settings = library
+def test_parallel_uploads_of_one_name_add_one_and_lose_nothing_silently(private_corpus: tuple[Path, Any]) -> None:
+    corpus, settings = private_corpus
     texts = [f"The vault code of the Skerry archive is {1000 + i}.\n" for i in range(8)]
     with serving(corpus, settings) as url, ThreadPoolExecutor(8) as pool:
 
@@ -80,8 +69,8 @@ def test_parallel_uploads_of_one_name_add_one_and_lose_nothing_silently(library:
     assert code in ask("What is the vault code of the Skerry archive?", corpus=corpus, settings=settings).text
 
 
-def test_a_read_only_corpus_refuses_changes_in_one_line(library: tuple[Path, Any]) -> None:
-    corpus, settings = library
+def test_a_read_only_corpus_refuses_changes_in_one_line(private_corpus: tuple[Path, Any]) -> None:
+    corpus, settings = private_corpus
     with read_only(corpus), serving(corpus, settings) as url:
         r = httpx.post(
             f"{url}/v1/documents", files={"files": ("new.txt", b"New text here.\n", "text/plain")}, timeout=60
