@@ -492,15 +492,14 @@ def launch(corpus: Path, settings: Settings, host: str = "127.0.0.1", port: int 
     from starlette.middleware import Middleware
 
     from rag.access import Guard, rules_for
-    from rag.core import build_index, warm_up
+    from rag.core import index_before_serving, warm_up
 
     auth = auth or login(settings)
     open_host = "0.0.0.0" if share else host  # a share link reaches the chat from anywhere
     rules = rules_for(settings, open_host, api=False, chat=True, api_key=settings.api_key or None,
                       unprotected=unprotected or bool(auth), upload_limit=MAX_UPLOAD_BYTES + 1_000_000,
                       json_limit=MAX_UPLOAD_BYTES)  # fmt: skip
-    report = build_index(corpus, settings=settings)
-    print(f"index: {report.summary()}")
+    print(f"index: {index_before_serving(corpus, settings)}")
     warm_up(corpus, settings)  # the first question answers as fast as the next
     app = build_app(corpus, settings)
     app.launch(

@@ -331,7 +331,7 @@ def serve_cmd(
     """
     import uvicorn
 
-    from rag.core import get_engine, warm_up
+    from rag.core import index_before_serving, warm_up
     from rag.server import create_app
 
     settings = _settings(index_dir=index_dir, chroma_url=chroma_url)
@@ -340,8 +340,7 @@ def serve_cmd(
     app = create_app(
         corpus, settings, api_key=settings.api_key or None, chat=with_chat, host=host, unprotected=unprotected
     )
-    report = get_engine(corpus, settings).index()
-    click.echo(f"rag: {report.summary()}", err=True)
+    click.echo(f"rag: {index_before_serving(corpus, settings)}", err=True)
     warm_up(corpus, settings)
     click.echo(f"rag: serving {corpus} on http://{host}:{port} (API docs at /docs)", err=True)
     uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -266,6 +266,24 @@ def build_index(
     return get_engine(corpus, settings).index(progress=progress, rehash=rehash)
 
 
+def index_before_serving(corpus: str | Path | None = None, settings: Settings | None = None) -> str:
+    """Bring the index up to date before a face serves it; one line saying what was done.
+
+    A face never fails to start because another process holds the writer lock (another face
+    starting on the same corpus, a ``rag index``): it answers from the index as it is, and
+    follows that process's work as it lands. Only an empty index it cannot build is an error.
+    """
+    engine = get_engine(corpus, settings)
+    try:
+        return engine.index().summary()
+    except (IndexBusyError, ReadOnlyError) as err:
+        if not engine.manifest.documents:
+            raise
+        engine.synced = True
+        why = "the index is read-only" if isinstance(err, ReadOnlyError) else "another process is indexing"
+        return f"{why}: answering from the index as it is ({len(engine.manifest.documents)} documents)"
+
+
 def ask_stream(
     question: str,
     corpus: str | Path | None = None,

@@ -112,8 +112,8 @@ def build_server(corpus: Path, settings: Settings) -> Any:
 
 def serve_stdio(corpus: Path, settings: Settings) -> None:
     """Index (quietly) and serve over stdin/stdout until the client closes the connection."""
-    from rag.core import get_engine, warm_up
+    from rag.core import index_before_serving, warm_up
 
-    get_engine(corpus, settings).index()
+    index_before_serving(corpus, settings)
     warm_up(corpus, settings)
     build_server(corpus, settings).run("stdio")

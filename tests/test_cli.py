@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -162,3 +163,45 @@ def test_the_first_ask_on_a_machine_with_no_model_export_answers(tmp_path: Path)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[0] == "Liu Pengyu"
     assert list((tmp_path / "c" / "onnx").rglob("model-*.onnx"))  # this run made the export
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(300)
+def test_a_face_starts_while_another_process_holds_the_writer_lock(
+    tmp_path: Path, subprocess_env: dict[str, str]
+) -> None:
+    """`rag serve` beside another face (or a `rag index`) on one corpus: readers never need the lock."""
+    import shutil
+    import socket
+    import time
+
+    import httpx
+    from conftest import DEFAULT_CORPUS, free_port
+
+    from rag.core import build_index
+    from rag.settings import get_settings
+    from rag.store import collection_name, folder_lock
+
+    corpus = tmp_path / "corpus"
+    shutil.copytree(DEFAULT_CORPUS, corpus)
+    settings = get_settings(index_dir=Path(subprocess_env["RAG_INDEX_DIR"]))
+    build_index(corpus, settings=settings)
+    port = free_port()
+    with folder_lock(settings.index_dir / collection_name(corpus.resolve(), settings), str(corpus)):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "rag.cli", "serve", "--corpus", str(corpus), "--port", str(port)],
+            env=subprocess_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        try:
+            deadline = time.time() + 200
+            while time.time() < deadline and proc.poll() is None:
+                with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+                    break
+                time.sleep(0.5)
+            assert proc.poll() is None, proc.communicate()[1]
+            r = httpx.post(f"http://127.0.0.1:{port}/v1/ask", json={"question": "Who is Qin Gang?"}, timeout=60)
+            assert r.status_code == 200 and "Qin Gang" in r.json()["text"]
+        finally:
+            proc.terminate()
+            _, err = proc.communicate(timeout=30)
+    assert "another process is indexing: answering from the index as it is (2 documents)" in err

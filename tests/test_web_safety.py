@@ -50,15 +50,11 @@ def fake_serving(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
 
     calls: dict[str, Any] = {"indexed": 0, "app": _FakeApp()}
 
-    class _Report:
-        def summary(self) -> str:
-            return "nothing"
-
-    def fake_build_index(*args: Any, **kwargs: Any) -> _Report:
+    def fake_index(*args: Any, **kwargs: Any) -> str:
         calls["indexed"] += 1
-        return _Report()
+        return "nothing"
 
-    monkeypatch.setattr(rag.core, "build_index", fake_build_index)
+    monkeypatch.setattr(rag.core, "index_before_serving", fake_index)
     monkeypatch.setattr(rag.core, "warm_up", lambda corpus, settings: None)  # nothing indexed to warm
     monkeypatch.setattr(rag.chat, "build_app", lambda corpus, settings: calls["app"])
     return calls
