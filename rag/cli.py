@@ -27,6 +27,9 @@ def friendly_errors(func: F) -> F:
             return func(*args, **kwargs)
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
+        except BrokenPipeError:  # the reader went away (`rag ask … | head -3`): nothing to say
+            _quiet_stdout()
+            sys.exit(141)  # as tools killed by SIGPIPE
         except RagError as err:
             click.echo(f"error: {err}", err=True)
             sys.exit(1)
@@ -41,6 +44,13 @@ def friendly_errors(func: F) -> F:
             sys.exit(1)
 
     return wrapper  # type: ignore[return-value]
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's last flush cannot fail on a closed pipe again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 def _settings(**overrides: Any):  # type: ignore[no-untyped-def]

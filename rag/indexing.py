@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -220,9 +219,9 @@ def backfill_units(store: IndexStore, encoder: Encoder, manifest: Manifest, prog
     ids = list(manifest.expected_ids())
     bar = None
     if progress and len(ids) >= PROGRESS_MIN_CHUNKS:
-        from tqdm import tqdm
+        from rag.progress import progress_bar
 
-        bar = tqdm(total=len(ids), unit="chunk", desc="sentence vectors", file=sys.stderr, dynamic_ncols=True)
+        bar = progress_bar(len(ids), "sentence vectors", "chunk")
     made = 0
     for i in range(0, len(ids), BATCH_CHUNKS):
         chunks = list(store.get_chunks(ids[i : i + BATCH_CHUNKS]).values())
@@ -330,12 +329,11 @@ class _Progress:
         self.bar: Any = None
         self.done_chunks = 0
         self.started = time.monotonic()
-        if enabled and sys.stderr.isatty():
-            from tqdm import tqdm
+        if enabled:
+            from rag.progress import progress_bar
 
             lines = _count_lines(corpus) if is_jsonl_corpus(corpus) else None
-            self.bar = tqdm(total=lines, unit="doc", desc="indexing", file=sys.stderr,
-                            dynamic_ncols=True, mininterval=0.5)  # fmt: skip
+            self.bar = progress_bar(lines, "indexing", "doc")
 
     def total(self, n: int) -> None:
         if self.bar is not None:

@@ -144,6 +144,10 @@ def test_index_shows_a_progress_bar_on_a_terminal_only(tmp_path: Path, subproces
     assert proc.stdout.strip().startswith("added 30, updated 0")  # the summary, not 30 lines
     piped = run_rag(env, "index", str(corpus), "--rehash")
     assert "doc/s" not in piped.stderr and "\r" not in piped.stderr  # logs and pipes get no bar
+    # ... but lines: one per tenth of the work (and at least every 30 s), so a log shows it moving
+    lines = [line for line in piped.stderr.splitlines() if line.startswith("indexing: ")]
+    assert lines[0].startswith("indexing: 3/30 doc (10%)") and lines[-1].startswith("indexing: 30/30 doc (100%)")
+    assert len(lines) == 10, piped.stderr
 
 
 @pytest.mark.integration
@@ -205,3 +209,29 @@ def test_a_face_starts_while_another_process_holds_the_writer_lock(
             proc.terminate()
             _, err = proc.communicate(timeout=30)
     assert "another process is indexing: answering from the index as it is (2 documents)" in err
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(300)
+def test_output_into_a_closed_pipe_or_a_file_stays_clean(tmp_path: Path, subprocess_env: dict[str, str]) -> None:
+    """`rag ask` into a closed pipe says nothing on stderr; `rag eval` into a file writes lines, not ``\r`` redraws."""
+    from conftest import DEFAULT_CORPUS, ROOT, SEED_QA
+
+    err = tmp_path / "err.txt"
+    cmd = (
+        f"{sys.executable} -m rag.cli ask 'Who is the Chinese Embassy spokesman?' --corpus {DEFAULT_CORPUS} --json "
+        f"2>{err} | head -1"
+    )
+    done = subprocess.run(
+        ["bash", "-c", cmd], env=subprocess_env, capture_output=True, text=True, timeout=240, cwd=ROOT
+    )
+    assert done.stdout.strip() == "{" and err.read_text() == "", err.read_text()
+    log = tmp_path / "eval.log"
+    with log.open("w") as fh:
+        subprocess.run(
+            [sys.executable, "-m", "rag.cli", "eval", "--corpus", str(DEFAULT_CORPUS), "--dataset", str(SEED_QA),
+             "--limit", "20", "--modes", "hybrid", "--out", str(tmp_path / "out")],
+            env=subprocess_env, stdout=subprocess.DEVNULL, stderr=fh, timeout=240, cwd=ROOT, check=True,
+        )  # fmt: skip
+    text = log.read_text()
+    assert "\r" not in text and "eval hybrid: 20/20 q (100%)" in text, text[-500:]

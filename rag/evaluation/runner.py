@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import random
-import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -234,9 +233,9 @@ def run_eval(
 def _bar(total: int, desc: str, enabled: bool):  # type: ignore[no-untyped-def]
     if not enabled:
         return None
-    from tqdm import tqdm
+    from rag.progress import progress_bar
 
-    return tqdm(total=total, desc=desc, unit="q", file=sys.stderr, dynamic_ncols=True)
+    return progress_bar(total, desc, "q")
 
 
 def write_report(
