@@ -107,10 +107,8 @@ def render_sources(answer: Any, text_of: Any, title_of: Any = None) -> str:
     A card is named by what a reader recognises: the document's title, the section the quote
     sits under and its paragraph; the file and the character offsets are on hover.
     """
-    parts = [
-        f'<div class="src-query">Searched for: <code>{html.escape(answer.query)}</code> · '
-        f'confidence <span class="src-confidence">{answer.confidence:.2f}</span></div>'
-    ]
+    sure = "" if answer.abstained else f' · confidence <span class="src-confidence">{answer.confidence:.2f}</span>'
+    parts = [f'<div class="src-query">Searched for: <code>{html.escape(answer.query)}</code>{sure}</div>']
     if answer.notice:
         parts.append(f'<div class="src-notice">Note: {html.escape(answer.notice)}</div>')
     if answer.unsupported_sentences:

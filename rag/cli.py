@@ -238,7 +238,8 @@ def ask_cmd(
     if answer.phrases:  # the phrase that answers (one per part of the question), alone on the first line
         click.echo(" · ".join(s.text if s else "—" for s in answer.phrases))
     click.echo(answer.text)
-    click.echo(f"\nconfidence {answer.confidence:.2f} (estimated probability that the answer is right)")
+    if not answer.abstained:  # a refusal's number rates the passage it did not quote: no answer to rate
+        click.echo(f"\nconfidence {answer.confidence:.2f} (estimated probability that the answer is right)")
     for s in answer.phrases:
         if s is not None:
             click.echo(f"short answer [{s.citation + 1}] [{s.start}:{s.end}] confidence {s.confidence:.2f}")

@@ -277,3 +277,17 @@ def test_browser_llm_answer_streams_and_flags_unsupported(server) -> None:  # ty
         source = card.get_attribute("data-source")
         assert (server["corpus"] / source).read_text(encoding="utf-8")[start:end] == mark.inner_text()
         page.screenshot(path=str(ARTIFACTS / "chat-llm-unsupported.png"), full_page=True)
+
+
+@pytest.mark.unit
+def test_a_refusal_shows_no_confidence_in_the_reply_or_the_sources() -> None:
+    """A refusal's number rates a passage it did not quote: shown as "confidence 0.97" beside "The
+    corpus does not say", it read as certainty about the refusal."""
+    from rag.chat import reply_markdown
+    from rag.types import Answer, Evidence
+
+    refusal = Answer("The corpus does not say.", True, (), Evidence("q", "q", "hybrid", 5), confidence=0.97)
+    assert "confidence" not in render_sources(refusal, lambda s: "")
+    assert "confidence" not in reply_markdown(refusal)
+    answered = Answer("Yes. [1]", False, (), Evidence("q", "q", "hybrid", 5), confidence=0.8)
+    assert 'confidence <span class="src-confidence">0.80</span>' in render_sources(answered, lambda s: "")

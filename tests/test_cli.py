@@ -57,6 +57,7 @@ def test_ask_plain_text_lists_citations_and_related(corpus_copy: Path, tmp_path:
     res = runner.invoke(cli, ["ask", "What is the boiling point of mercury?", *args])
     assert res.output.startswith("The corpus does not say")
     assert "Related, but not an answer:" in res.output
+    assert "confidence" not in res.output  # a refusal shows no "probability that the answer is right"
     res = runner.invoke(cli, ["ask", "What is the boiling point of mercury?", "--json", *args])
     payload = json.loads(res.output)
     assert payload["abstained"] and payload["citations"] == [] and len(payload["related"]) == 3
