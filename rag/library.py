@@ -31,7 +31,9 @@ from rag.settings import Settings
 UPLOAD_SUFFIXES = tuple(sorted(SUPPORTED_SUFFIXES))  # one list for the CLI, the upload and the API
 TYPES_TEXT = ", ".join(UPLOAD_SUFFIXES)
 MAX_UPLOAD_BYTES = 20_000_000
+REPLACE_HINT = "tick “Replace” to replace it"  # the chat's words; the HTTP API passes its own
 _CHANGING = threading.Lock()
+_EXISTS = "exists"  # what _refusal and _store say of a name taken already; worded by add_documents
 
 
 @dataclass(frozen=True)
@@ -55,22 +57,26 @@ def safe_filename(name: str) -> str:
     return f"{stem}.{suffix}" if suffix else stem
 
 
-def add_documents(corpus: Path, settings: Settings, files: list[tuple[str, Path]], replace: bool) -> list[Added]:
-    """Copy ``(original name, temporary path)`` files into the corpus and index them."""
+def add_documents(
+    corpus: Path, settings: Settings, files: list[tuple[str, Path]], replace: bool, hint: str = REPLACE_HINT
+) -> list[Added]:
+    """Copy ``(original name, temporary path)`` files into the corpus and index them.
+
+    ``hint`` says, in the face's own words, how to replace a document that exists already."""
     with _CHANGING:
-        return _add(corpus, settings, files, replace)
+        return _add(corpus, settings, files, replace, hint)
 
 
-def _add(corpus: Path, settings: Settings, files: list[tuple[str, Path]], replace: bool) -> list[Added]:
+def _add(corpus: Path, settings: Settings, files: list[tuple[str, Path]], replace: bool, hint: str) -> list[Added]:
     out: list[Added] = []
     saved: list[Path] = []
     backups: dict[Path, Path] = {}
     for original, src in files:
         name = safe_filename(original)
         dest = corpus / "uploads" / name
-        refused = _refusal(original, name, src, dest, replace)
-        if not refused:
-            refused = _store(src, dest, replace, backups)
+        refused = _refusal(original, name, src, dest, replace) or _store(src, dest, replace, backups)
+        if refused == _EXISTS:
+            refused = f"Not added: {name}: a document with this name already exists; {hint}"
         if refused:
             out.append(Added(original, "refused", refused))
             continue
@@ -115,7 +121,7 @@ def _store(src: Path, dest: Path, replace: bool, backups: dict[Path, Path]) -> s
         with src.open("rb") as fh, dest.open("xb") as out:
             shutil.copyfileobj(fh, out)
     except FileExistsError:
-        return f"Not added: {dest.name}: a document with this name already exists; tick “Replace” to replace it"
+        return _EXISTS
     except OSError as err:
         if dest in backups:
             with contextlib.suppress(OSError):
@@ -132,7 +138,7 @@ def _refusal(original: str, name: str, src: Path, dest: Path, replace: bool) -> 
     if size > MAX_UPLOAD_BYTES:
         return f"Not added: {original}: {size} bytes is over the {MAX_UPLOAD_BYTES} byte limit"
     if dest.exists() and not replace:
-        return f"Not added: {name}: a document with this name already exists; tick “Replace” to replace it"
+        return _EXISTS
     return ""
 
 

@@ -9,6 +9,7 @@ the CLI. Endpoints (OpenAPI docs at ``/docs``):
   the model name is the collection, the last user message the question, earlier turns the
   history; citations are ``[n]`` in the text and structured in ``citations``;
 - ``GET/POST/DELETE /v1/documents``: list, upload (the chat's limits and safe names), remove;
+  ``GET /v1/documents/{source}``: one indexed document's text (what citation offsets index);
 - ``GET /v1/health``.
 
 With ``RAG_API_KEY`` set, every endpoint but health wants ``Authorization: Bearer <key>``; with
@@ -179,6 +180,15 @@ def create_app(
         rows = [{"source": s, "title": e.title, "chunks": e.chunks} for s, e in sorted(manifest.documents.items())]
         return {"documents": rows}
 
+    @app.get("/v1/documents/{source:path}")
+    def document(source: str) -> Any:
+        """One indexed document's text: the text every citation's offsets index."""
+        entry = get_engine(corpus, settings).current_manifest().documents.get(source)
+        text = get_engine(corpus, settings).documents.text(source) if entry is not None else None
+        if entry is None or text is None:
+            return _error(404, f"no readable document {source!r} in the index", code="document_not_found")
+        return {"source": source, "title": entry.title, "chunks": entry.chunks, "text": text}
+
     @app.post("/v1/documents")
     def upload(files: list[UploadFile] = File(...), replace: bool = Form(False)) -> Any:  # noqa: B008
         with tempfile.TemporaryDirectory(prefix="rag-upload-") as tmp:
@@ -189,7 +199,7 @@ def create_app(
                     while block := f.file.read(1 << 20):
                         out.write(block)
                 staged.append((f.filename or "document", path))
-            results = add_documents(corpus, settings, staged, replace)
+            results = add_documents(corpus, settings, staged, replace, "send replace=true to replace it")
         body = {
             "results": [{"name": r.name, "status": r.status, "message": r.message, "source": r.source} for r in results]
         }

@@ -234,3 +234,32 @@ def test_a_running_server_checks_quotes_against_the_file_as_it_is_now(
         assert not after["abstained"] and "Donald Duk" in after["text"], after["text"]
         c = after["citations"][0]
         assert article.read_text(encoding="utf-8")[c["start"] : c["end"]] == c["quote"]
+
+
+def test_a_document_text_is_served_for_indexed_sources_only(api) -> None:  # type: ignore[no-untyped-def]
+    url, corpus, settings = api
+    source = "001_a1832f6365ab849e.txt"
+    got = httpx.get(f"{url}/v1/documents/{source}", timeout=60)
+    assert got.status_code == 200
+    body = got.json()
+    assert body["text"] == document_text(source, corpus, settings=settings) and body["title"] and body["chunks"] > 0
+    answer = httpx.post(f"{url}/v1/ask", json={"question": Q}, timeout=60).json()
+    c = answer["citations"][0]
+    shown = httpx.get(f"{url}/v1/documents/{c['source']}", timeout=60).json()["text"]
+    assert shown[c["start"] : c["end"]] == c["quote"]  # the offsets index this text
+    for other in ("nothing.txt", "../secret.txt", ".git/config"):
+        missing = httpx.get(f"{url}/v1/documents/{other}", timeout=60)
+        assert missing.status_code == 404 and missing.json()["error"]["code"] in ("document_not_found", "not_found")
+
+
+def test_a_taken_name_is_answered_in_the_api_s_own_words(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    shutil.copytree(DEFAULT_CORPUS, corpus)
+    settings = get_settings(index_dir=tmp_path / "index")
+    build_index(corpus, settings=settings)
+    files = {"files": ("memo.txt", b"The memo names Ilse Varga.\n", "text/plain")}
+    with serving(corpus, settings) as url:
+        assert httpx.post(f"{url}/v1/documents", files=files, timeout=120).status_code == 200
+        again = httpx.post(f"{url}/v1/documents", files=files, timeout=120)
+    message = again.json()["results"][0]["message"]
+    assert message == "Not added: memo.txt: a document with this name already exists; send replace=true to replace it"
