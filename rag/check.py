@@ -34,7 +34,7 @@ def check_index(corpus: str | Path | None = None, settings: Settings | None = No
     with damaged_store(engine.settings.index_dir):
         manifest = store.load_manifest()
         stored = store.stored_chunks()
-        ids, texts = store.all_texts()
+        ids, texts = store.all_texts(embedded=False)  # a chunk's own text, not its section path
         count = store.count()
     problems: list[str] = []
     expected = manifest.expected_ids()

@@ -808,14 +808,15 @@ class IndexStore:
         got = self._reading(lambda: self.collection.get(ids=ids, include=["embeddings"]))
         return {cid: np.asarray(emb, dtype=np.float32) for cid, emb in zip(got["ids"], got["embeddings"], strict=False)}
 
-    def all_texts(self) -> tuple[list[str], list[str]]:
-        """Every chunk's id and the text BM25 indexes (its section path, then its text)."""
+    def all_texts(self, embedded: bool = True) -> tuple[list[str], list[str]]:
+        """Every chunk's id and the text BM25 indexes (its section path, then its text); with
+        ``embedded=False``, the chunk's own text, the document's characters at its offsets."""
         ids: list[str] = []
         texts: list[str] = []
         for got in self._pages("collection", ["documents", "metadatas"]):
             ids.extend(got["ids"])
             for cid, t, meta in zip(got["ids"], got["documents"] or [], got["metadatas"] or [], strict=False):
-                texts.append(_node_chunk(cid, t or "", meta or {}).embed_text)
+                texts.append(_node_chunk(cid, t or "", meta or {}).embed_text if embedded else t or "")
         return ids, texts
 
     def forget_bm25(self) -> None:

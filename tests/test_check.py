@@ -76,3 +76,41 @@ def test_each_damage_is_named_then_repaired(kind: str, indexed) -> None:  # type
     assert fixed.exit_code == 0, fixed.output
     assert fixed.output.splitlines()[-2:] == ["repaired", "index ok: 2 documents, 15 chunks"]
     assert_index_consistent(corpus, settings)
+
+
+def test_a_fresh_index_of_every_format_with_headings_checks_ok(tmp_path: Path) -> None:
+    """A chunk is stored with its section path for BM25; the check compares the chunk's own text
+    with the document, so a healthy index of heading-bearing documents is not called broken."""
+    import docx
+    from pdfs import pages_pdf
+
+    from rag import build_index
+    from rag.settings import get_settings
+
+    corpus = tmp_path / "mixed"
+    corpus.mkdir()
+
+    def prose(tag: str, n: int) -> str:
+        return " ".join(f"The {tag} valve number {i} opens at dawn and closes at dusk." for i in range(n))
+
+    md = ["# Field guide\n"] + [f"\n## Part {s}\n\n{prose(f'md{s}', 40)}\n" for s in range(5)]
+    (corpus / "guide.md").write_text("".join(md), encoding="utf-8")
+    html = "".join(f"<h2>Chapter {s}</h2><p>{prose(f'html{s}', 40)}</p>" for s in range(4))
+    (corpus / "page.html").write_text(
+        f"<html><head><title>Manual</title></head><body><h1>Manual</h1>{html}</body></html>"
+    )
+    d = docx.Document()
+    d.add_heading("Report", level=1)
+    for s in range(4):
+        d.add_heading(f"Finding {s}", level=2)
+        d.add_paragraph(prose(f"docx{s}", 40))
+    d.save(str(corpus / "report.docx"))
+    (corpus / "paper.pdf").write_bytes(pages_pdf([[f"Section {p}", prose(f"pdf{p}", 12)] for p in range(3)]))
+    (corpus / "notes.txt").write_text(f"Notes\n\n{prose('txt', 80)}\n", encoding="utf-8")
+    settings = get_settings(index_dir=tmp_path / "index")
+    report = build_index(corpus, settings=settings)
+    assert sorted(report.added) == ["guide.md", "notes.txt", "page.html", "paper.pdf", "report.docx"], report.skipped
+    checked = check_index(corpus, settings)
+    assert checked.problems == () and checked.chunks > 10
+    res = CliRunner().invoke(cli, ["check", str(corpus), "--index-dir", str(tmp_path / "index")])
+    assert res.exit_code == 0 and res.output.startswith("index ok: 5 documents")
