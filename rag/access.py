@@ -37,6 +37,7 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 API_PREFIXES = ("/v1/", "/docs", "/redoc", "/openapi.json")  # what the key guards beside a mounted chat
 OPEN_PATHS = frozenset({"/v1/health"})
+WRITE_PATHS = ("/v1/documents",)  # the API's writes; the chat's upload panel answers to the chat's login
 
 
 def public_message(err: Exception, corpus: Path) -> str:
@@ -121,6 +122,7 @@ class Rules:
     upload_limit: int = 80_000_000
     upload_paths: tuple[str, ...] = ("/v1/documents", "/gradio_api/upload", "/upload")
     body_timeout_s: float = 30.0
+    writes: bool = True  # uploads and removals over /v1/documents: with a key or login, or opted in
 
     def limit(self, path: str) -> int:
         return self.upload_limit if path.rstrip("/").endswith(self.upload_paths) else self.json_limit
@@ -154,6 +156,7 @@ def rules_for(
     chat: bool,
     api_key: str | None = None,
     unprotected: bool = False,
+    allow_writes: bool = False,
     json_limit: int = 1_000_000,
     upload_limit: int = 80_000_000,
 ) -> Rules:
@@ -172,6 +175,7 @@ def rules_for(
         json_limit=json_limit,
         upload_limit=upload_limit,
         body_timeout_s=settings.request_timeout_s,
+        writes=bool(api_key or login or allow_writes) if api else True,
     )
 
 
@@ -206,8 +210,18 @@ class Guard:
         if rules.hosts is not None and host_name(host) not in rules.hosts:
             shown = host_name(host)[:100] or "(none)"
             return 421, f"unknown Host {shown!r}: this server answers to {', '.join(sorted(rules.hosts))}", "host_error"
-        if scope.get("method", "GET") not in SAFE_METHODS and _cross_site(headers, host):
+        unsafe = scope.get("method", "GET") not in SAFE_METHODS
+        if unsafe and _cross_site(headers, host):
             return 403, "cross-site request refused: write to this server from its own pages or a client", "csrf_error"
+        if unsafe and not rules.writes and path.startswith(WRITE_PATHS):
+            return (
+                403,
+                (
+                    "uploads and removals are off: serve with RAG_API_KEY (or RAG_AUTH) to allow them to those who "
+                    "log in, or with --allow-writes to allow them to anyone who can reach the server"
+                ),
+                "permission_error",
+            )
         if rules.needs_login(path) and not rules.authorized(headers.get("authorization", "")):
             if rules.api_key:
                 return 401, "missing or wrong API key (Authorization: Bearer …)", "authentication_error"

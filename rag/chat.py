@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from rag.errors import RagError
-from rag.library import MAX_UPLOAD_BYTES, TYPES_TEXT, add_documents, remove_document
+from rag.library import MAX_UPLOAD_BYTES, TYPES_TEXT, add_documents, removable, remove_document
 from rag.settings import ANSWERERS, MODES, AnswererName, Mode, Settings
 
 CONTEXT_CHARS = 280
@@ -119,13 +119,20 @@ def render_sources(answer: Any, text_of: Any, title_of: Any = None) -> str:
         )
     if answer.abstained:
         parts.append('<div class="src-abstain">No passage answers this. Related, but not an answer:</div>')
-        for p in answer.passages[:3]:
+        for p, closest in answer.related():
             c = p.chunk
             name = _card_name(c.source, text_of(c.source) or "", c.start, title_of)
+            body = html.escape(c.text)
+            if closest is not None:  # the passage's sentence nearest an answer, marked where it is
+                a, b = closest.start - c.start, closest.end - c.start
+                body = (
+                    f'{html.escape(c.text[:a])}<mark class="src-closest">{html.escape(c.text[a:b])}</mark>'
+                    f"{html.escape(c.text[b:])}"
+                )
             parts.append(
                 f'<details class="src-card" data-source="{html.escape(c.source)}"><summary '
                 f'title="{html.escape(c.source)} · characters {c.start}–{c.end}">{name}</summary>'
-                f'<div class="src-passage">{html.escape(c.text)}</div></details>'
+                f'<div class="src-passage">{body}</div></details>'
             )
         return "\n".join(parts)
     bold = {s.citation: s for s in reversed(getattr(answer, "phrases", ())) if s is not None}  # first wins
@@ -350,7 +357,7 @@ def build_app(corpus: Path, settings: Settings) -> Any:
         except RagError as err:
             return documents_table(), f"Not removed: {public_message(err, corpus)}", gr.skip()
         table = documents_table()
-        return table, done, gr.update(choices=[r[0] for r in table], value=None)
+        return table, done, gr.update(choices=[r[0] for r in table if removable(r[0])], value=None)
 
     # delete_cache: the upload route's copies (kept in the corpus, or refused) do not pile up
     with gr.Blocks(title="rag · cited answers", delete_cache=(600, 600)) as demo:
@@ -396,7 +403,9 @@ def build_app(corpus: Path, settings: Settings) -> Any:
             add = gr.Button("Add to corpus", elem_id="add")
             status = gr.Markdown(elem_id="status")
             with gr.Row():
-                victim = gr.Dropdown(choices=[r[0] for r in documents_table()], value=None, label="Remove a document")
+                victim = gr.Dropdown(choices=[r[0] for r in documents_table() if removable(r[0])], value=None,
+                                     label="Remove a document",
+                                     info="uploads only: the corpus's own files stay on disk")  # fmt: skip
                 drop = gr.Button("Remove", variant="stop")
 
         kept = gr.State({})  # message index of each reply -> its sources panel
@@ -449,7 +458,8 @@ def build_app(corpus: Path, settings: Settings) -> Any:
         # After a reload (or another client's upload) the list and the remove choice show the index now.
         def refreshed():  # type: ignore[no-untyped-def]
             names = [r[0] for r in documents_table()]
-            return documents_table(), gr.update(choices=names, value=None), gr.update(choices=names)
+            uploads = [n for n in names if removable(n)]
+            return documents_table(), gr.update(choices=uploads, value=None), gr.update(choices=names)
 
         demo.load(refreshed, None, [docs, victim, only], api_visibility="private")
         add.click(upload, [files, replace], [docs, status, files], api_name="upload").then(

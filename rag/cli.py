@@ -252,9 +252,11 @@ def ask_cmd(
         click.echo(f"unsupported by its citation: {sentence}")
     if answer.abstained and answer.passages:
         click.echo("\nRelated, but not an answer:")
-        for p in answer.passages[:3]:
-            snippet = " ".join(p.chunk.text.split())[:160]
-            click.echo(f"- {p.chunk.source} [{p.chunk.start}:{p.chunk.end}] {snippet}…")
+        for p, closest in answer.related():
+            start, text = (closest.start, closest.text) if closest else (p.chunk.start, p.chunk.text)
+            snippet = " ".join(text.split())
+            cut = snippet[:240] + ("…" if len(snippet) > 240 else "")
+            click.echo(f"- {p.chunk.source} [{start}:{closest.end if closest else p.chunk.end}] {cut}")
 
 
 @cli.command("eval")
@@ -316,6 +318,9 @@ def eval_cmd(
 @click.option("--port", type=int, default=8000, show_default=True)
 @click.option("--chat", "with_chat", is_flag=True, help="Also serve the browser chat at / on the same port.")
 @click.option("--unprotected", is_flag=True, help="Serve beyond loopback with no key or login (refused otherwise).")
+@click.option(
+    "--allow-writes", is_flag=True, help="Allow uploads and removals over /v1/documents without a key or login."
+)
 @store_options
 @friendly_errors
 def serve_cmd(
@@ -324,6 +329,7 @@ def serve_cmd(
     port: int,
     with_chat: bool,
     unprotected: bool,
+    allow_writes: bool,
     index_dir: Path | None,
     chroma_url: str | None,
 ) -> None:
@@ -331,12 +337,14 @@ def serve_cmd(
 
     Set RAG_API_KEY to require 'Authorization: Bearer <key>' (and RAG_AUTH=user:password for the
     chat's login with --chat: one login covers every route, or the server does not start).
-    Beyond 127.0.0.1 a key or login is required unless --unprotected.
+    Beyond 127.0.0.1 a key or login is required unless --unprotected. Uploads and removals over
+    /v1/documents need the key or login, or --allow-writes.
 
     \b
     Examples:
       rag serve
       rag serve --corpus ~/notes --port 8080 --chat
+      rag serve --allow-writes   # curl -F files=@notes.txt …/v1/documents, no key
       RAG_API_KEY=s3cret rag serve --host 0.0.0.0
       RAG_API_KEY=s3cret RAG_AUTH=alice:pw rag serve --chat --host 0.0.0.0
     """
@@ -349,7 +357,13 @@ def serve_cmd(
     corpus = corpus or settings.corpus
     # Built first: a server its logins would leave half open is refused before any indexing.
     app = create_app(
-        corpus, settings, api_key=settings.api_key or None, chat=with_chat, host=host, unprotected=unprotected
+        corpus,
+        settings,
+        api_key=settings.api_key or None,
+        chat=with_chat,
+        host=host,
+        unprotected=unprotected,
+        allow_writes=allow_writes,
     )
     click.echo(f"rag: {index_before_serving(corpus, settings)}", err=True)
     warm_up(corpus, settings)

@@ -29,3 +29,7 @@ class StoreError(RagError):
 
 class ReadOnlyError(RagError):
     """A folder the call must write to (the corpus, the index) is read-only; nothing was changed."""
+
+
+class NotRemovableError(RagError):
+    """A document that is the user's own file, not an upload: rag deletes only what it was given."""

@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from rag.errors import InputError, RagError, ReadOnlyError
+from rag.errors import InputError, NotRemovableError, RagError, ReadOnlyError
 from rag.loaders import SUPPORTED_SUFFIXES
 from rag.settings import Settings
 
@@ -142,8 +142,16 @@ def _refusal(original: str, name: str, src: Path, dest: Path, replace: bool) -> 
     return ""
 
 
+def removable(source: str) -> bool:
+    """Whether ``source`` was uploaded through rag (under ``uploads/``): the only files it deletes."""
+    return source.startswith("uploads/")
+
+
 def remove_document(corpus: Path, settings: Settings, source: str) -> str:
-    """Delete ``source`` from the corpus and the index; InputError unless the index holds it."""
+    """Delete an uploaded ``source`` from the corpus and the index.
+
+    InputError unless the index holds it; NotRemovableError for the user's own files (anything
+    not under ``uploads/``): those stay on disk, for the user to move or delete."""
     from rag.core import build_index, get_engine
 
     root = Path(corpus).resolve()
@@ -153,6 +161,11 @@ def remove_document(corpus: Path, settings: Settings, source: str) -> str:
         raise InputError(f"{source or 'nothing'} is not a document of this corpus")
     if path.is_symlink():
         raise InputError(f"{source} is not a document of this corpus (a symlink)")
+    if not removable(source):
+        raise NotRemovableError(
+            f"{source} is one of the corpus's own files, not an upload: rag deletes only what was uploaded through "
+            "it; move or delete the file in the corpus folder yourself, and the next rag index drops it"
+        )
     with _CHANGING, _set_aside(path, source) as aside:
         build_index(corpus, settings=settings)
         aside.unlink()

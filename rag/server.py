@@ -33,7 +33,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from rag.access import Guard, public_message, rules_for
-from rag.errors import IndexBusyError, InputError, RagError, ReadOnlyError
+from rag.errors import IndexBusyError, InputError, NotRemovableError, RagError, ReadOnlyError
 from rag.library import MAX_UPLOAD_BYTES, add_documents, remove_document
 from rag.settings import Mode, Settings
 
@@ -75,7 +75,7 @@ def _error(status: int, message: str, kind: str = "invalid_request_error", code:
 def _status_of(err: RagError) -> int:
     if isinstance(err, IndexBusyError):
         return 503
-    if isinstance(err, ReadOnlyError):
+    if isinstance(err, (ReadOnlyError, NotRemovableError)):
         return 403
     return 400 if isinstance(err, InputError) else 500
 
@@ -87,12 +87,14 @@ def create_app(
     chat: bool = False,
     host: str = "127.0.0.1",
     unprotected: bool = False,
+    allow_writes: bool = False,
 ) -> Any:
     """The FastAPI application serving ``corpus``; with ``chat``, the Gradio chat is mounted at ``/``.
 
     Every route sits behind one ``rag.access.Guard``: the key or login, the Host allow-list, the
     cross-site check and the byte limits. A server one login would leave half open, or one open
     beyond loopback without ``unprotected``, is refused here (``InputError``), before it listens.
+    Uploads and removals over ``/v1/documents`` need the key or login, or ``allow_writes``.
     """
     from rag.core import ask, ask_stream, get_engine
 
@@ -103,6 +105,7 @@ def create_app(
         chat=chat,
         api_key=api_key,
         unprotected=unprotected,
+        allow_writes=allow_writes,
         json_limit=MAX_JSON_BYTES,
         upload_limit=MAX_BODY_BYTES,
     )

@@ -202,6 +202,15 @@ class Answer:
     def passages(self) -> tuple[Passage, ...]:
         return self.evidence.passages
 
+    def related(self, n: int = 3) -> list[tuple[Passage, ScoredSentence | None]]:
+        """The first ``n`` passages, each with its sentence that best supports the question (None
+        when retrieval scored none of its sentences): what a refusal shows, where the passage is
+        closest to answering rather than from its start."""
+        best: dict[str, ScoredSentence] = {}
+        for c in self.evidence.candidates:  # best first
+            best.setdefault(c.sentence.chunk_id, c.sentence)
+        return [(p, best.get(p.chunk.id)) for p in self.passages[:n]]
+
     def to_dict(self) -> dict[str, object]:
         out: dict[str, object] = {
             "text": self.text,
@@ -218,8 +227,14 @@ class Answer:
             out["notice"] = self.notice
         if self.abstained:  # what the text promises: the related passages, which are not an answer
             out["related"] = [
-                {"source": p.chunk.source, "start": p.chunk.start, "end": p.chunk.end, "text": p.chunk.text}
-                for p in self.passages[:3]
+                {
+                    "source": p.chunk.source,
+                    "start": p.chunk.start,
+                    "end": p.chunk.end,
+                    "text": p.chunk.text,
+                    "closest": {"start": s.start, "end": s.end, "text": s.text} if s is not None else None,
+                }
+                for p, s in self.related()
             ]
         return out
 

@@ -161,7 +161,7 @@ class _AttackPage:
 @pytest.fixture
 def open_api(private_corpus: tuple[Path, Any]) -> Iterator[tuple[str, Path, Any]]:
     corpus, settings = private_corpus
-    with serving(corpus, settings) as url:
+    with serving(corpus, settings, allow_writes=True) as url:  # what the guard stops, not the opt-in
         yield url, corpus, settings
 
 

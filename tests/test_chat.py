@@ -291,3 +291,18 @@ def test_a_refusal_shows_no_confidence_in_the_reply_or_the_sources() -> None:
     assert "confidence" not in reply_markdown(refusal)
     answered = Answer("Yes. [1]", False, (), Evidence("q", "q", "hybrid", 5), confidence=0.8)
     assert 'confidence <span class="src-confidence">0.80</span>' in render_sources(answered, lambda s: "")
+
+
+@pytest.mark.unit
+def test_a_refusal_marks_each_related_passage_at_its_closest_sentence() -> None:
+    from rag.types import Answer, CandidateSentence, Chunk, Evidence, Passage, ScoredSentence
+
+    text = "Opening words. The pump <b>house</b> holds three pumps. Closing words."
+    chunk = Chunk(id="c1", source="d.txt", index=0, start=100, end=100 + len(text), text=text)
+    a = text.index("The pump")
+    sentence = ScoredSentence("d.txt", 100 + a, 100 + text.index(" Closing"), text[a : text.index(" Closing")], "c1",
+                              0.4, 0.4, 0.4, False)  # fmt: skip
+    evidence = Evidence("q", "q", "hybrid", 5, (Passage(chunk, 0.5),), (CandidateSentence(sentence, 0.4, 0),))
+    out = render_sources(Answer("The corpus does not say.", True, (), evidence), lambda s: "")
+    assert '<mark class="src-closest">The pump &lt;b&gt;house&lt;/b&gt; holds three pumps.</mark>' in out
+    assert "Opening words. <mark" in out and "</mark> Closing words." in out

@@ -236,3 +236,23 @@ def test_output_into_a_closed_pipe_or_a_file_stays_clean(tmp_path: Path, subproc
         )  # fmt: skip
     text = log.read_text()
     assert "\r" not in text and "eval hybrid: 20/20 q (100%)" in text, text[-500:]
+
+
+def test_a_refusal_shows_each_related_passage_at_its_closest_sentence(corpus_copy: Path, tmp_path: Path) -> None:
+    """The previews showed each chunk from its start, so the sentence nearest an answer was cut off."""
+    runner = CliRunner()
+    args = ["--corpus", str(corpus_copy), "--index-dir", str(tmp_path / "idx")]
+    refusal = "What is the boiling point of mercury?"
+    payload = json.loads(runner.invoke(cli, ["ask", refusal, "--json", *args]).output)
+    assert payload["abstained"]
+    closest = [p["closest"] for p in payload["related"]]
+    assert all(c is not None for c in closest)
+    for p, c in zip(payload["related"], closest, strict=True):
+        text = (corpus_copy / p["source"]).read_text(encoding="utf-8")
+        assert text[c["start"] : c["end"]] == c["text"] and p["start"] <= c["start"] < c["end"] <= p["end"]
+    assert any(
+        c["start"] > p["start"] for p, c in zip(payload["related"], closest, strict=True)
+    )  # not the chunk's start
+    out = runner.invoke(cli, ["ask", refusal, *args]).output
+    for p, c in zip(payload["related"], closest, strict=True):
+        assert f"- {p['source']} [{c['start']}:{c['end']}] {' '.join(c['text'].split())[:60]}" in out

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from conftest import read_only, serving
 
-from rag import ask
+from rag import ask, build_index
 from rag.errors import InputError
 from rag.library import add_documents, remove_document
 from rag.store import collection_name, folder_lock
@@ -25,7 +25,7 @@ def test_only_documents_the_index_holds_can_be_removed(private_corpus: tuple[Pat
     (corpus / ".git").mkdir()
     (corpus / ".git" / "config").write_text("[core]\n", encoding="utf-8")
     (corpus / "photo.jpg").write_bytes(b"\xff\xd8\xff\xe0 not a document")
-    with serving(corpus, settings) as url:
+    with serving(corpus, settings, allow_writes=True) as url:
         for source in (".git/config", "photo.jpg", "nothing.txt", "../corpus/photo.jpg"):
             r = httpx.delete(f"{url}/v1/documents/{source}", timeout=60)
             assert r.status_code == 404, (source, r.text)
@@ -37,22 +37,43 @@ def test_only_documents_the_index_holds_can_be_removed(private_corpus: tuple[Pat
 def test_remove_while_another_run_indexes_keeps_the_file(private_corpus: tuple[Path, Any]) -> None:
     corpus, settings = private_corpus
     held = settings.index_dir / collection_name(corpus.resolve(), settings)
-    with serving(corpus, settings) as url:
+    upload = corpus / "uploads" / "memo.txt"
+    with serving(corpus, settings, allow_writes=True) as url:
+        files = {"files": ("memo.txt", b"The memo names Ilse Varga.\n", "text/plain")}
+        assert httpx.post(f"{url}/v1/documents", files=files, timeout=120).status_code == 200
         with folder_lock(held, str(corpus)):  # another `rag index` holds the writer lock
-            busy = httpx.delete(f"{url}/v1/documents/{ARTICLE}", timeout=60)
+            busy = httpx.delete(f"{url}/v1/documents/uploads/memo.txt", timeout=60)
             assert busy.status_code == 503 and "index busy" in busy.json()["error"]["message"]
-            assert (corpus / ARTICLE).is_file()  # rolled back: the retry can still remove it
-            assert not [p for p in corpus.iterdir() if p.name.startswith(".")]
-        done = httpx.delete(f"{url}/v1/documents/{ARTICLE}", timeout=60)
+            assert upload.is_file()  # rolled back: the retry can still remove it
+            assert not [p for p in upload.parent.iterdir() if p.name.startswith(".")]
+        done = httpx.delete(f"{url}/v1/documents/uploads/memo.txt", timeout=60)
         assert done.status_code == 200, done.text
-    assert not (corpus / ARTICLE).exists()
+    assert not upload.exists()
+
+
+def test_the_api_deletes_only_uploads_and_writes_only_when_allowed(private_corpus: tuple[Path, Any]) -> None:
+    """`DELETE /v1/documents/<a file of the user's own>` removed the original from disk, with no key."""
+    corpus, settings = private_corpus
+    files = {"files": ("memo.txt", b"The memo names Ilse Varga.\n", "text/plain")}
+    with serving(corpus, settings) as url:  # the default: no key, no opt-in
+        off = httpx.post(f"{url}/v1/documents", files=files, timeout=60)
+        assert off.status_code == 403 and "uploads and removals are off" in off.json()["error"]["message"]
+        assert httpx.delete(f"{url}/v1/documents/{ARTICLE}", timeout=60).status_code == 403
+        assert httpx.get(f"{url}/v1/documents", timeout=60).status_code == 200  # reading stays open
+    with serving(corpus, settings, api_key="k") as url:
+        key = {"Authorization": "Bearer k"}
+        assert httpx.post(f"{url}/v1/documents", files=files, headers=key, timeout=120).status_code == 200
+        own = httpx.delete(f"{url}/v1/documents/{ARTICLE}", headers=key, timeout=60)
+        assert own.status_code == 403 and "not an upload" in own.json()["error"]["message"]
+        assert httpx.delete(f"{url}/v1/documents/uploads/memo.txt", headers=key, timeout=120).status_code == 200
+    assert (corpus / ARTICLE).is_file() and not (corpus / "uploads" / "memo.txt").exists()
 
 
 @pytest.mark.timeout(300)
 def test_parallel_uploads_of_one_name_add_one_and_lose_nothing_silently(private_corpus: tuple[Path, Any]) -> None:
     corpus, settings = private_corpus
     texts = [f"The vault code of the Skerry archive is {1000 + i}.\n" for i in range(8)]
-    with serving(corpus, settings) as url, ThreadPoolExecutor(8) as pool:
+    with serving(corpus, settings, allow_writes=True) as url, ThreadPoolExecutor(8) as pool:
 
         def upload(text: str) -> dict[str, Any]:
             r = httpx.post(
@@ -71,19 +92,22 @@ def test_parallel_uploads_of_one_name_add_one_and_lose_nothing_silently(private_
 
 def test_a_read_only_corpus_refuses_changes_in_one_line(private_corpus: tuple[Path, Any]) -> None:
     corpus, settings = private_corpus
-    with read_only(corpus), serving(corpus, settings) as url:
+    (corpus / "uploads").mkdir()
+    (corpus / "uploads" / "old.txt").write_text("An older upload names Tomas Brandt.\n", encoding="utf-8")
+    build_index(corpus, settings=settings)
+    with read_only(corpus), serving(corpus, settings, allow_writes=True) as url:
         r = httpx.post(
             f"{url}/v1/documents", files={"files": ("new.txt", b"New text here.\n", "text/plain")}, timeout=60
         )
         assert r.status_code == 422
         message = r.json()["results"][0]["message"]
         assert message.startswith("Not added: new.txt: cannot write to the corpus folder (Read-only file system)")
-        gone = httpx.delete(f"{url}/v1/documents/{ARTICLE}", timeout=60)
+        gone = httpx.delete(f"{url}/v1/documents/uploads/old.txt", timeout=60)
         assert gone.status_code == 403 and "not writable" in gone.json()["error"]["message"]
         assert httpx.post(f"{url}/v1/ask", json={"question": "Who is Qin Gang?"}, timeout=60).status_code == 200
-    assert (corpus / ARTICLE).is_file()
+    assert (corpus / ARTICLE).is_file() and (corpus / "uploads" / "old.txt").is_file()
     staged = corpus.parent / "staged.txt"
     staged.write_text("New text here.\n", encoding="utf-8")
     with read_only(corpus):
         (result,) = add_documents(corpus, settings, [("new.txt", staged)], replace=False)
-    assert result.status == "refused" and not (corpus / "uploads").exists()
+    assert result.status == "refused" and not (corpus / "uploads" / "new.txt").exists()

@@ -126,7 +126,7 @@ def test_documents_are_listed_uploaded_and_removed(tmp_path: Path) -> None:
     settings = get_settings(index_dir=tmp_path / "index")
     build_index(corpus, settings=settings)
     note = "The orchard behind the mill grows forty-two quince trees, planted by Ilse Varga in 1987.\n"
-    with serving(corpus, settings) as url:
+    with serving(corpus, settings, allow_writes=True) as url:
         listed = httpx.get(f"{url}/v1/documents").json()["documents"]
         assert {d["source"] for d in listed} == {p.name for p in DEFAULT_CORPUS.iterdir()}
         files = [
@@ -258,7 +258,7 @@ def test_a_taken_name_is_answered_in_the_api_s_own_words(tmp_path: Path) -> None
     settings = get_settings(index_dir=tmp_path / "index")
     build_index(corpus, settings=settings)
     files = {"files": ("memo.txt", b"The memo names Ilse Varga.\n", "text/plain")}
-    with serving(corpus, settings) as url:
+    with serving(corpus, settings, allow_writes=True) as url:
         assert httpx.post(f"{url}/v1/documents", files=files, timeout=120).status_code == 200
         again = httpx.post(f"{url}/v1/documents", files=files, timeout=120)
     message = again.json()["results"][0]["message"]
