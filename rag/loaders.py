@@ -21,7 +21,7 @@ from rag.errors import CorpusError, LoadError
 from rag.types import CONTROL_CHARS, Document, SkippedFile
 from rag.webpage import html_text
 
-TEXT_SUFFIXES = {".txt", ".md", ".markdown"}
+TEXT_SUFFIXES = {".txt", ".md", ".markdown", ".rst"}
 HTML_SUFFIXES = {".html", ".htm"}
 PDF_SUFFIXES = {".pdf"}
 DOCX_SUFFIXES = {".docx"}
@@ -265,10 +265,23 @@ def _sane_title(title: str) -> str:
     return title[:120]
 
 
+_FIELD = re.compile(r"([A-Za-z][A-Za-z-]{0,30}):[ \t]+(\S.*)")
+_RULE = re.compile(r"([=\-~^\"'`#*+:._<>])\1{2,}")
+
+
 def _first_line_title(text: str) -> str:
-    for line in text.splitlines():
-        line = line.strip().lstrip("\ufeff#").strip()
-        if line:
+    """The document's title: a ``Title:`` field of a header block at its top (PEPs, RFC-style
+    notes), else its first line of text (a Markdown ``#`` or an rST over/underline left out)."""
+    lines = text.lstrip("\ufeff").splitlines()
+    for line in lines[:40]:  # the header block, up to its first blank line
+        m = _FIELD.match(line.strip())
+        if not line.strip() or (m is None and not line[:1].isspace()):
+            break
+        if m is not None and m.group(1).lower() == "title":
+            return m.group(2).strip()[:120]
+    for line in lines:
+        line = line.strip().lstrip("#").strip()
+        if line and not _RULE.fullmatch(line):
             return line[:120]
     return ""
 

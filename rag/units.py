@@ -7,7 +7,9 @@ from the text alone (line shapes, as CommonMark defines them), so the same funct
 same units on a whole document and on any chunk of it (chunks start and end on unit
 boundaries), with offsets into that text:
 
-- a heading (``# Title``) is a unit of its own: context for the sentences under it, never quoted;
+- a heading (``# Title``, or a one-line title over an rST/setext underline ``=====``) is a unit
+  of its own: context for the sentences under it, never quoted; the adornment lines themselves
+  (underlines, overlines, transitions) are ``rule`` units, packed into chunks but never read;
 - a table row is one unit; the header row (the one above ``|---|``) is context, never quoted,
   and a row reads as ``header: cell; ...`` for scoring (``Unit.reading``);
 - a list item is one unit (split into sentences if it holds several), its wrapped lines joined;
@@ -26,7 +28,7 @@ from typing import Literal
 from rag.text import sentence_spans as prose_spans
 from rag.text import strip_span
 
-Kind = Literal["sentence", "heading", "header", "row", "code"]
+Kind = Literal["sentence", "heading", "header", "row", "code", "rule"]
 QUOTABLE: frozenset[str] = frozenset({"sentence", "row", "code"})
 
 _HEADING = re.compile(r" {0,3}(#{1,6})(?:[ \t]+|$)")
@@ -35,6 +37,11 @@ _SEPARATOR = re.compile(r"[ \t]*\|?(?:[ \t]*:?-{2,}:?[ \t]*\|)+(?:[ \t]*:?-{2,}:
 _ITEM = re.compile(r"[ \t]*(?:[-*+•]|\d{1,3}[.)])[ \t]+\S")
 _MARKER = re.compile(r"(?:[-*+•]|\d{1,3}[.)])[ \t]+")
 _FENCE = re.compile(r"[ \t]{0,3}(?:```|~~~)")
+# A line of one punctuation mark repeated: under a one-line title, the title is a heading
+# (reStructuredText, and Markdown's "Title\n====="); alone, an overline or a transition.
+_ADORNMENT = re.compile(r"[ \t]*([=\-~^\"'`#*+:._<>])\1{2,}[ \t]*$")
+_ADORNMENT_LEVEL = {"=": 1, "-": 2, "~": 3, "^": 4, '"': 5}
+_FIELD = re.compile(r"[A-Z][\w-]{0,30}:[ \t]+\S")  # "Author: …" lines of a header block: one unit each
 _WRAP_MIN = 40  # a line this long, followed by more prose, was wrapped, not ended
 _ENDS_SENTENCE = re.compile(r"[.!?…][\"'”’)\]]*\s*$")  # a line that ends a sentence ends it, wrapped or not
 
@@ -86,6 +93,7 @@ def text_units(text: str, start: int = 0, end: int | None = None) -> list[Unit]:
     header: tuple[str, ...] = ()
     in_code = False
     prev_row: Unit | None = None
+    para_lines = 0  # lines of the open paragraph: a one-line one above an adornment is a title
 
     def close() -> None:
         if para:
@@ -112,6 +120,13 @@ def text_units(text: str, start: int = 0, end: int | None = None) -> list[Unit]:
         elif _FENCE.match(line):
             close()
             in_code = True
+        elif m := _ADORNMENT.match(line):
+            title = text[para[0] : para[1]] if para else ""
+            if para and para_lines == 1 and not title.rstrip().endswith(".") and b - a >= min(len(title), 3):
+                units.append(Unit(para[0], para[1], "heading", level=_ADORNMENT_LEVEL.get(m.group(1), 3)))
+                para.clear()
+            close()
+            units.append(Unit(a, b, "rule"))  # an underline, overline or transition: packed, never read
         elif m := _HEADING.match(line):
             close()
             units.append(Unit(a, b, "heading", level=len(m.group(1))))
@@ -125,14 +140,18 @@ def text_units(text: str, start: int = 0, end: int | None = None) -> list[Unit]:
             units.append(prev_row)
         elif _ITEM.match(line):
             close()
-            para[:] = [a, b]
+            para[:], para_lines = [a, b], 1
         elif (
-            para and not _ENDS_SENTENCE.search(last_line) and (len(last_line.strip()) >= _WRAP_MIN or line[:1] in " \t")
+            para
+            and not _ENDS_SENTENCE.search(last_line)
+            and (len(last_line.strip()) >= _WRAP_MIN or line[:1] in " \t")
+            and not (_FIELD.match(line) and _FIELD.match(last_line))
         ):
             para[1] = b  # a wrapped line of the same paragraph or list item
+            para_lines += 1
         else:
             close()
-            para[:] = [a, b]
+            para[:], para_lines = [a, b], 1
         last_line = line
         if nl < 0:
             break

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -99,3 +101,68 @@ def test_units_are_stripped_ordered_slices_and_work_on_any_chunk(text: str) -> N
 def test_a_fence_line_with_an_info_string_is_markup() -> None:
     text = "```1\nprint(1)\n```"
     assert [text[u.start : u.end] for u in text_units(text)] == ["print(1)"]
+
+
+PEP_LIKE = """PEP: 8
+Title: Style Guide for the Zephyr Language
+Author: Ilse Varga
+Status: Active
+
+Introduction
+============
+
+This document gives coding conventions for code written in Zephyr.
+
+Maximum Line Length
+-------------------
+
+Limit all lines to a maximum of 83 characters, so that two files fit side by side.
+
+Tabs or Spaces?
+---------------
+
+Spaces are the preferred indentation method of the Zephyr project.
+"""
+
+
+def test_rst_and_setext_headings_are_headings_never_sentences() -> None:
+    from rag.units import text_units
+
+    units = text_units(PEP_LIKE + "\n=========\nOverlined\n=========\n\nText.\n\nSetext title\n===\n\n----\n")
+    kinds = [
+        (
+            u.kind,
+            u.level,
+            (PEP_LIKE + "\n=========\nOverlined\n=========\n\nText.\n\nSetext title\n===\n\n----\n")[u.start : u.end],
+        )
+        for u in units
+    ]
+    headings = [(level, t) for kind, level, t in kinds if kind == "heading"]
+    assert headings == [
+        (1, "Introduction"), (2, "Maximum Line Length"), (2, "Tabs or Spaces?"), (1, "Overlined"), (1, "Setext title")
+    ]  # fmt: skip
+    adornments = [(kind, t) for kind, _, t in kinds if set(t) <= set("=-~^ ")]
+    assert adornments and all(kind == "rule" for kind, _ in adornments)  # packed into chunks, never read
+    assert ("sentence", 0, "Title: Style Guide for the Zephyr Language") in kinds
+
+
+@pytest.mark.integration
+def test_a_pep_like_text_is_answered_from_its_sentence_and_titled_by_its_title_field(tmp_path: Path) -> None:
+    from rag import ask, build_index
+    from rag.core import get_engine
+    from rag.settings import get_settings
+
+    corpus = tmp_path / "peps"
+    corpus.mkdir()
+    (corpus / "pep-0008.txt").write_text(PEP_LIKE, encoding="utf-8")
+    (corpus / "guide.rst").write_text(PEP_LIKE.replace("Zephyr", "Quartz").replace("83", "91"), encoding="utf-8")
+    settings = get_settings(index_dir=tmp_path / "index")
+    report = build_index(corpus, settings=settings)
+    assert sorted(report.added) == ["guide.rst", "pep-0008.txt"]
+    engine = get_engine(corpus, settings)
+    assert engine.title("pep-0008.txt") == "Style Guide for the Zephyr Language"
+    assert engine.title("guide.rst") == "Style Guide for the Quartz Language"
+    a = ask("What is the maximum line length?", corpus=corpus, settings=settings)  # quoted the heading before
+    assert not a.abstained and a.citations
+    assert all(c.quote.strip() not in ("Maximum Line Length", "-------------------") for c in a.citations)
+    assert a.citations[0].quote.startswith("Limit all lines to a maximum of")
