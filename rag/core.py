@@ -33,7 +33,16 @@ from rag.request import AskOptions, Request
 from rag.retrieval import Retriever
 from rag.scoring import SentenceScorer
 from rag.settings import Settings, get_settings
-from rag.store import IndexStore, Manifest, collection_name, damaged_store, folder_lock, forget_client, move_aside
+from rag.store import (
+    IndexStore,
+    Manifest,
+    collection_name,
+    damaged_store,
+    folder_lock,
+    forget_client,
+    looks_damaged,
+    move_aside,
+)
 from rag.types import Answer, Evidence, IndexReport
 
 P = ParamSpec("P")
@@ -229,7 +238,8 @@ def rebuild_index(
     The way out of a damaged index. The old folder's writer lock is held throughout, so another
     ``rag index`` is told the index is busy; readers (a running server) keep answering from the
     old index until the new one is complete, then follow the swap. The old folder is moved to
-    ``<index_dir>.damaged-<time>`` (kept, never deleted); returns where it went, and the report.
+    ``<index_dir>.damaged-<time>`` when its database fails SQLite's check, else to
+    ``<index_dir>.previous-<time>`` (kept, never deleted); returns where it went, and the report.
     """
     settings = settings or get_settings()
     if settings.chroma_url:
@@ -244,7 +254,7 @@ def rebuild_index(
             report = Engine(path, fresh).index(progress=progress)
         finally:
             forget_client(staging / "chroma")
-        moved = move_aside(index_dir)
+        moved = move_aside(index_dir, "damaged" if looks_damaged(index_dir) else "previous")
         os.replace(staging, index_dir)
     with _engines_lock:
         _engines.clear()  # every engine of this process held the old folder open

@@ -274,15 +274,30 @@ def remove_snapshots() -> None:
         shutil.rmtree(_SNAPSHOTS.pop(), ignore_errors=True)
 
 
-def move_aside(index_dir: Path) -> Path | None:
-    """Rename a (damaged) index folder to ``<name>.damaged-<time>``; never deletes it."""
+def looks_damaged(index_dir: Path) -> bool:
+    """Whether the embedded database of ``index_dir`` fails SQLite's own check (read-only)."""
+    import sqlite3
+
+    db = index_dir / "chroma" / "chroma.sqlite3"
+    if not db.exists():
+        return False
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)) as con:
+            return str(con.execute("PRAGMA quick_check").fetchone()[0]) != "ok"
+    except sqlite3.Error:
+        return True
+
+
+def move_aside(index_dir: Path, label: str = "damaged") -> Path | None:
+    """Rename an index folder to ``<name>.<label>-<time>`` (``damaged``, or ``previous`` for a
+    sound one a rebuild replaced); never deletes it."""
     if not index_dir.exists():
         return None
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    dest = index_dir.with_name(f"{index_dir.name}.damaged-{stamp}")
+    dest = index_dir.with_name(f"{index_dir.name}.{label}-{stamp}")
     n = 1
     while dest.exists():
-        dest = index_dir.with_name(f"{index_dir.name}.damaged-{stamp}-{n}")
+        dest = index_dir.with_name(f"{index_dir.name}.{label}-{stamp}-{n}")
         n += 1
     os.replace(index_dir, dest)
     return dest

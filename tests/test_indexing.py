@@ -576,7 +576,7 @@ def test_rebuild_holds_the_writer_lock_and_readers_keep_answering(
             rebuild.kill()
     assert rebuild.returncode == 0, err
     assert "moved the old index to" in err and not staging.exists()
-    assert list(tmp_path.glob("cli-index.damaged-*"))
+    assert list(tmp_path.glob("cli-index.previous-*")) and not list(tmp_path.glob("cli-index.damaged-*"))
     time.sleep(1.1)  # the reader looks for another process's index once a second
     after = ask(q, corpus=corpus, settings=settings)
     assert after.short is not None and after.short.text == "Liu Pengyu"
