@@ -204,6 +204,16 @@ def _decode_text(raw: bytes) -> str:
 
 
 _UTF8_LIKE = re.compile(rb"[\xc0-\xf7][\x80-\xbf]")  # where decoding failed: a damaged UTF-8 sequence
+# The lead byte of UTF-8's Latin-1 letters (é is C3 A9) before an ASCII non-letter: Latin-1 text
+# almost never has "Ã" or "Â" before punctuation, a space or a digit ("SÃO" has a letter after it).
+_CUT_LEAD = re.compile(rb"[\xc2\xc3][\x00-\x40\x5b-\x60\x7b-\x7f]")
+
+
+def _mostly_ascii(sample: bytes) -> bool:
+    """Few bytes beyond ASCII (3, or 2 %): English-like text, not Cyrillic or CJK in an 8-bit code."""
+    return sum(b > 127 for b in sample) <= max(3, 0.02 * len(sample))
+
+
 OTHER_ENCODINGS = [
     "cp1251",
     "koi8_r",
@@ -227,7 +237,11 @@ def _detected(raw: bytes, err: UnicodeDecodeError) -> str:
     """
     where = f"byte 0x{raw[err.start]:02x} at offset {err.start}"
     sample = raw[:1_000_000]  # the first megabyte decides, in bounded time
-    damaged = err.reason == "unexpected end of data" or _UTF8_LIKE.match(raw, err.start)
+    damaged = (
+        err.reason == "unexpected end of data"
+        or _UTF8_LIKE.match(raw, err.start)
+        or (_CUT_LEAD.match(raw, err.start) and _mostly_ascii(sample))  # "Ã(": é's lead byte, cut off
+    )
     as_utf8 = sample.decode("utf-8", "replace")
     bad = as_utf8.count("\ufffd")
     if damaged or sum(ord(ch) > 127 for ch in as_utf8) - bad >= bad:  # mostly good UTF-8, some damage

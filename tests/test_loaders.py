@@ -444,3 +444,18 @@ def test_jsonl_in_a_folder_is_an_unsupported_file(tmp_path: Path) -> None:
     docs, skipped = load(tmp_path)
     assert docs == {}
     assert "unsupported" in skipped["rows.jsonl"].reason
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b"The caf\xc3( was closed on Monday.", b"Price: 12\xc2 euros, paid in cash at the door.", b"caf\xc3"],
+)
+def test_utf8_with_a_cut_sequence_is_skipped_not_read_as_latin1(raw: bytes, tmp_path: Path) -> None:
+    """Read as Latin-1 it became "cafÃ( was closed": the README promises damaged UTF-8 is skipped."""
+    (tmp_path / "bad.txt").write_bytes(raw)
+    (tmp_path / "cyrillic.txt").write_bytes("В Москве идёт снег. В городе тихо.".encode("cp1251"))
+    (tmp_path / "portuguese.txt").write_bytes("SÃO PAULO é uma cidade.".encode("latin-1"))
+    docs, skipped = load(tmp_path)
+    assert skipped["bad.txt"].reason.startswith("not valid UTF-8 (byte 0xc")
+    assert docs["cyrillic.txt"].text == "В Москве идёт снег. В городе тихо."
+    assert docs["portuguese.txt"].text == "SÃO PAULO é uma cidade."
