@@ -192,6 +192,13 @@ def check_cmd(path: Path | None, index_dir: Path | None, chroma_url: str | None,
 @click.option(
     "--source", "sources", multiple=True, help="Ask only this document (its path in the corpus); repeat for several."
 )
+@click.option(
+    "--history",
+    "history",
+    multiple=True,
+    metavar="QUESTION",
+    help="An earlier question of the conversation (repeat, oldest first): 'he', 'it' refer to it.",
+)
 @friendly_errors
 def ask_cmd(
     question: str,
@@ -204,6 +211,7 @@ def ask_cmd(
     answerer: str | None,
     strict: bool,
     sources: tuple[str, ...],
+    history: tuple[str, ...],
 ) -> None:
     """Answer QUESTION from the corpus, quoting the passages it rests on.
 
@@ -213,6 +221,7 @@ def ask_cmd(
       rag ask "When did Biden and Xi meet?" --mode dense --top-k 3 --json
       RAG_LLM_MODEL=llama3.2 rag ask "Who is Qin Gang?" --answerer openai --strict
       rag ask "Who is quoted?" --source 000_3090de67739d6d38.txt
+      rag ask "How long was the meeting with him?" --history "Who is China's ambassador to the US?"
     """
     from rag.nlp import preload
 
@@ -224,6 +233,7 @@ def ask_cmd(
         question,
         corpus=corpus,
         settings=settings,
+        history=list(history),
         mode=cast("Mode | None", mode),
         top_k=top_k,
         answerer=cast("AnswererName | None", answerer),

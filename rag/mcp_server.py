@@ -58,9 +58,21 @@ def build_server(corpus: Path, settings: Settings) -> Any:
 
     @server.tool()
     @_told
-    def ask(question: str, mode: str | None = None, top_k: int | None = None) -> dict[str, Any]:
-        """Answer a question from the documents, quoting the exact passages it rests on."""
-        answer = core_ask(question, corpus=corpus, settings=settings, mode=mode, top_k=top_k)  # type: ignore[arg-type]
+    def ask(
+        question: str, mode: str | None = None, top_k: int | None = None, history: list[str] | None = None
+    ) -> dict[str, Any]:
+        """Answer a question from the documents, quoting the exact passages it rests on.
+
+        ``history``: the conversation's earlier questions, oldest first, so a follow-up such as
+        "What did he say?" is read as being about who they named."""
+        answer = core_ask(
+            question,
+            corpus=corpus,
+            settings=settings,
+            history=history or [],
+            mode=mode,  # type: ignore[arg-type]
+            top_k=top_k,
+        )
         return get_engine(corpus, settings).answer_json(answer)
 
     @server.tool()

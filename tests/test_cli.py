@@ -256,3 +256,15 @@ def test_a_refusal_shows_each_related_passage_at_its_closest_sentence(corpus_cop
     out = runner.invoke(cli, ["ask", refusal, *args]).output
     for p, c in zip(payload["related"], closest, strict=True):
         assert f"- {p['source']} [{c['start']}:{c['end']}] {' '.join(c['text'].split())[:60]}" in out
+
+
+def test_ask_takes_the_conversation_so_far(corpus_copy: Path, tmp_path: Path) -> None:
+    runner = CliRunner()
+    args = ["--corpus", str(corpus_copy), "--index-dir", str(tmp_path / "idx"), "--json"]
+    q, before = "What did he say about the conflict?", "Who is the Chinese Embassy spokesman quoted about Ukraine?"
+    alone = json.loads(runner.invoke(cli, ["ask", q, *args]).output)
+    assert alone["abstained"]  # "he" is nobody yet
+    res = runner.invoke(cli, ["ask", q, "--history", before, *args])
+    assert res.exit_code == 0, res.output
+    payload = json.loads(res.output)
+    assert not payload["abstained"] and "Liu Pengyu said" in payload["text"]

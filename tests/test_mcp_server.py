@@ -84,3 +84,14 @@ def test_read_serves_indexed_documents_only_and_within_its_limit(
     assert len(w["before"]) + len(w["text"]) + len(w["after"]) <= MAX_READ_CHARS and w["text"] == big[50_000:50_100]
     assert len(w["before"]) == len(w["after"]) > 9_000  # the context is cut to fit, evenly
     assert not whole.is_error and len(whole.structured_content["text"]) == MAX_READ_CHARS
+
+
+def test_the_ask_tool_takes_the_conversation_so_far(indexed, subprocess_env: dict[str, str]) -> None:  # type: ignore[no-untyped-def]
+    corpus, settings = indexed
+    env = {**subprocess_env, "RAG_INDEX_DIR": str(settings.index_dir)}
+    q = "What did he say about the conflict?"
+    calls = [("ask", {"question": q}),
+             ("ask", {"question": q, "history": ["Who is the Chinese Embassy spokesman quoted about Ukraine?"]})]  # fmt: skip
+    _, (alone, followed) = asyncio.run(_session(corpus, env, calls))
+    assert alone.structured_content["abstained"]  # "he" is nobody yet
+    assert not followed.is_error and "Liu Pengyu said" in followed.structured_content["text"]
