@@ -66,6 +66,31 @@ class ChatBody(BaseModel):
     model: str
     messages: list[Message]
     stream: bool = False
+    max_tokens: int | None = Field(None, ge=1, description="Most tokens of the reply (then finish_reason 'length').")
+    max_completion_tokens: int | None = Field(None, ge=1, description="The newer name of max_tokens.")
+
+    def limit(self) -> int | None:
+        return self.max_completion_tokens or self.max_tokens
+
+
+class _Tokens:
+    """Token counts for ``usage`` and ``max_tokens``, by the embedding model's WordPiece tokenizer
+    (the only one this server has; an LLM's would count a little differently)."""
+
+    def __init__(self, tokenizer: Any, limit: int | None) -> None:
+        self.tokenizer, self.limit = tokenizer, limit
+
+    def count(self, text: str) -> int:
+        return int(self.tokenizer.count(text)) if text else 0
+
+    def cut(self, text: str) -> tuple[str, bool]:
+        """``text`` within the limit, and whether it was cut (at the end of its last whole token)."""
+        if self.limit is None:
+            return text, False
+        offsets = self.tokenizer.offsets(text)
+        if len(offsets) <= self.limit:
+            return text, False
+        return text[: offsets[self.limit - 1][1]], True
 
 
 def _error(status: int, message: str, kind: str = "invalid_request_error", code: str | None = None) -> Any:
@@ -161,19 +186,28 @@ def create_app(
             return _error(404, f"no model {body.model!r}: this server has {model_name!r}", code="model_not_found")
         question, history = _conversation(body.messages)
         stream = ask_stream(question, corpus=corpus, settings=settings, history=history)
+        tokens = _Tokens(get_engine(corpus, settings).encoder.tokenizer, body.limit())
+        prompt = sum(tokens.count(m.text()) for m in body.messages)
         if body.stream:
             first = next(stream)  # errors in the question surface as a status, not mid-stream
-            return StreamingResponse(_sse(first, stream, body.model, titled), media_type="text/event-stream")
+            return StreamingResponse(
+                _sse(_chain(first, stream), body.model, titled, tokens, prompt), media_type="text/event-stream"
+            )
         answer = next(item for item in stream if not isinstance(item, str))
+        text, cut = tokens.cut(answer.text)
         return {
             "id": f"chatcmpl-{uuid.uuid4().hex}",
             "object": "chat.completion",
             "created": int(time.time()),
             "model": body.model,
             "choices": [
-                {"index": 0, "message": {"role": "assistant", "content": answer.text}, "finish_reason": "stop"}
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": text},
+                    "finish_reason": "length" if cut else "stop",
+                }
             ],
-            "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+            "usage": _usage(prompt, tokens.count(text)),
             **_structured(titled(answer)),
         }
 
@@ -268,11 +302,15 @@ def _structured(answer: dict[str, Any]) -> dict[str, Any]:
     return {k: answer[k] for k in keys if k in answer}
 
 
-def _sse(first: Any, stream: Iterator[Any], model: str, titled: Any) -> Iterator[str]:
-    """The answer stream as OpenAI chat-completion chunks (server-sent events)."""
+def _usage(prompt: int, completion: int) -> dict[str, int]:
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+
+
+def _sse(items: Iterator[Any], model: str, titled: Any, tokens: _Tokens, prompt: int) -> Iterator[str]:
+    """The answer stream as OpenAI chat-completion chunks (server-sent events), within ``max_tokens``."""
     ident, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
 
-    def chunk(delta: dict[str, Any], finish: Literal["stop"] | None = None, **extra: Any) -> str:
+    def chunk(delta: dict[str, Any], finish: Literal["stop", "length"] | None = None, **extra: Any) -> str:
         body = {
             "id": ident,
             "object": "chat.completion.chunk",
@@ -284,11 +322,18 @@ def _sse(first: Any, stream: Iterator[Any], model: str, titled: Any) -> Iterator
         return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
 
     yield chunk({"role": "assistant", "content": ""})
-    for item in _chain(first, stream):
+    sent, cut = "", False
+    for item in items:
         if isinstance(item, str):
-            yield chunk({"content": item})
+            if cut:
+                continue  # past the limit: the answer is still finished, for its citations
+            shown, cut = tokens.cut(sent + item)
+            if len(shown) > len(sent):
+                yield chunk({"content": shown[len(sent) :]})
+                sent = shown
         else:
-            yield chunk({}, "stop", **_structured(titled(item)))
+            usage = _usage(prompt, tokens.count(sent))
+            yield chunk({}, "length" if cut else "stop", usage=usage, **_structured(titled(item)))
     yield "data: [DONE]\n\n"
 
 

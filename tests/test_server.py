@@ -263,3 +263,23 @@ def test_a_taken_name_is_answered_in_the_api_s_own_words(tmp_path: Path) -> None
         again = httpx.post(f"{url}/v1/documents", files=files, timeout=120)
     message = again.json()["results"][0]["message"]
     assert message == "Not added: memo.txt: a document with this name already exists; send replace=true to replace it"
+
+
+def test_max_tokens_is_honoured_and_usage_counts_tokens(api) -> None:  # type: ignore[no-untyped-def]
+    url = api[0]
+    client = openai.OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0)
+    messages: list[Any] = [{"role": "user", "content": Q}]
+    whole = client.chat.completions.create(model="rag", messages=messages)
+    assert whole.choices[0].finish_reason == "stop" and whole.usage is not None
+    assert whole.usage.prompt_tokens > 5 and whole.usage.completion_tokens > 20
+    assert whole.usage.total_tokens == whole.usage.prompt_tokens + whole.usage.completion_tokens
+    short = client.chat.completions.create(model="rag", messages=messages, max_tokens=6)
+    text = short.choices[0].message.content or ""
+    assert short.choices[0].finish_reason == "length" and short.usage is not None
+    assert short.usage.completion_tokens <= 6 and text and (whole.choices[0].message.content or "").startswith(text)
+    pieces, last = [], None
+    for chunk in client.chat.completions.create(model="rag", messages=messages, max_tokens=6, stream=True):
+        pieces.append(chunk.choices[0].delta.content or "")
+        last = chunk
+    assert "".join(pieces) == text and last is not None and last.choices[0].finish_reason == "length"
+    assert (last.model_extra or {})["citations"]  # the citations still travel beside the cut text
