@@ -14,6 +14,7 @@ from typing import Any, cast
 
 from rag.errors import RagError
 from rag.library import MAX_UPLOAD_BYTES, TYPES_TEXT, add_documents, removable, remove_document
+from rag.request import OPTION_LIMITS
 from rag.settings import ANSWERERS, MODES, AnswererName, Mode, Settings
 
 CONTEXT_CHARS = 280
@@ -284,6 +285,12 @@ def build_app(corpus: Path, settings: Settings) -> Any:
         manifest = engine().current_manifest()
         return [[src, e.chunks, e.title[:80]] for src, e in sorted(manifest.documents.items())]
 
+    def corpus_line() -> str:
+        """``**news** · 2 documents · 15 chunks``: which corpus this chat answers from."""
+        documents = engine().current_manifest().documents
+        chunks = sum(e.chunks for e in documents.values())
+        return f"**{plain_markdown(corpus.name)}** · {len(documents)} documents · {chunks} chunks"
+
     def respond(  # type: ignore[no-untyped-def]
         message: str,
         chat: list[dict[str, str]],
@@ -362,12 +369,16 @@ def build_app(corpus: Path, settings: Settings) -> Any:
     # delete_cache: the upload route's copies (kept in the corpus, or refused) do not pile up
     with gr.Blocks(title="rag · cited answers", delete_cache=(600, 600)) as demo:
         gr.Markdown("## Ask your documents\nAnswers quote the corpus verbatim; open a source to see the exact span.")
+        if settings.auth:
+            gr.HTML('<a href="/logout" id="logout">Log out</a>')
         history = gr.State([])
         with gr.Tab("Chat"), gr.Row():
             with gr.Column(scale=3):
-                chatbot = gr.Chatbot(label="Conversation", height=460, elem_id="chat")
+                about = gr.Markdown(corpus_line(), elem_id="corpus")
+                # no "share" button: an offline tool shares nothing with any hub
+                chatbot = gr.Chatbot(label="Conversation", height=460, elem_id="chat", buttons=["copy", "copy_all"])
                 with gr.Row():
-                    box = gr.Textbox(placeholder="Ask a question about the documents…", show_label=False, scale=5,
+                    box = gr.Textbox(placeholder="Ask your documents…", show_label=False, scale=5,
                                      elem_id="question", max_lines=4)  # fmt: skip
                     send = gr.Button("Ask", variant="primary", scale=1, elem_id="ask")
                 with gr.Row():
@@ -379,8 +390,9 @@ def build_app(corpus: Path, settings: Settings) -> Any:
                 sources = gr.HTML(elem_id="sources")
                 with gr.Accordion("Settings", open=False):
                     mode = gr.Radio(list(MODES), value=settings.mode, label="Retrieval mode")
-                    top_k = gr.Slider(1, 20, value=settings.top_k, step=1, label="Passages (top-k)")
-                    length = gr.Slider(1, 5, value=settings.max_sentences, step=1, label="Answer length (sentences)")
+                    top_k = gr.Slider(*OPTION_LIMITS["top_k"], value=settings.top_k, step=1, label="Passages (top-k)")
+                    length = gr.Slider(*OPTION_LIMITS["max_sentences"], value=settings.max_sentences, step=1,
+                                       label="Answer length (sentences)")  # fmt: skip
                     only = gr.Dropdown(
                         choices=[r[0] for r in documents_table()],
                         multiselect=True,
@@ -396,8 +408,9 @@ def build_app(corpus: Path, settings: Settings) -> Any:
                         info="extractive quotes sentences; openai/llamacpp write with an LLM, checked sentence by sentence",
                     )
         with gr.Tab("Documents"):
+            count = gr.Markdown(corpus_line(), elem_id="document-count")
             docs = gr.Dataframe(headers=["document", "chunks", "title"], value=documents_table, interactive=False,
-                                elem_id="documents")  # fmt: skip
+                                elem_id="documents", show_search="search")  # fmt: skip
             files = gr.File(label=f"Add documents ({TYPES_TEXT})", file_count="multiple", elem_id="upload")
             replace = gr.Checkbox(False, label="Replace documents that have the same name", elem_id="replace")
             add = gr.Button("Add to corpus", elem_id="add")
@@ -459,14 +472,16 @@ def build_app(corpus: Path, settings: Settings) -> Any:
         def refreshed():  # type: ignore[no-untyped-def]
             names = [r[0] for r in documents_table()]
             uploads = [n for n in names if removable(n)]
-            return documents_table(), gr.update(choices=uploads, value=None), gr.update(choices=names)
+            line = corpus_line()
+            return documents_table(), gr.update(choices=uploads, value=None), gr.update(choices=names), line, line
 
-        demo.load(refreshed, None, [docs, victim, only], api_visibility="private")
+        listing = [docs, victim, only, count, about]
+        demo.load(refreshed, None, listing, api_visibility="private")
         add.click(upload, [files, replace], [docs, status, files], api_name="upload").then(
-            refreshed, None, [docs, victim, only], api_visibility="private"
+            refreshed, None, listing, api_visibility="private"
         )
         drop.click(remove, [victim], [docs, status, victim], api_visibility="private").then(
-            refreshed, None, [docs, victim, only], api_visibility="private"
+            refreshed, None, listing, api_visibility="private"
         )
 
         def answer_api(question: str, mode: str = settings.mode, top_k: int = settings.top_k) -> dict[str, Any]:

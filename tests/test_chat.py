@@ -306,3 +306,36 @@ def test_a_refusal_marks_each_related_passage_at_its_closest_sentence() -> None:
     out = render_sources(Answer("The corpus does not say.", True, (), evidence), lambda s: "")
     assert '<mark class="src-closest">The pump &lt;b&gt;house&lt;/b&gt; holds three pumps.</mark>' in out
     assert "Opening words. <mark" in out and "</mark> Closing words." in out
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(180)
+def test_browser_the_chat_says_what_it_answers_from_and_fits_a_phone(server) -> None:  # type: ignore[no-untyped-def]
+    from playwright.sync_api import expect
+
+    with browser_page(server["url"]) as page:
+        about = page.locator("#corpus")
+        expect(about).to_contain_text("corpus · ", timeout=60_000)
+        expect(about).to_contain_text(" documents · ")
+        n = int(about.inner_text().split(" · ")[1].split()[0])
+        assert n >= 2
+        assert page.locator("#chat button[aria-label*='hare' i]").count() == 0  # no share to a hub
+        page.get_by_text("Settings", exact=True).click()
+        sliders = page.locator("input[type=range]")
+        expect(sliders.first).to_be_visible(timeout=30_000)
+        assert sorted(int(sliders.nth(i).get_attribute("max") or 0) for i in range(sliders.count())) == [10, 50]
+        page.get_by_role("tab", name="Documents").click()
+        expect(page.locator("#document-count")).to_contain_text(f"{n} documents")
+        expect(page.locator("#documents input[placeholder*='earch' i]").first).to_be_visible(timeout=30_000)
+        page.get_by_role("tab", name="Chat").click()
+        page.set_viewport_size({"width": 390, "height": 800})
+        box = page.locator("#question textarea")
+        expect(box).to_be_visible()
+        fits = page.evaluate(
+            """() => { const t = document.querySelector('#question textarea');
+                       const c = document.createElement('canvas').getContext('2d');
+                       c.font = getComputedStyle(t).font;
+                       return c.measureText(t.placeholder).width <= t.clientWidth; }"""
+        )
+        assert fits, "the placeholder is cut at phone width"
+        page.screenshot(path=str(ARTIFACTS / "phone.png"))

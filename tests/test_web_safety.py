@@ -360,6 +360,7 @@ def test_browser_login_then_chat(server) -> None:  # type: ignore[no-untyped-def
         bots = page.locator("#chat [data-testid='bot']")
         expect(bots.nth(0)).to_contain_text("Liu Pengyu", timeout=60_000)
         expect(page.locator("#sources details").first).to_be_visible(timeout=60_000)
+        assert page.locator("#logout").get_attribute("href") == "/logout"  # a way out of the login
 
         # A document carrying markup: quoted in the chat and the sources panel, never run.
         box.fill(XSS_Q)
