@@ -130,10 +130,13 @@ class ExtractiveAnswerer:
 
     @staticmethod
     def _seconds(quotable: list[tuple[CandidateSentence, Citation]]) -> list[tuple[CandidateSentence, Citation]]:
-        """What may join the first quote: its neighbour in the document, and the runner-up."""
+        """What may join the first quote: its neighbour in the document, and the runner-up; never
+        the same words again (one sentence that two documents share is quoted once)."""
         first = quotable[0][0].sentence
-        out = [q for q in quotable[1:] if q[0].sentence.source == first.source and adjacent(q[0].sentence, first)]
-        return out[:1] + [q for q in quotable[1:2] if q not in out[:1]]
+        said = " ".join(quotable[0][1].quote.split())
+        rest = [q for q in quotable[1:] if " ".join(q[1].quote.split()) != said]
+        out = [q for q in rest if q[0].sentence.source == first.source and adjacent(q[0].sentence, first)]
+        return out[:1] + [q for q in quotable[1:2] if q not in out[:1] and q in rest]
 
 
 def adjacent(a: ScoredSentence, b: ScoredSentence) -> bool:

@@ -176,8 +176,12 @@ def _word_bounds(text: str, a: int, b: int) -> tuple[int, int]:
 
 
 def reply_text(answer: Any) -> str:
-    """The chat reply: the answer, then what the reader must know about it, in the reply itself."""
-    lines = [answer.text]
+    """The chat reply: the answer, then what the reader must know about it, in the reply itself.
+
+    Quotes read cleanly (``rag.text.readable``); the sources panel shows them verbatim."""
+    from rag.text import readable
+
+    lines = [readable(answer.text)]
     if answer.notice:
         lines.append(f"Note: {answer.notice}")
     if not answer.abstained:

@@ -247,7 +247,9 @@ def ask_cmd(
         return
     if answer.phrases:  # the phrase that answers (one per part of the question), alone on the first line
         click.echo(" · ".join(s.text if s else "—" for s in answer.phrases))
-    click.echo(answer.text)
+    from rag.text import readable
+
+    click.echo(readable(answer.text))  # --json keeps the document's own characters
     if not answer.abstained:  # a refusal's number rates the passage it did not quote: no answer to rate
         click.echo(f"\nconfidence {answer.confidence:.2f} (estimated probability that the answer is right)")
     for s in answer.phrases:

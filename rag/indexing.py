@@ -127,7 +127,9 @@ def index_corpus(store: IndexStore, encoder: Encoder, progress: bool = False, re
     unchanged: list[str] = []
     skipped: list[SkippedFile] = []
     seen: set[str] = set()
-    writer = _Writer(store, encoder, manifest, reusable, _Progress(progress, store.corpus))
+    writer = _Writer(
+        store, encoder, manifest, reusable, _Progress(progress, store.corpus, store.settings.progress_every_s)
+    )
     touched = False  # stat details refreshed (or an older manifest format): saved even with nothing to embed
 
     scan = _scan(
@@ -221,7 +223,7 @@ def backfill_units(store: IndexStore, encoder: Encoder, manifest: Manifest, prog
     if progress and len(ids) >= PROGRESS_MIN_CHUNKS:
         from rag.progress import progress_bar
 
-        bar = progress_bar(len(ids), "sentence vectors", "chunk")
+        bar = progress_bar(len(ids), "sentence vectors", "chunk", store.settings.progress_every_s)
     made = 0
     for i in range(0, len(ids), BATCH_CHUNKS):
         chunks = list(store.get_chunks(ids[i : i + BATCH_CHUNKS]).values())
@@ -325,7 +327,7 @@ class _Progress:
     counted first.
     """
 
-    def __init__(self, enabled: bool, corpus: Path) -> None:
+    def __init__(self, enabled: bool, corpus: Path, every_s: float) -> None:
         self.bar: Any = None
         self.done_chunks = 0
         self.started = time.monotonic()
@@ -333,7 +335,7 @@ class _Progress:
             from rag.progress import progress_bar
 
             lines = _count_lines(corpus) if is_jsonl_corpus(corpus) else None
-            self.bar = progress_bar(lines, "indexing", "doc")
+            self.bar = progress_bar(lines, "indexing", "doc", every_s)
 
     def total(self, n: int) -> None:
         if self.bar is not None:

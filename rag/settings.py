@@ -204,6 +204,11 @@ class Settings(BaseSettings):
         description="Extra host names a served face answers to, comma-separated (RAG_ALLOWED_HOSTS); "
         "loopback names and the bound address always are. Any other Host header is refused (DNS rebinding).",
     )
+    progress_every_s: float = Field(
+        default=30.0,
+        ge=0,
+        description="Off a terminal, rag index and rag eval print a progress line this often (seconds).",
+    )
     request_timeout_s: float = Field(
         default=30.0,
         gt=0,

@@ -272,3 +272,36 @@ def terms(text: str) -> list[str]:
 def term_set(text: str) -> frozenset[str]:
     """``terms`` as a set, cached: the answerer scores the same sentences again and again."""
     return frozenset(terms(text))
+
+
+# What a reader sees of a quote: the same words, without the file's line breaks and markup. The
+# quote itself (its offsets, what verification checks) stays the document's own characters.
+_HYPHEN_BREAK = re.compile(r"(?<=[A-Za-z])-\n[ \t]*(?=[a-z])")  # "coarse-\ngrained": a PDF's line end
+_ROLE = re.compile(r":[\w.+-]+(?::[\w.+-]+)?:`([^`\n]+)`")  # rST :pep:`8`, :func:`open`
+_RST_LINK = re.compile(r"`([^`<\n]+?)(?:\s*<[^>\n]*>)?`__?")  # rST `text <url>`_ and `text`_
+_LITERAL = re.compile(r"``([^`\n]+)``|`([^`\n]+)`")
+_MD_LINK = re.compile(r"!?\[([^\]\n]*)\]\([^)\n]*\)")
+_EMPHASIS = re.compile(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1|(?<![\w*])([*_])(?=\S)(.+?)(?<=\S)\3(?![\w*])")
+_ROW_PIPES = re.compile(r"^\s*\|(.*)\|\s*((?:\[\d+\]\s*)*)$")  # a table row, and its citation marker
+
+
+def readable(text: str) -> str:
+    """``text`` as a reader should see it: hard line breaks joined (a line-end hyphen kept, the
+    words joined), Markdown and reStructuredText markup and table pipes left out; paragraphs
+    (blank lines) stay apart."""
+    return "\n\n".join(_readable(p) for p in re.split(r"\n[ \t]*\n\s*", text.strip()))
+
+
+def _readable(text: str) -> str:
+    text = _HYPHEN_BREAK.sub("-", text)
+    lines = []
+    for line in text.split("\n"):
+        row = _ROW_PIPES.match(line)
+        cells = " · ".join(c.strip() for c in row.group(1).split("|")) if row else ""
+        lines.append(f"{cells} {row.group(2)}".rstrip() if row else line)
+    text = _ROLE.sub(r"\1", "\n".join(lines))
+    text = _RST_LINK.sub(r"\1", text)
+    text = _LITERAL.sub(lambda m: m.group(1) or m.group(2), text)
+    text = _MD_LINK.sub(r"\1", text)
+    text = _EMPHASIS.sub(lambda m: m.group(2) or m.group(4), text)
+    return re.sub(r"[ \t]*\n\s*", " ", text).strip()

@@ -95,3 +95,25 @@ def test_documents_edited_since_indexing_are_cited_where_their_sentences_are_now
     c = after.citations[0]
     assert c.start == before.citations[0].start + 16
     assert (folder / "dam.txt").read_text(encoding="utf-8")[c.start : c.end] == c.quote
+
+
+@pytest.mark.integration
+def test_a_sentence_two_documents_share_is_quoted_once(tmp_path: Path) -> None:
+    import shutil
+
+    from conftest import DEFAULT_CORPUS
+
+    from rag import ask, build_index
+    from rag.settings import get_settings
+
+    corpus = tmp_path / "corpus"
+    shutil.copytree(DEFAULT_CORPUS, corpus)
+    shared = "The lighthouse of Skerry Point was finished in 1911 by the engineer Ottilie Brandt."
+    (corpus / "a.md").write_text(f"# Lighthouses\n\n{shared}\n\nThe keeper lives in the town.\n", encoding="utf-8")
+    (corpus / "b.md").write_text(f"# Coast notes\n\n{shared}\n\nGulls nest on the rocks.\n", encoding="utf-8")
+    settings = get_settings(index_dir=tmp_path / "index", max_sentences=3)
+    build_index(corpus, settings=settings)
+    a = ask("Who finished the lighthouse of Skerry Point?", corpus=corpus, settings=settings)
+    assert not a.abstained
+    quotes = [" ".join(c.quote.split()) for c in a.citations]
+    assert len(quotes) == len(set(quotes)), quotes  # before: the same sentence as [1] and [2]

@@ -339,3 +339,16 @@ def test_browser_the_chat_says_what_it_answers_from_and_fits_a_phone(server) -> 
         )
         assert fits, "the placeholder is cut at phone width"
         page.screenshot(path=str(ARTIFACTS / "phone.png"))
+
+
+@pytest.mark.unit
+def test_the_reply_reads_cleanly_while_the_sources_stay_verbatim() -> None:
+    from rag.chat import reply_markdown
+    from rag.types import Answer, Citation, Evidence
+
+    text = "Cargo expects\nthe crate root inside the ``src`` directory."
+    a = Answer(f"{text} [1]", False, (Citation("ch07.md", 0, len(text), text, 0.9),), Evidence("q", "q", "hybrid", 5))
+    reply = reply_markdown(a)
+    assert "Cargo expects the crate root inside the src directory" in reply.replace("\\", "")
+    assert "``" not in reply and "\n" not in reply.split("\n\n")[0]
+    assert "the crate root inside the ``src`` directory." in render_sources(a, lambda s: text)

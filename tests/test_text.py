@@ -307,3 +307,32 @@ def test_splitting_grows_linearly_on_adversarial_text(kind: str) -> None:
     assert ratio < 30, f"{kind}: 10 MB took {ratio:.0f}x the time of 1 MB"
     spans = sentence_spans(big)
     assert all(a < b for a, b in spans) and all(b1 <= a2 for (_, b1), (a2, _) in itertools.pairwise(spans))
+
+
+@pytest.mark.parametrize(
+    ("raw", "shown"),
+    [
+        ("Put modules inside the ``src``\ndirectory. [1]", "Put modules inside the src directory. [1]"),
+        (
+            "The crate root is *main.rs* and **lib.rs**; `cargo` builds it.",
+            "The crate root is main.rs and lib.rs; cargo builds it.",
+        ),
+        (
+            "It is coarse-\ngrained, see `PEP 8 <https://x>`_ and :pep:`257`.",
+            "It is coarse-grained, see PEP 8 and 257.",
+        ),
+        ("| Quince | 42 | 1987 | [2]", "Quince · 42 · 1987 [2]"),
+        (
+            "See [the book](https://x); snake_case_names and 2*3*4 stay.",
+            "See the book; snake_case_names and 2*3*4 stay.",
+        ),
+        (
+            "First part. [1]\n\n“Second?” The corpus does not say.",
+            "First part. [1]\n\n“Second?” The corpus does not say.",
+        ),
+    ],
+)
+def test_readable_shows_the_words_without_line_breaks_and_markup(raw: str, shown: str) -> None:
+    from rag.text import readable
+
+    assert readable(raw) == shown

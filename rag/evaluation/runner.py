@@ -204,7 +204,7 @@ def run_eval(
     curves: dict[str, dict[str, list[float]]] = {}
     for mode in modes:
         totals = ModeTotals()
-        bar = _bar(len(rows), f"eval {mode}", progress)
+        bar = _bar(len(rows), f"eval {mode}", progress, settings.progress_every_s)
         for row in rows:
             t0 = time.perf_counter()
             answer = ask(row.question, corpus, mode=mode, history=row.history, settings=settings)
@@ -230,12 +230,12 @@ def run_eval(
     return report
 
 
-def _bar(total: int, desc: str, enabled: bool):  # type: ignore[no-untyped-def]
+def _bar(total: int, desc: str, enabled: bool, every_s: float):  # type: ignore[no-untyped-def]
     if not enabled:
         return None
     from rag.progress import progress_bar
 
-    return progress_bar(total, desc, "q")
+    return progress_bar(total, desc, "q", every_s)
 
 
 def write_report(
