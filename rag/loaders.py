@@ -325,7 +325,37 @@ def _pdf_text(raw: bytes, max_seconds: float) -> tuple[str, str]:
     text = str(result["text"])
     if not text.strip():
         raise LoadError("PDF has no extractable text (scanned images?)")
-    return text, _sane_title(str(result["title"])) or _first_line_title(text)
+    return text, _sane_title(str(result["title"])) or _pdf_title(text)
+
+
+_TRAILING_WORD = re.compile(r"(?:\b(?:a|an|the|of|for|in|on|and|or|to|with|from|by|as|at)|[:,\-–—])\s*$", re.I)
+
+
+def _pdf_title(text: str) -> str:
+    """The title printed on a PDF's first page, for a file whose metadata has none.
+
+    Lines that open or close two pages or more are running headers and footers ("SALTZER ET
+    AL. 1"), never the title; page numbers and lines without letters are skipped; a title cut
+    by a line break after "in", "of", a colon… goes on with the next line.
+    """
+    pages = [[line.strip() for line in page.strip().splitlines() if line.strip()] for page in text.split("\f")]
+
+    def key(line: str) -> str:
+        return re.sub(r"\d+", "#", line.lower())
+
+    edges = [key(line) for page in pages for line in page[:2] + page[-2:]]
+    running = {k for k in set(edges) if sum(1 for page in pages if k in map(key, page[:2] + page[-2:])) >= 2}
+    first = [
+        line for line in (pages[0] if pages else []) if key(line) not in running and re.search(r"[A-Za-z]{2}", line)
+    ]
+    if not first:
+        return _first_line_title(text)
+    title = first[0]
+    for line in first[1:3]:
+        if not _TRAILING_WORD.search(title) or len(title) + len(line) > 160:
+            break
+        title = f"{title} {line}"
+    return title[:200]
 
 
 def iter_jsonl(corpus: Path, max_bytes: int | None = None) -> Iterator[Document | SkippedFile]:

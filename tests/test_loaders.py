@@ -459,3 +459,21 @@ def test_utf8_with_a_cut_sequence_is_skipped_not_read_as_latin1(raw: bytes, tmp_
     assert skipped["bad.txt"].reason.startswith("not valid UTF-8 (byte 0xc")
     assert docs["cyrillic.txt"].text == "В Москве идёт снег. В городе тихо."
     assert docs["portuguese.txt"].text == "SÃO PAULO é uma cidade."
+
+
+def test_a_pdf_without_a_metadata_title_is_titled_from_its_first_page(tmp_path: Path) -> None:
+    """Running headers ("SALTZER ET AL. 1") were taken as the title, and a two-line title was cut."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from pdfs import pages_pdf
+
+    pages = [
+        ["SALTZER ET AL. 1", "End-to-End Arguments in", "System Design", "J. H. Saltzer, D. P. Reed and D. D. Clark",
+         "This paper presents a design principle that helps guide placement of functions."],
+        ["SALTZER ET AL. 2", "The argument appeals to application requirements.", "Page 2"],
+        ["SALTZER ET AL. 3", "Careful file transfer is the first example.", "Page 3"],
+    ]  # fmt: skip
+    (tmp_path / "e2e.pdf").write_bytes(pages_pdf(pages))
+    docs, skipped = load(tmp_path)
+    assert skipped == {} and docs["e2e.pdf"].title == "End-to-End Arguments in System Design"
