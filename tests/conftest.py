@@ -114,6 +114,19 @@ def private_corpus(tmp_path: Path) -> tuple[Path, Any]:
 
 
 @pytest.fixture
+def cli_corpus(tmp_path: Path, subprocess_env: dict[str, str]) -> tuple[Path, Any]:
+    """Like ``private_corpus``, indexed into the index dir the ``rag`` subprocesses of this test use."""
+    from rag import build_index
+    from rag.settings import get_settings
+
+    corpus = tmp_path / "corpus"
+    shutil.copytree(DEFAULT_CORPUS, corpus)
+    settings = get_settings(index_dir=Path(subprocess_env["RAG_INDEX_DIR"]))
+    build_index(corpus, settings=settings)
+    return corpus, settings
+
+
+@pytest.fixture
 def settings(tmp_path: Path):  # type: ignore[no-untyped-def]
     """Settings with an index dir private to one test."""
     from rag.settings import get_settings

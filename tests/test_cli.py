@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -175,24 +176,18 @@ def test_the_first_ask_on_a_machine_with_no_model_export_answers(tmp_path: Path)
 @pytest.mark.integration
 @pytest.mark.timeout(300)
 def test_a_face_starts_while_another_process_holds_the_writer_lock(
-    tmp_path: Path, subprocess_env: dict[str, str]
+    cli_corpus: tuple[Path, Any], subprocess_env: dict[str, str]
 ) -> None:
     """`rag serve` beside another face (or a `rag index`) on one corpus: readers never need the lock."""
-    import shutil
     import socket
     import time
 
     import httpx
-    from conftest import DEFAULT_CORPUS, free_port
+    from conftest import free_port
 
-    from rag.core import build_index
-    from rag.settings import get_settings
     from rag.store import collection_name, folder_lock
 
-    corpus = tmp_path / "corpus"
-    shutil.copytree(DEFAULT_CORPUS, corpus)
-    settings = get_settings(index_dir=Path(subprocess_env["RAG_INDEX_DIR"]))
-    build_index(corpus, settings=settings)
+    corpus, settings = cli_corpus
     port = free_port()
     with folder_lock(settings.index_dir / collection_name(corpus.resolve(), settings), str(corpus)):
         proc = subprocess.Popen(

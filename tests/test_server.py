@@ -151,13 +151,10 @@ def test_documents_are_listed_uploaded_and_removed(tmp_path: Path) -> None:
 
 
 def test_the_document_list_follows_an_index_another_process_made(
-    tmp_path: Path, subprocess_env: dict[str, str]
+    cli_corpus: tuple[Path, Any], subprocess_env: dict[str, str]
 ) -> None:
     """Listing is served from memory, yet what `rag index` in another process added shows at once."""
-    corpus = tmp_path / "corpus"
-    shutil.copytree(DEFAULT_CORPUS, corpus)
-    settings = get_settings(index_dir=Path(subprocess_env["RAG_INDEX_DIR"]))
-    build_index(corpus, settings=settings)
+    corpus, settings = cli_corpus
     with serving(corpus, settings) as url:
         assert httpx.get(f"{url}/v1/health").json()["documents"] == 2
         (corpus / "harbour.txt").write_text("The ferry to Oslo leaves at 7 pm from the new terminal.\n")
@@ -210,14 +207,11 @@ def test_a_huge_history_item_is_refused_like_a_huge_question(api) -> None:  # ty
 
 
 def test_a_running_server_checks_quotes_against_the_file_as_it_is_now(
-    tmp_path: Path, subprocess_env: dict[str, str]
+    cli_corpus: tuple[Path, Any], subprocess_env: dict[str, str]
 ) -> None:
     """An edit that keeps size and mtime (`touch -r`) is seen at once; another process's re-index
     is followed without a restart."""
-    corpus = tmp_path / "corpus"
-    shutil.copytree(DEFAULT_CORPUS, corpus)
-    settings = get_settings(index_dir=Path(subprocess_env["RAG_INDEX_DIR"]))
-    build_index(corpus, settings=settings)
+    corpus, settings = cli_corpus
     article = corpus / "001_a1832f6365ab849e.txt"
     with serving(corpus, settings) as url:
         first = httpx.post(f"{url}/v1/ask", json={"question": Q}, timeout=60).json()
