@@ -385,6 +385,10 @@ def build_app(corpus: Path, settings: Settings) -> Any:
                     box = gr.Textbox(placeholder="Ask your documents…", show_label=False, scale=5,
                                      elem_id="question", max_lines=4)  # fmt: skip
                     send = gr.Button("Ask", variant="primary", scale=1, elem_id="ask")
+                titles = [e.title for _, e in sorted(engine().current_manifest().documents.items()) if e.title][:3]
+                if titles:  # a first question for someone who does not know the corpus yet
+                    gr.Examples([[f"What is “{t[:80]}” about?"] for t in titles], inputs=[box], label="Try",
+                                elem_id="examples")  # fmt: skip
                 with gr.Row():
                     clear = gr.Button("New conversation", size="sm")
                     download = gr.DownloadButton("Download conversation (Markdown)", size="sm", value=None,

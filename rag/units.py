@@ -9,7 +9,9 @@ boundaries), with offsets into that text:
 
 - a heading (``# Title``, or a one-line title over an rST/setext underline ``=====``) is a unit
   of its own: context for the sentences under it, never quoted; the adornment lines themselves
-  (underlines, overlines, transitions) are ``rule`` units, packed into chunks but never read;
+  (underlines, overlines, transitions) are ``rule`` units, packed into chunks but never read, as
+  are lines of markup alone (an HTML tag or comment, an rST directive or link target, a Markdown
+  link reference definition);
 - a table row is one unit; the header row (the one above ``|---|``) is context, never quoted,
   and a row reads as ``header: cell; ...`` for scoring (``Unit.reading``);
 - a list item is one unit (split into sentences if it holds several), its wrapped lines joined;
@@ -41,6 +43,14 @@ _FENCE = re.compile(r"[ \t]{0,3}(?:```|~~~)")
 # (reStructuredText, and Markdown's "Title\n====="); alone, an overline or a transition.
 _ADORNMENT = re.compile(r"[ \t]*([=\-~^\"'`#*+:._<>])\1{2,}[ \t]*$")
 _ADORNMENT_LEVEL = {"=": 1, "-": 2, "~": 3, "^": 4, '"': 5}
+# A line that is markup, not prose: an HTML tag or comment alone on its line (Markdown allows
+# them), an rST directive, comment or link target (".. code-block::", ".. _name: url"), a
+# Markdown link reference definition ("[toml]: https://toml.io"). Packed into chunks, never read.
+_MARKUP_LINE = re.compile(
+    r"[ \t]*(?:</?[A-Za-z][^>]*>|<!--.*-->|\.\.(?:[ \t].*)?|\[[^\]\n]+\]:[ \t]+\S+(?:[ \t].*)?)[ \t]*$"
+    r"|[ \t]+:[\w-]+:(?:[ \t].*)?$"  # an indented directive option (":class: good")
+)
+_OPTION = re.compile(r"[ \t]+:[\w-]+:(?:[ \t].*)?$")
 _FIELD = re.compile(r"[A-Z][\w-]{0,30}:[ \t]+\S")  # "Author: …" lines of a header block: one unit each
 _WRAP_MIN = 40  # a line this long, followed by more prose, was wrapped, not ended
 _ENDS_SENTENCE = re.compile(r"[.!?…][\"'”’)\]]*\s*$")  # a line that ends a sentence ends it, wrapped or not
@@ -94,6 +104,9 @@ def text_units(text: str, start: int = 0, end: int | None = None) -> list[Unit]:
     in_code = False
     prev_row: Unit | None = None
     para_lines = 0  # lines of the open paragraph: a one-line one above an adornment is a title
+    in_comment = False  # inside an HTML comment that spans lines
+    in_literal = False  # after a line ending "::" (rST): the block indented deeper is code
+    literal_indent = 0  # the indentation of that line
 
     def close() -> None:
         if para:
@@ -109,7 +122,17 @@ def text_units(text: str, start: int = 0, end: int | None = None) -> list[Unit]:
         line_end = end if nl < 0 else nl
         line = text[pos:line_end]
         a, b = strip_span(text, pos, line_end)
-        if in_code:
+        indent = len(line) - len(line.lstrip(" \t"))
+        if in_literal and b > a and indent <= literal_indent:
+            in_literal = False  # the literal block ends at the first line as little indented as "::"
+        if in_literal and b > a:
+            close()
+            units.append(Unit(a, b, "rule" if _OPTION.match(line) else "code"))
+        elif in_comment:
+            in_comment = "-->" not in line
+            if b > a:
+                units.append(Unit(a, b, "rule"))
+        elif in_code:
             if _FENCE.match(line):
                 in_code = False
             elif b > a:
@@ -120,6 +143,13 @@ def text_units(text: str, start: int = 0, end: int | None = None) -> list[Unit]:
         elif _FENCE.match(line):
             close()
             in_code = True
+        elif line.lstrip().startswith("<!--") and "-->" not in line:
+            close()
+            in_comment = True
+            units.append(Unit(a, b, "rule"))
+        elif _MARKUP_LINE.match(line):
+            close()
+            units.append(Unit(a, b, "rule"))
         elif m := _ADORNMENT.match(line):
             title = text[para[0] : para[1]] if para else ""
             if para and para_lines == 1 and not title.rstrip().endswith(".") and b - a >= min(len(title), 3):
@@ -152,6 +182,10 @@ def text_units(text: str, start: int = 0, end: int | None = None) -> list[Unit]:
         else:
             close()
             para[:], para_lines = [a, b], 1
+        if b > a and line.rstrip().endswith("::") and not in_code and not in_comment and not in_literal:
+            bullet = _MARKER.match(line, indent)  # in a list item, its text's indentation counts
+            literal_indent = bullet.end() if bullet else indent
+            in_literal = True  # "For example::", ".. code-block::" open a block indented deeper
         last_line = line
         if nl < 0:
             break

@@ -320,6 +320,7 @@ def test_browser_the_chat_says_what_it_answers_from_and_fits_a_phone(server) -> 
         n = int(about.inner_text().split(" · ")[1].split()[0])
         assert n >= 2
         assert page.locator("#chat button[aria-label*='hare' i]").count() == 0  # no share to a hub
+        expect(page.locator("#examples")).to_contain_text("What is “", timeout=30_000)  # questions to start from
         page.get_by_text("Settings", exact=True).click()
         sliders = page.locator("input[type=range]")
         expect(sliders.first).to_be_visible(timeout=30_000)

@@ -166,3 +166,23 @@ def test_a_pep_like_text_is_answered_from_its_sentence_and_titled_by_its_title_f
     assert not a.abstained and a.citations
     assert all(c.quote.strip() not in ("Maximum Line Length", "-------------------") for c in a.citations)
     assert a.citations[0].quote.startswith("Limit all lines to a maximum of")
+
+
+def test_markup_lines_and_literal_blocks_are_never_read_as_prose() -> None:
+    from rag.units import text_units
+
+    text = (
+        '<Listing file-name="src/main.rs">\n\n```rust\nfn main() {}\n```\n\n</Listing>\n\n'
+        "<!-- manual-regeneration\ncd listings/ch03\ncargo run\n-->\n\n"
+        "[toml]: https://toml.io\n\n"
+        ".. _`multiline if-statements`:\n\n"
+        "Rather not::\n\n    if x:  # a comment\n        pass\n\nBack in prose, a real sentence.\n\n"
+        "- Don't do::\n\n      def f(a, b):\n          pass\n\n  The list item goes on here.\n\n"
+        ".. code-block::\n   :class: good\n\n   # Correct:\n   x = 1\n"
+    )
+    units = [(u.kind, text[u.start : u.end]) for u in text_units(text)]
+    read = [t for kind, t in units if kind == "sentence"]
+    assert read == ["Rather not::", "Back in prose, a real sentence.", "Don't do::", "The list item goes on here."]
+    code = [t for kind, t in units if kind == "code"]
+    assert code == ["fn main() {}", "if x:  # a comment", "pass", "def f(a, b):", "pass", "# Correct:", "x = 1"]
+    assert all(kind in ("rule", "sentence", "code") for kind, _ in units)
