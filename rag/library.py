@@ -33,7 +33,7 @@ TYPES_TEXT = ", ".join(UPLOAD_SUFFIXES)
 MAX_UPLOAD_BYTES = 20_000_000
 REPLACE_HINT = "tick “Replace” to replace it"  # the chat's words; the HTTP API passes its own
 _CHANGING = threading.Lock()
-_EXISTS = "exists"  # what _refusal and _store say of a name taken already; worded by add_documents
+_EXISTS = "exists"  # what _store says of a name taken already; worded by add_documents
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,7 @@ def _add(corpus: Path, settings: Settings, files: list[tuple[str, Path]], replac
     for original, src in files:
         name = safe_filename(original)
         dest = corpus / "uploads" / name
-        refused = _refusal(original, name, src, dest, replace) or _store(src, dest, replace, backups)
+        refused = _refusal(original, name, src) or _store(src, dest, replace, backups)
         if refused == _EXISTS:
             refused = f"Not added: {name}: a document with this name already exists; {hint}"
         if refused:
@@ -130,16 +130,14 @@ def _store(src: Path, dest: Path, replace: bool, backups: dict[Path, Path]) -> s
     return ""
 
 
-def _refusal(original: str, name: str, src: Path, dest: Path, replace: bool) -> str:
+def _refusal(original: str, name: str, src: Path) -> str:
     """Why an upload is refused before it is copied ("" when it may go in)."""
     if Path(name).suffix.lower() not in UPLOAD_SUFFIXES:
         return f"Not added: {original}: unsupported type (use {TYPES_TEXT})"
     size = src.stat().st_size
     if size > MAX_UPLOAD_BYTES:
         return f"Not added: {original}: {size} bytes is over the {MAX_UPLOAD_BYTES} byte limit"
-    if dest.exists() and not replace:
-        return _EXISTS
-    return ""
+    return ""  # a name taken already is found by ``_store``'s exclusive create
 
 
 def removable(source: str) -> bool:
