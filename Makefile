@@ -9,7 +9,7 @@ export HF_HUB_DISABLE_TELEMETRY := 1
 export ANONYMIZED_TELEMETRY := False
 export GRADIO_ANALYTICS_ENABLED := False
 
-.PHONY: install chat index test lint format bench bench-scale bench-scale-full bench-onnx eval eval-squad eval-heldout eval-short fit-confidence fit-short browser chroma clean
+.PHONY: install chat index test lint format bench bench-scale bench-scale-full bench-onnx eval eval-squad eval-heldout eval-short fit-confidence fit-short train-reader eval-reader browser chroma clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -100,6 +100,18 @@ eval-short: install
 # Refit the short-answer model on the fit half's answers (about 2 min once they are collected; collecting them, the first time, about 10).
 fit-short: install
 	$(BIN)/python bench/fit_short.py --hold 0.05 --write
+
+# The span reader (bench/train_reader.py): windows of SQuAD v1.1 train, then training that resumes
+# from build/reader/checkpoint.pt when run again (HOURS per run), then the ONNX export into rag/models/reader/.
+HOURS ?= 1.25
+train-reader: install
+	test -f build/reader/train.npz || $(BIN)/python bench/train_reader.py prepare
+	$(BIN)/python bench/train_reader.py train --hours $(HOURS) --examples 20000
+	$(BIN)/python bench/train_reader.py export
+
+# The reader alone, given each SQuAD v1.1 dev question's gold paragraph: EM and F1 (about 10 min).
+eval-reader: install
+	$(BIN)/python bench/train_reader.py evaluate
 
 clean:
 	rm -rf index/chroma index/*-* .pytest_cache tests/artifacts

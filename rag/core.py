@@ -198,8 +198,8 @@ class Engine:
 
 def with_short(answer: Answer) -> Answer:
     """``answer`` with the phrase of its quotes that answers the question (``rag.short_answer``)."""
-    if answer.abstained or not answer.citations:
-        return answer
+    if answer.abstained or not answer.citations or answer.short is not None:
+        return answer  # the reader's answer comes with its span
     from rag.short_answer import short_answer
 
     return replace(answer, short=short_answer(answer.query, answer.citations))
@@ -208,6 +208,10 @@ def with_short(answer: Answer) -> Answer:
 def make_answerer(request: Request, settings: Settings, scorer: SentenceScorer) -> Answerer:
     """The strategy that writes the answer: extractive, or an LLM checked against the evidence."""
     if request.answerer == "extractive":
+        if settings.reader:
+            from rag.reading import ReadingAnswerer
+
+            return ReadingAnswerer()
         return ExtractiveAnswerer.for_request(request, settings)
     from rag.generation import LLMAnswerer  # LLM clients load only when an LLM is asked for
 

@@ -141,6 +141,12 @@ class Settings(BaseSettings):
         "which the answer abstains. The default is fitted for 5 % false refusal on the fitting half of SQuAD "
         "v1.1 dev's articles (rag/weights.json); 0 turns refusal by confidence off.",
     )
+    reader: bool = Field(
+        default=False,
+        description="Answer by the trained span reader (rag.reading: it picks the one quote and the short "
+        "answer, and rag.refusal decides whether to answer) instead of the sentence-scoring answerer "
+        "(rag.answering) with its confidence model. Off by default until it measures better (eval/RESULTS.md).",
+    )
     max_question_chars: int = Field(default=2000, ge=1, description="Longest question accepted, in characters.")
     answerer: AnswererName = Field(
         default="extractive",

@@ -62,7 +62,8 @@ def test_wheel_holds_every_subpackage_the_templates_and_the_weights(wheel: Path)
     for module in (ROOT / "rag").rglob("*.py"):
         assert module.relative_to(ROOT).as_posix() in names
     for data in ("rag/prompts/system.txt", "rag/prompts/answer.txt", "rag/prompts/rewrite.txt", "rag/weights.json",
-                 "rag/short_weights.json"):  # fmt: skip
+                 "rag/short_weights.json", "rag/models/reader/reader-int8.onnx", "rag/models/reader/MODEL_CARD.md",
+                 "rag/models/reader/calibration.json"):  # fmt: skip
         assert data in names
 
 
