@@ -281,10 +281,12 @@ def train(args: argparse.Namespace) -> None:
     total = min(n, args.examples) // args.batch
     model = Reader.build(model_path())
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
-    warm = max(1, int(total * 0.06))
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min((s + 1) / warm, max(0.0, (total - s) / max(1, total - warm)))
-    )
+    plan = {"total": total, "warm": max(1, int(total * 0.06))}  # read by the schedule at every step
+
+    def rate(s: int) -> float:
+        return min((s + 1) / plan["warm"], max(0.0, (plan["total"] - s) / max(1, plan["total"] - plan["warm"])))
+
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, rate)
     ckpt = WORK / "checkpoint.pt"
     step, log = 0, []
     if ckpt.exists():
@@ -293,7 +295,10 @@ def train(args: argparse.Namespace) -> None:
         opt.load_state_dict(state["opt"])
         sched.load_state_dict(state["sched"])
         step, log = state["step"], state["log"]
-        total = state["total"]
+        # A longer --examples than the checkpoint's plan stretches the schedule (a later session goes on
+        # training at the rate the longer plan has at this step); a shorter one keeps the old plan.
+        total = max(state["total"], total)
+        plan.update(total=total, warm=max(1, int(state["total"] * 0.06)))
         print(f"resumed at step {step} of {total}", flush=True)
     deadline = time.time() + args.hours * 3600
     last_save = time.time()
@@ -303,7 +308,7 @@ def train(args: argparse.Namespace) -> None:
     def save() -> None:
         tmp = ckpt.with_suffix(".tmp")
         state = {"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict()}
-        torch.save({**state, "step": step, "total": total, "log": log}, tmp)
+        torch.save({**state, "step": step, "total": total, "log": log, "batch": args.batch}, tmp)
         os.replace(tmp, ckpt)
 
     while step < total and time.time() < deadline:
@@ -416,7 +421,13 @@ def calibrate(args: argparse.Namespace) -> None:
 
     data = np.load(WORK / "train.npz")
     order = np.random.default_rng(SEED).permutation(len(data["start"]))
-    held = order[args.after :][: args.n]
+    after = args.after
+    if after is None:  # every window the checkpoint has trained on
+        import torch
+
+        state = torch.load(WORK / "checkpoint.pt", weights_only=False, map_location="cpu")
+        after = state["step"] * state.get("batch", 32)
+    held = order[after:][: args.n]
     reader = SpanReader(SHIP / "reader-int8.onnx")
     reader._load()
     margins, right, kinds = [], [], []
@@ -467,7 +478,8 @@ def evaluate(args: argparse.Namespace) -> None:
     reader = SpanReader(model)
     paragraphs = {d["id"]: d["text"] for d in map(json.loads, (DEV / "corpus.jsonl").open(encoding="utf-8"))}
     rows = [json.loads(line) for line in (DEV / "questions.jsonl").open(encoding="utf-8")]
-    rows = rows[: args.limit] if args.limit else rows
+    if args.limit:  # a seeded sample over every article, not the first ones
+        rows = random.Random(0).sample(rows, min(args.limit, len(rows)))
     em = f = 0.0
     t = time.time()
     for k, row in enumerate(rows):
@@ -503,10 +515,10 @@ def main() -> None:
     sub.add_parser("export")
     c = sub.add_parser("calibrate")
     c.add_argument("--n", type=int, default=4000, help="held-out training windows to fit on")
-    c.add_argument("--after", type=int, default=20000, help="windows of the schedule (the rest are held out)")
+    c.add_argument("--after", type=int, default=None, help="windows trained on (default: the checkpoint's)")
     c.add_argument("--false-refusal", type=float, default=0.05)
     e = sub.add_parser("evaluate")
-    e.add_argument("--limit", type=int, default=0)
+    e.add_argument("--limit", type=int, default=0, help="a seeded random sample of this many (default: all)")
     e.add_argument("--float", action="store_true", help="the float ONNX model instead of the int8 one")
     args = ap.parse_args()
     commands = {"measure": measure, "prepare": prepare, "train": train, "export": export, "calibrate": calibrate}

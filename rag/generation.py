@@ -15,6 +15,7 @@ from rag.conversation import is_followup, standalone_query
 from rag.documents import DocumentSource
 from rag.grounding import Bar, Grounded, ground, is_refusal
 from rag.llm import ChatBackend, LLMError, get_backend
+from rag.reading import ReadingAnswerer
 from rag.request import Request
 from rag.scoring import SentenceScorer
 from rag.settings import Settings
@@ -33,7 +34,10 @@ class LLMAnswerer:
         self.strict = request.strict
         self.threshold = settings.support_threshold
         self.scorer = scorer
-        self.extractive = ExtractiveAnswerer.for_request(request, settings)
+        # The LLM refuses by the same verdict as the extractive answer (the reader's, with RAG_READER).
+        self.extractive: ExtractiveAnswerer | ReadingAnswerer = (
+            ReadingAnswerer() if settings.reader else ExtractiveAnswerer.for_request(request, settings)
+        )
         self.backend: ChatBackend | None = None
         self.error: LLMError | None = None
         try:
