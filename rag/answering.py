@@ -42,8 +42,23 @@ class Answerer(Protocol):
         ...
 
 
+class Composing:
+    """An answerer that writes its whole answer at once (``compose``), then streams it in pieces."""
+
+    def standalone_query(self, question: str, history: Sequence[str], last_answer: str = "") -> str:
+        return standalone_query(question, history, last_answer)
+
+    def answer(self, evidence: Evidence, documents: DocumentSource) -> Iterator[str | Answer]:
+        answer = self.compose(evidence, documents)
+        yield from stream_pieces(answer.text)
+        yield answer
+
+    def compose(self, evidence: Evidence, documents: DocumentSource) -> Answer:
+        raise NotImplementedError
+
+
 @dataclass(frozen=True)
-class ExtractiveAnswerer:
+class ExtractiveAnswerer(Composing):
     """Quote the best sentence verbatim (a second one only when it helps), or abstain.
 
     The first quote is the best-ranked sentence that verifies and scores at least
@@ -74,14 +89,6 @@ class ExtractiveAnswerer:
             fitted().selection,
             fitted().confidence,
         )
-
-    def standalone_query(self, question: str, history: Sequence[str], last_answer: str = "") -> str:
-        return standalone_query(question, history, last_answer)
-
-    def answer(self, evidence: Evidence, documents: DocumentSource) -> Iterator[str | Answer]:
-        answer = self.compose(evidence, documents)
-        yield from stream_pieces(answer.text)
-        yield answer
 
     def confidence(self, evidence: Evidence, picked: Sequence[CandidateSentence]) -> float:
         """The model's probability that an answer quoting ``picked`` is right."""

@@ -8,11 +8,10 @@ the confidence is the reader's margin of that span over "no answer", calibrated
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from rag.answering import ABSTAIN_TEXT, stream_pieces, verified_citation
-from rag.conversation import standalone_query
+from rag.answering import ABSTAIN_TEXT, Composing, verified_citation
 from rag.documents import DocumentSource
 from rag.reader import Span, reader
 from rag.refusal import Verdict, verdict
@@ -54,18 +53,10 @@ def holding(candidates: Sequence[CandidateSentence], source: str, start: int, en
 
 
 @dataclass(frozen=True)
-class ReadingAnswerer:
+class ReadingAnswerer(Composing):
     """Quote the sentence the reader's span is in, with the span as the short answer, or refuse."""
 
     name: str = "extractive"
-
-    def standalone_query(self, question: str, history: Sequence[str], last_answer: str = "") -> str:
-        return standalone_query(question, history, last_answer)
-
-    def answer(self, evidence: Evidence, documents: DocumentSource) -> Iterator[str | Answer]:
-        answer = self.compose(evidence, documents)
-        yield from stream_pieces(answer.text)
-        yield answer
 
     def compose(self, evidence: Evidence, documents: DocumentSource) -> Answer:
         reading = read_evidence(evidence)
