@@ -106,7 +106,7 @@ fit-short: install
 HOURS ?= 1.25
 train-reader: install
 	test -f build/reader/train.npz || $(BIN)/python bench/train_reader.py prepare
-	$(BIN)/python bench/train_reader.py train --hours $(HOURS) --examples 20000
+	$(BIN)/python bench/train_reader.py train --hours $(HOURS) --examples 64000
 	$(BIN)/python bench/train_reader.py export
 
 # The reader alone, given each SQuAD v1.1 dev question's gold paragraph: EM and F1 (about 10 min).
