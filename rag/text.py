@@ -282,6 +282,8 @@ _RST_LINK = re.compile(r"`([^`<\n]+?)(?:\s*<[^>\n]*>)?`__?")  # rST `text <url>`
 _LITERAL = re.compile(r"``([^`\n]+)``|`([^`\n]+)`")
 _MD_LINK = re.compile(r"!?\[([^\]\n]*)\]\([^)\n]*\)")
 _EMPHASIS = re.compile(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1|(?<![\w*])([*_])(?=\S)(.+?)(?<=\S)\3(?![\w*])")
+_STRIKE = re.compile(r"~~(?=\S)(.+?)(?<=\S)~~")  # GitHub's ~~struck~~ text: the words stay
+_HTML_TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9-]*(?:\s[^<>\n]*)?/?>")  # inline <img ...>, <br/>, </b>
 _ROW_PIPES = re.compile(r"^\s*\|(.*)\|\s*((?:\[\d+\]\s*)*)$")  # a table row, and its citation marker
 
 
@@ -304,4 +306,6 @@ def _readable(text: str) -> str:
     text = _LITERAL.sub(lambda m: m.group(1) or m.group(2), text)
     text = _MD_LINK.sub(r"\1", text)
     text = _EMPHASIS.sub(lambda m: m.group(2) or m.group(4), text)
-    return re.sub(r"[ \t]*\n\s*", " ", text).strip()
+    text = _HTML_TAG.sub("", _STRIKE.sub(r"\1", text))
+    text = re.sub(r"[ \t]*\n\s*", " ", text)
+    return re.sub(r"(?<=\S)[ \t]{2,}(?=\S)", " ", text).strip()

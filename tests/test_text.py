@@ -327,6 +327,10 @@ def test_splitting_grows_linearly_on_adversarial_text(kind: str) -> None:
             "See the book; snake_case_names and 2*3*4 stay.",
         ),
         (
+            'Keeper ~~Holt~~ Gray <img src="http://x/a.png"> <br/> since <b>2004</b>; 3 < 4 > 2.',
+            "Keeper Holt Gray since 2004; 3 < 4 > 2.",
+        ),
+        (
             "First part. [1]\n\n“Second?” The corpus does not say.",
             "First part. [1]\n\n“Second?” The corpus does not say.",
         ),

@@ -440,9 +440,11 @@ def test_a_cited_document_cannot_make_the_browser_fetch_anything(beacon_server) 
         box.fill("Who is the night keeper of the Brask lighthouse?")
         box.press("Enter")
         bot = page.locator("#chat [data-testid='bot']").nth(0)
-        expect(bot).to_contain_text("*Jon* **Gray** ~~Holt~~ ![x](", timeout=60_000)  # verbatim, not formatted
-        expect(bot).to_contain_text('<img src="')
+        expect(bot).to_contain_text("keeper of the Brask lighthouse is Jon Gray Holt x since 2004", timeout=60_000)
         page.locator("#sources details summary").first.click()
+        sources = page.locator("#sources")
+        expect(sources).to_contain_text("*Jon* **Gray** ~~Holt~~ ![x](")  # verbatim there, not formatted
+        expect(sources).to_contain_text('<img src="')
         page.wait_for_timeout(1500)  # time for any fetch to happen, had one been allowed
         formatted = page.locator(
             "#chat img, #chat em, #chat strong :not(a), #chat del, #sources img"

@@ -197,7 +197,7 @@ def run_eval(
         "dataset": str(dataset),
         "corpus": str(corpus),
         "n_questions": len(rows),
-        "answerer": settings.answerer,
+        "answerer": settings.answerer + (" (span reader)" if settings.reader else ""),
         "modes": {},
     }
     details: list[dict[str, Any]] = []
