@@ -17,7 +17,8 @@ def doc_key(source: str) -> str:
     return hashlib.sha1(source.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
-CHUNKER = 2  # 2: structure-aware units (headings, table rows, wrapped lines) and section paths
+CHUNKER = 3  # 2: structure-aware units (headings, table rows, wrapped lines) and section paths;
+# 3: chunks carry the block they start inside (a code fence), so a code comment is never a heading
 VERSION_CHARS = 12  # of the document's content hash, in its chunk ids
 
 
@@ -50,6 +51,7 @@ def chunk_document(
     structure = text_units(text)
     units = _units(tokenizer, text, structure, max_tokens)
     sections = _Sections(text, structure)
+    blocks = _Blocks(structure)
     chunks: list[Chunk] = []
     current: list[tuple[int, int, int]] = []
     size = 0
@@ -59,7 +61,10 @@ def chunk_document(
         if not _WORDY.search(text, a, b):
             return  # only punctuation or symbols (dot leaders, rules): nothing to find or quote
         idx = len(chunks)
-        chunks.append(Chunk(chunk_id(doc.source, idx, version), doc.source, idx, a, b, text[a:b], sections.at(a)))
+        opens = blocks.at(a)
+        chunks.append(
+            Chunk(chunk_id(doc.source, idx, version), doc.source, idx, a, b, text[a:b], sections.at(a), opens)
+        )
 
     for unit in units:
         if current and size + unit[2] > max_tokens:
@@ -98,6 +103,19 @@ class _Sections:
             self.path = enter(self.path, level, title)
             self.next += 1
         return tuple(self.path)
+
+
+class _Blocks:
+    """The block (code fence, comment, literal block) each offset lies inside, read off the
+    whole document's units, so a chunk that starts inside one is read the same way alone."""
+
+    def __init__(self, units: list[Unit]) -> None:
+        self.starts = [u.start for u in units]
+        self.units = units
+
+    def at(self, offset: int) -> str:
+        i = bisect.bisect_right(self.starts, offset) - 1
+        return self.units[i].opens if i >= 0 and self.units[i].end > offset else ""
 
 
 def _units(tokenizer: Any, text: str, structure: list[Unit], max_tokens: int) -> list[tuple[int, int, int]]:

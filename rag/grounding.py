@@ -153,7 +153,7 @@ def support(scorer: SentenceScorer, claim: str, passage: Passage) -> tuple[float
     sentence-support function the retriever ranks with (no answer-type bonus for a claim).
     """
     chunk = passage.chunk
-    units = readings(chunk.text, chunk.headings)  # headings are never the support of a claim
+    units = readings(chunk.text, chunk.headings, chunk.opens)  # headings are never the support of a claim
     windows = [(r.start, r.end, r.text) for r in units] + [
         (x.start, y.end, f"{x.text} {y.own}") for x, y in itertools.pairwise(units)
     ]

@@ -169,7 +169,7 @@ class Retriever:
 
     def score_sentences(self, q: Query, chunks: list[Chunk]) -> SentencesByChunk:
         """Every sentence of every chunk, scored in one batch; each chunk id maps to its sentences."""
-        per_chunk = [readings(chunk.text, chunk.headings) for chunk in chunks]
+        per_chunk = [readings(chunk.text, chunk.headings, chunk.opens) for chunk in chunks]
         units = [(chunk, r.start, r.end, r) for chunk, rs in zip(chunks, per_chunk, strict=True) for r in rs]
         texts = [c.text[a:b] for c, a, b, _ in units]
         qtype = question_type(q.text)

@@ -27,12 +27,13 @@ from rag.units import readings
 
 SentenceVectors = Literal["pooled", "encoded"]
 MODES: tuple[str, ...] = ("pooled", "encoded")
-UNITS_VERSION = 1  # bump when ``rag.units.readings`` cuts or reads units differently: remade once
+UNITS_VERSION = 2  # bump when ``rag.units.readings`` cuts or reads units differently: remade once
+# (2: a chunk that starts inside a code block reads it as code)
 
 
 def reading_texts(chunk: Chunk) -> list[str]:
     """The texts the scorer compares with the question, one per quotable unit of ``chunk``."""
-    return [r.text for r in readings(chunk.text, chunk.headings)]
+    return [r.text for r in readings(chunk.text, chunk.headings, chunk.opens)]
 
 
 def embed(
@@ -43,7 +44,7 @@ def embed(
     Without ``chunks_too`` (a chunk whose own vector is stored) the ``encoded`` way skips the
     chunk pass and gives None for the chunk vectors; ``pooled`` needs that pass anyway."""
     texts = [c.embed_text for c in chunks]
-    units = [readings(c.text, c.headings) for c in chunks]
+    units = [readings(c.text, c.headings, c.opens) for c in chunks]
     if mode == "pooled":
         shift = [len(c.embed_text) - len(c.text) for c in chunks]  # the section path before the text
         spans = [[(d + r.start, d + r.end) for r in rs] for d, rs in zip(shift, units, strict=True)]

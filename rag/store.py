@@ -712,6 +712,7 @@ class IndexStore:
                     "text_hash": text_hash(chunk.embed_text),
                     "title": titles.get(chunk.source, ""),
                     "headings": json.dumps(chunk.headings, ensure_ascii=False) if chunk.headings else "",
+                    "opens": chunk.opens,
                 },
             )
             node.relationships[NodeRelationship.SOURCE] = RelatedNodeInfo(node_id=chunk.source)
@@ -878,6 +879,7 @@ def _node_chunk(cid: str, text: str, meta: dict[str, Any]) -> Chunk:
         end=int(meta.get("end", 0)),
         text=text,
         headings=_headings(meta.get("headings")),
+        opens=str(meta.get("opens") or ""),
     )
 
 

@@ -27,6 +27,7 @@ class Chunk:
     end: int
     text: str
     headings: tuple[tuple[int, str], ...] = ()  # (level, title) of the sections it starts in
+    opens: str = ""  # the block it starts inside (``rag.units.Unit.opens``): a code fence, a comment
 
     @property
     def section(self) -> str:

@@ -5,7 +5,7 @@ hard-wrapped at 72 columns. Reading them line by line quoted headings as answers
 sentences at every wrapped line and split table rows into meaningless pieces. Units are found
 from the text alone (line shapes, as CommonMark defines them), so the same function gives the
 same units on a whole document and on any chunk of it (chunks start and end on unit
-boundaries), with offsets into that text:
+boundaries, and carry the block they start inside), with offsets into that text:
 
 - a heading (``# Title``, or a one-line title over an rST/setext underline ``=====``) is a unit
   of its own: context for the sentences under it, never quoted; the adornment lines themselves
@@ -38,7 +38,8 @@ _ROW = re.compile(r"[ \t]*\|.*\|[ \t]*$")
 _SEPARATOR = re.compile(r"[ \t]*\|?(?:[ \t]*:?-{2,}:?[ \t]*\|)+(?:[ \t]*:?-{2,}:?[ \t]*)?[ \t]*$")
 _ITEM = re.compile(r"[ \t]*(?:[-*+•]|\d{1,3}[.)])[ \t]+\S")
 _MARKER = re.compile(r"(?:[-*+•]|\d{1,3}[.)])[ \t]+")
-_FENCE = re.compile(r"[ \t]{0,3}(?:```|~~~)")
+_FENCE = re.compile(r"[ \t]{0,3}(`{3,}|~{3,})")
+_CLOSING_FENCE = re.compile(r"[ \t]{0,3}(`{3,}|~{3,})[ \t]*$")
 # A line of one punctuation mark repeated: under a one-line title, the title is a heading
 # (reStructuredText, and Markdown's "Title\n====="); alone, an overline or a transition.
 _ADORNMENT = re.compile(r"[ \t]*([=\-~^\"'`#*+:._<>])\1{2,}[ \t]*$")
@@ -63,6 +64,7 @@ class Unit:
     kind: Kind = "sentence"
     level: int = 0  # of a heading
     header: tuple[str, ...] = ()  # of a table row: the cells of its table's header row
+    opens: str = ""  # the block the unit lies inside (see ``text_units``): a chunk starting here is read in it
 
     @property
     def quotable(self) -> bool:
@@ -94,19 +96,25 @@ def heading_title(line: str) -> str:
     return line.strip().strip("#").strip()
 
 
-def text_units(text: str, start: int = 0, end: int | None = None) -> list[Unit]:
-    """The units of ``text[start:end]``, in order, with offsets into ``text``."""
+def text_units(text: str, start: int = 0, end: int | None = None, opens: str = "") -> list[Unit]:
+    """The units of ``text[start:end]``, in order, with offsets into ``text``.
+
+    ``opens`` is the block ``start`` lies inside, as a unit found there on the whole document
+    says (``Unit.opens``): a code fence (its marker, `````` ``` ``````), ``<!--`` (an HTML
+    comment) or ``::N`` (an rST literal block under a line indented N). A chunk that starts in the
+    middle of a code block is read as code, so a ``# comment`` there is never a heading.
+    """
     end = len(text) if end is None else end
     units: list[Unit] = []
     para: list[int] = []  # [start, end] of the open paragraph or list item
     last_line = ""
     header: tuple[str, ...] = ()
-    in_code = False
+    fence = opens if opens[:1] in ("`", "~") else ""  # the marker of the open fenced code block
     prev_row: Unit | None = None
     para_lines = 0  # lines of the open paragraph: a one-line one above an adornment is a title
-    in_comment = False  # inside an HTML comment that spans lines
-    in_literal = False  # after a line ending "::" (rST): the block indented deeper is code
-    literal_indent = 0  # the indentation of that line
+    in_comment = opens == "<!--"  # inside an HTML comment that spans lines
+    in_literal = opens.startswith("::")  # after a line ending "::" (rST): the block indented deeper is code
+    literal_indent = int(opens[2:] or 0) if in_literal else 0  # the indentation of that line
 
     def close() -> None:
         if para:
@@ -127,26 +135,26 @@ def text_units(text: str, start: int = 0, end: int | None = None) -> list[Unit]:
             in_literal = False  # the literal block ends at the first line as little indented as "::"
         if in_literal and b > a:
             close()
-            units.append(Unit(a, b, "rule" if _OPTION.match(line) else "code"))
+            units.append(Unit(a, b, "rule" if _OPTION.match(line) else "code", opens=f"::{literal_indent}"))
         elif in_comment:
             in_comment = "-->" not in line
             if b > a:
-                units.append(Unit(a, b, "rule"))
-        elif in_code:
-            if _FENCE.match(line):
-                in_code = False
+                units.append(Unit(a, b, "rule", opens="<!--"))
+        elif fence:
+            if (m := _CLOSING_FENCE.match(line)) and m.group(1)[0] == fence[0] and len(m.group(1)) >= len(fence):
+                fence = ""  # CommonMark: the same character, at least as many
             elif b > a:
-                units.append(Unit(a, b, "code"))
+                units.append(Unit(a, b, "code", opens=fence))
         elif b <= a:  # blank line: ends a paragraph and a table
             close()
             header, prev_row = (), None
-        elif _FENCE.match(line):
+        elif m := _FENCE.match(line):
             close()
-            in_code = True
+            fence = m.group(1)
         elif line.lstrip().startswith("<!--") and "-->" not in line:
             close()
             in_comment = True
-            units.append(Unit(a, b, "rule"))
+            units.append(Unit(a, b, "rule", opens="<!--"))
         elif _MARKUP_LINE.match(line):
             close()
             units.append(Unit(a, b, "rule"))
@@ -182,7 +190,7 @@ def text_units(text: str, start: int = 0, end: int | None = None) -> list[Unit]:
         else:
             close()
             para[:], para_lines = [a, b], 1
-        if b > a and line.rstrip().endswith("::") and not in_code and not in_comment and not in_literal:
+        if b > a and line.rstrip().endswith("::") and not fence and not in_comment and not in_literal:
             bullet = _MARKER.match(line, indent)  # in a list item, its text's indentation counts
             literal_indent = bullet.end() if bullet else indent
             in_literal = True  # "For example::", ".. code-block::" open a block indented deeper
@@ -214,15 +222,16 @@ class Reading:
         return f"{self.section}: {self.own}" if self.section else self.own
 
 
-def readings(text: str, headings: tuple[tuple[int, str], ...] = ()) -> list[Reading]:
+def readings(text: str, headings: tuple[tuple[int, str], ...] = (), opens: str = "") -> list[Reading]:
     """Each quotable unit of ``text`` (a chunk) with its reading, for the scorer.
 
-    ``headings`` is the heading path at the start of ``text`` (the chunk's); headings inside it
-    update the path. Headings and header rows are left out: context, never an answer.
+    ``headings`` is the heading path at the start of ``text`` (the chunk's) and ``opens`` the
+    block it starts inside; headings inside it update the path. Headings and header rows are
+    left out: context, never an answer.
     """
     path = list(headings)
     out: list[Reading] = []
-    for u in text_units(text):
+    for u in text_units(text, opens=opens):
         if u.kind == "heading":
             path = enter(path, u.level, heading_title(text[u.start : u.end]))
         elif u.quotable:

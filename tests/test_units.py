@@ -186,3 +186,74 @@ def test_markup_lines_and_literal_blocks_are_never_read_as_prose() -> None:
     code = [t for kind, t in units if kind == "code"]
     assert code == ["fn main() {}", "if x:  # a comment", "pass", "def f(a, b):", "pass", "# Correct:", "x = 1"]
     assert all(kind in ("rule", "sentence", "code") for kind, _ in units)
+
+
+def _at_line_start(text: str, k: int) -> bool:
+    return not text[text.rfind("\n", 0, k) + 1 : k].strip()
+
+
+@given(st.text(alphabet=st.sampled_from(list("ab #`~:\n    ")), max_size=300))
+def test_a_chunk_starting_inside_a_block_reads_it_as_the_whole_document_does(text: str) -> None:
+    # A chunk that starts inside a fenced code block read its "# comment" lines as headings
+    # (the section label of the units after them) and its closing fence as an opening one.
+    whole = text_units(text)
+    headings = {(u.start, u.end) for u in whole if u.kind == "heading"}
+    kinds = {(u.start, u.end): u.kind for u in whole}
+    for u in whole:
+        if not _at_line_start(text, u.start):
+            continue
+        alone = text_units(text, u.start, opens=u.opens)
+        assert {(v.start, v.end) for v in alone if v.kind == "heading"} <= headings, (text, u)
+        assert alone[0].kind == u.kind, (text, u)
+        assert all(kinds.get((v.start, v.end), v.kind) == v.kind for v in alone if v.opens), (text, u)
+
+
+def test_a_fence_closes_only_on_its_own_marker() -> None:
+    text = "````md\n```\n# inside\n~~~\n````\n\n# Outside\n\nProse."
+    units = text_units(text)
+    assert [(text[u.start : u.end], u.kind) for u in units] == [
+        ("```", "code"),
+        ("# inside", "code"),
+        ("~~~", "code"),
+        ("# Outside", "heading"),
+        ("Prose.", "sentence"),
+    ]
+    assert units[1].opens == "````"
+
+
+def test_chunks_of_a_long_code_block_never_take_a_comment_for_a_section() -> None:
+    from rag.chunking import chunk_document
+    from rag.embedding import get_encoder
+    from rag.types import Document
+
+    code = "\n".join(f"# step {i}: install package number {i} with care\npip install pkg{i}" for i in range(30))
+    text = f"# Setup\n\nIntro sentence about setup.\n\n```bash\n{code}\n```\n\nAfter the block, the tool is ready.\n"
+    chunks = chunk_document(Document("setup.md", text), get_encoder().tokenizer, max_tokens=120, overlap=0)
+    assert len(chunks) > 2 and any(c.opens == "```" for c in chunks)
+    whole = {(u.start, u.end): u.kind for u in text_units(text)}
+    for c in chunks:
+        for r in readings(c.text, c.headings, c.opens):
+            assert r.section == "Setup", (c.index, r)
+            assert (c.start + r.start, c.start + r.end) in whole
+    last = readings(chunks[-1].text, chunks[-1].headings, chunks[-1].opens)
+    assert chunks[-1].text[last[-1].start : last[-1].end] == "After the block, the tool is ready."
+
+
+def test_the_block_a_chunk_opens_in_survives_the_index(tmp_path: Path) -> None:
+    from rag import build_index, search
+    from rag.core import get_engine
+    from rag.settings import get_settings
+
+    code = "\n".join(f"# step {i}: install package number {i} with care\npip install pkg{i}" for i in range(60))
+    corpus = tmp_path / "docs"
+    corpus.mkdir()
+    (corpus / "setup.md").write_text(f"# Setup\n\n```bash\n{code}\n```\n\nAfter the block, it is ready.\n", "utf-8")
+    settings = get_settings(index_dir=tmp_path / "index")
+    build_index(corpus, settings=settings)
+    engine = get_engine(corpus, settings)
+    chunks = engine.store.get_chunks(list(engine.store.stored_chunks()))
+    assert sum(c.opens == "```" for c in chunks.values()) >= 2  # read back from Chroma as written
+    found = search("install package number 41", corpus=corpus, settings=settings)
+    assert found.passages and all(p.chunk.section == "Setup" for p in found.passages if p.chunk.start > 0)
+    # the comment is a line of code, quotable, never a heading that hides it
+    assert "# step 41: install package number 41 with care" in [c.sentence.text for c in found.candidates]
