@@ -53,6 +53,12 @@ _MARKUP_LINE = re.compile(
 )
 _OPTION = re.compile(r"[ \t]+:[\w-]+:(?:[ \t].*)?$")
 _FIELD = re.compile(r"[A-Z][\w-]{0,30}:[ \t]+\S")  # "Author: …" lines of a header block: one unit each
+# A section title as a PDF's text (or a plain text file) shows it: a line alone, without a
+# sentence's end, numbered as sections are ("2 Design", "2.1 Goals", "IV. Results") or in
+# capitals ("ABSTRACT", "1. INTRODUCTION"). "1. Install Rust" stays a list item.
+_SECTION_NUMBER = re.compile(r"(?:(\d{1,2}(?:\.\d{1,2})*)\.?|([IVX]{1,5})\.)[ \t]+(?=[A-Z])")
+_TITLE_MAX = 80  # characters
+_TITLE_WORDS = 10
 _WRAP_MIN = 40  # a line this long, followed by more prose, was wrapped, not ended
 _ENDS_SENTENCE = re.compile(r"[.!?…][\"'”’)\]]*\s*$")  # a line that ends a sentence ends it, wrapped or not
 
@@ -117,6 +123,9 @@ def text_units(text: str, start: int = 0, end: int | None = None, opens: str = "
     literal_indent = int(opens[2:] or 0) if in_literal else 0  # the indentation of that line
 
     def close() -> None:
+        if para and para_lines == 1 and (level := _title_level(text[para[0] : para[1]])):
+            units.append(Unit(para[0], para[1], "heading", level=level))
+            para.clear()
         if para:
             a = para[0]
             if m := _MARKER.match(text, a, para[1]):
@@ -200,6 +209,35 @@ def text_units(text: str, start: int = 0, end: int | None = None, opens: str = "
         pos = nl + 1
     close()
     return units
+
+
+def _title_level(line: str) -> int:
+    """The level of a one-line paragraph that is a section title by its shape, or 0.
+
+    Numbered: "2 Design" (1), "2.1 Goals" (2), "IV. Results" (1), where a number followed by a
+    period alone ("1. Install Rust") is a list item; in capitals: "ABSTRACT", "1. INTRODUCTION"
+    (its number's depth, or 1).
+    """
+    if len(line) > _TITLE_MAX or line[-1:] in ".!?:;,-–—\"'”’)" or len(line.split()) > _TITLE_WORDS:
+        return 0
+    m = _SECTION_NUMBER.match(line)
+    rest = line[m.end() :] if m else line
+    letters = [ch for ch in rest if ch.isalpha()]
+    if len(letters) >= 4 and all(ch.isupper() for ch in letters) and any(w.isalpha() for w in rest.split()):
+        return m.group(1).count(".") + 1 if m and m.group(1) else 1
+    if m and m.group(1) and not line[m.start(1) + len(m.group(1)) :].startswith(".") and "." not in m.group(1):
+        return 1 if _words_title(rest) else 0  # "2 Design" (no period after the number)
+    if m and m.group(1) and "." in m.group(1):
+        return m.group(1).count(".") + 1 if _words_title(rest) else 0  # "2.1 Goals", "2.1. Goals"
+    if m and m.group(2):
+        return 1 if _words_title(rest) else 0  # "IV. Results"
+    return 0
+
+
+def _words_title(rest: str) -> bool:
+    """Words as a title has them: no digits-only tail, at least one word of letters."""
+    words = rest.split()
+    return bool(words) and any(w[:1].isalpha() and len(w) > 1 for w in words)
 
 
 def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:

@@ -257,3 +257,48 @@ def test_the_block_a_chunk_opens_in_survives_the_index(tmp_path: Path) -> None:
     assert found.passages and all(p.chunk.section == "Setup" for p in found.passages if p.chunk.start > 0)
     # the comment is a line of code, quotable, never a heading that hides it
     assert "# step 41: install package number 41 with care" in [c.sentence.text for c in found.candidates]
+
+
+PAPER_LINES = [
+    "Recovery in the Tessaly Storage System",
+    "ABSTRACT",
+    "Tessaly keeps three replicas of every block on separate racks.",
+    "1 Introduction",
+    "Storage systems lose disks every day, so recovery has to be quick.",
+    "2 Failure Recovery",
+    "When a disk fails, Tessaly rebuilds its blocks from the two surviving replicas.",
+    "2.1 Rebuild Speed",
+    "A failed disk of 4 TB is rebuilt in 41 minutes.",
+    "1. Install the agent on every node.",
+    "2. Start the agent.",
+]
+
+
+def test_section_titles_of_a_paper_are_headings_never_quotes(tmp_path: Path) -> None:
+    from pdfs import text_pdf
+
+    from rag import ask, build_index, document_text
+    from rag.settings import get_settings
+    from rag.units import section_at
+
+    text = "\n".join(PAPER_LINES)
+    kinds = {text[u.start : u.end]: u.kind for u in text_units(text)}
+    assert [t for t, k in kinds.items() if k == "heading"] == [
+        "ABSTRACT", "1 Introduction", "2 Failure Recovery", "2.1 Rebuild Speed"
+    ]  # fmt: skip
+    assert kinds["Install the agent on every node."] == "sentence"  # a numbered list stays a list
+
+    corpus = tmp_path / "papers"
+    corpus.mkdir()
+    (corpus / "tessaly.pdf").write_bytes(text_pdf(PAPER_LINES))
+    settings = get_settings(index_dir=tmp_path / "index")
+    build_index(corpus, settings=settings)
+    doc = document_text("tessaly.pdf", corpus, settings=settings)
+    for question, quote, section in [
+        ("How does failure recovery work in Tessaly?", "When a disk fails", "2 Failure Recovery"),
+        ("What is the rebuild speed of Tessaly?", "A failed disk of 4 TB", "2 Failure Recovery > 2.1 Rebuild Speed"),
+    ]:
+        a = ask(question, corpus=corpus, settings=settings)
+        assert a.citations and a.citations[0].quote.startswith(quote), (question, a.citations)
+        assert section_at(doc, a.citations[0].start) == section
+        assert not {c.quote for c in a.citations} & {"ABSTRACT", "2 Failure Recovery", "2.1 Rebuild Speed"}
