@@ -315,6 +315,11 @@ class _Writer:
         self.reused += self.size - encoded
         self.written += sum(part.last for part in self.batch)
         self.checkpoint.after_batch()
+        tail = self.batch[-1]
+        if not tail.last and tail.chunks:  # inside a document of several batches: say how far
+            self.progress.within(tail.pending.doc.source, tail.chunks[-1].index + 1, tail.pending.entry.chunks)
+        else:
+            self.progress.within("", 0, 0)
         self.progress.chunks(self.size)
         self.batch, self.size = [], 0
 
@@ -330,6 +335,7 @@ class _Progress:
     def __init__(self, enabled: bool, corpus: Path, every_s: float) -> None:
         self.bar: Any = None
         self.done_chunks = 0
+        self.inside = ""  # "big.txt 1024/5400": the document of several batches being written
         self.started = time.monotonic()
         if enabled:
             from rag.progress import progress_bar
@@ -346,11 +352,16 @@ class _Progress:
         if self.bar is not None:
             self.bar.update(1)
 
+    def within(self, source: str, done: int, total: int) -> None:
+        self.inside = f"{source} {done}/{total}" if source else ""
+
     def chunks(self, n: int) -> None:
+        """After each batch: the bar (or the next line) moves inside one big document too."""
         self.done_chunks += n
         if self.bar is not None:
             rate = self.done_chunks / max(time.monotonic() - self.started, 1e-9)
-            self.bar.set_postfix_str(f"{self.done_chunks} chunks, {rate:.0f} chunks/s", refresh=False)
+            inside = f", {self.inside}" if self.inside else ""
+            self.bar.set_postfix_str(f"{self.done_chunks} chunks, {rate:.0f} chunks/s{inside}", refresh=True)
 
     def close(self) -> None:
         if self.bar is not None:

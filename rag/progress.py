@@ -41,7 +41,12 @@ class Lines:
             self._line(now)
 
     def set_postfix_str(self, text: str, refresh: bool = False) -> None:
+        """With ``refresh``, a line when one is due, as ``update`` writes: a bar over documents
+        says how a big one moves while it is written."""
         self.postfix = text
+        now = time.monotonic()
+        if refresh and now - self.last >= self.every_s:
+            self._line(now)
 
     def refresh(self) -> None:
         pass

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -151,6 +152,25 @@ def test_index_shows_a_progress_bar_on_a_terminal_only(tmp_path: Path, subproces
     logged = run_rag({**env, "RAG_PROGRESS_EVERY_S": "0"}, "index", str(corpus), "--rehash")
     lines = [line for line in logged.stderr.splitlines() if line.startswith("indexing: ")]
     assert lines[0].startswith("indexing: 1/30 doc (3%)") and lines[-1].startswith("indexing: 30/30 doc (100%)")
+    assert "\r" not in logged.stderr
+
+
+@pytest.mark.integration
+def test_progress_moves_inside_one_big_document(tmp_path: Path, subprocess_env: dict[str, str]) -> None:
+    # The bar counted documents only: a single big file sat at "1/1 doc" with nothing more
+    # until it was done, and a piped run printed one line at its start.
+    corpus = tmp_path / "one"
+    corpus.mkdir()
+    sentences = (f"Ferry {i} leaves pier {i % 40} at {i % 12 + 1} o'clock on weekdays." for i in range(2400))
+    (corpus / "timetable.txt").write_text(" ".join(sentences) + "\n", encoding="utf-8")
+    env = {**subprocess_env, "RAG_INDEX_DIR": str(tmp_path / "index"), "RAG_CHUNK_TOKENS": "32"}
+    env["RAG_CHUNK_OVERLAP"] = "0"
+    logged = run_rag({**env, "RAG_PROGRESS_EVERY_S": "0"}, "index", str(corpus))
+    assert logged.returncode == 0, logged.stderr
+    inside = re.findall(r"timetable\.txt (\d+)/(\d+)", logged.stderr)
+    assert len(inside) >= 2, logged.stderr[-600:]  # a line after each batch of the one document
+    done = [int(a) for a, _ in inside]
+    assert done == sorted(done) and done[0] < int(inside[0][1])
     assert "\r" not in logged.stderr
 
 
