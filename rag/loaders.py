@@ -13,6 +13,7 @@ import json
 import os
 import re
 import stat
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -322,10 +323,55 @@ def _pdf_text(raw: bytes, max_seconds: float) -> tuple[str, str]:
         raise LoadError(f"unreadable PDF (extraction failed: {last[:200]})") from None
     if "error" in result:
         raise LoadError(str(result["error"]))
-    text = str(result["text"])
+    text = _typeset(str(result["text"]))
     if not text.strip():
         raise LoadError("PDF has no extractable text (scanned images?)")
-    return text, _sane_title(str(result["title"])) or _pdf_title(text)
+    meta, printed = _sane_title(_typeset(str(result["title"]))), _pdf_title(text)
+    return text, printed if meta and _below(meta, printed, text) else meta or printed
+
+
+_LIGATURES = {c: unicodedata.normalize("NFKC", chr(c)) for c in range(0xFB00, 0xFB07)}  # ﬁ -> fi
+_LINE_END_HYPHEN = re.compile(r"\b((?:[^\W\d_]+-)*[^\W\d_]+)-\n[ \t]*([^\W\d_]+)(\S*)[ \t]*")
+# what a word's second half is when the hyphen only broke it ("consider-\nable")
+_SUFFIXES = (
+    "able ible ing ings ment ments tion tions sion sions ness less ful ly ed er ers est ity ities "
+    "ance ence ive al ous ary ize ise ized ised ism ist ists"
+)
+_SUFFIX = frozenset(_SUFFIXES.split())
+
+
+def _typeset(text: str) -> str:
+    """PDF text as the words were written: ligatures (``ﬁ``) as their letters, so "five" finds
+    "ﬁve", and a word hyphenated at a line end ("Of-\nten") joined on the first line, keeping
+    the hyphen only where it is the word's own ("coarse-\ngrained"): the document says so
+    elsewhere, or both halves are words of it (the second no suffix such as "-able") and the
+    joined form is not. Citations are offsets into this text, so they stay verbatim."""
+    text = text.translate(_LIGATURES)
+    words = set(re.findall(r"[^\W\d_]+(?:-[^\W\d_]+)*", _LINE_END_HYPHEN.sub(" ", text).lower()))
+
+    def join(m: re.Match[str]) -> str:
+        a, b = m.group(1), m.group(2)
+        whole, compound = f"{a}{b}".lower(), f"{a}-{b}".lower()
+        if whole in words:
+            kept = False
+        elif compound in words:
+            kept = True
+        else:
+            kept = b.lower() not in _SUFFIX and a.lower().split("-")[-1] in words and b.lower() in words
+        return f"{a}{'-' if kept else ''}{b}{m.group(3)}\n"
+
+    return _LINE_END_HYPHEN.sub(join, text)
+
+
+def _below(meta: str, printed: str, text: str) -> bool:
+    """Whether a metadata title is a line printed under the page's own title (an author's name
+    set as the PDF's title, "Jim Waldo" for "A Note on Distributed Computing")."""
+    lines = [" ".join(line.split()).lower() for line in text.split("\f", 1)[0].splitlines()]
+    head = printed.split(" ")[0].lower() if printed else ""
+    if not head or meta.lower() == printed.lower() or meta.lower() not in lines:
+        return False
+    first = next((i for i, line in enumerate(lines) if printed.lower().startswith(line) and line), None)
+    return first is not None and first < lines.index(meta.lower())
 
 
 _TRAILING_WORD = re.compile(r"(?:\b(?:a|an|the|of|for|in|on|and|or|to|with|from|by|as|at)|[:,\-–—])\s*$", re.I)
@@ -351,6 +397,9 @@ def _pdf_title(text: str) -> str:
     if not first:
         return _first_line_title(text)
     title = first[0]
+    top = pages[0][0] if pages and pages[0] else ""
+    if key(top) in running and not re.search(r"\d", top) and len(top.split()) >= 3:
+        title = top  # the title repeated as every page's header ("A Note on Distributed Computing")
     for line in first[1:3]:
         if not _TRAILING_WORD.search(title) or len(title) + len(line) > 160:
             break

@@ -8,7 +8,9 @@ def pdf_string(text: str) -> str:
     return text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
 
 
-def pdf_with_stream(stream: bytes, extra: bytes = b"", title: str | None = None) -> bytes:
+def pdf_with_stream(
+    stream: bytes, extra: bytes = b"", title: str | None = None, encoding: bytes = b"/WinAnsiEncoding"
+) -> bytes:
     """A PDF whose page's content stream is ``stream``; ``extra`` goes into the stream's
     dictionary (a /Filter, say) and ``title`` into the document information."""
     objects = [
@@ -17,17 +19,19 @@ def pdf_with_stream(stream: bytes, extra: bytes = b"", title: str | None = None)
         b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
         b"/Resources << /Font << /F1 5 0 R >> >> /Contents 4 0 R >>",
         b"<< /Length " + str(len(stream)).encode() + extra + b" >>\nstream\n" + stream + b"\nendstream",
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding " + encoding + b" >>",
     ]
     return _assemble(objects, title)
 
 
 def text_pdf(lines: list[str], title: str | None = None) -> bytes:
-    """A PDF that shows ``lines`` in Helvetica, one per line."""
+    """A PDF that shows ``lines`` in Helvetica, one per line; ``\ufb01`` in a line is the
+    typeset "fi" ligature glyph (byte 128 of the font's encoding, as typesetters emit it)."""
     ops = ["BT", "/F1 14 Tf", "16 TL", "72 720 Td"]
     for i, line in enumerate(lines):
-        ops += (["T*"] if i else []) + [f"({pdf_string(line)}) Tj"]
-    return pdf_with_stream("\n".join([*ops, "ET"]).encode("latin-1"), title=title)
+        ops += (["T*"] if i else []) + [f"({pdf_string(line).replace(chr(0xFB01), chr(128))}) Tj"]
+    font = b"<< /Type /Encoding /BaseEncoding /WinAnsiEncoding /Differences [128 /fi] >>"
+    return pdf_with_stream("\n".join([*ops, "ET"]).encode("latin-1"), title=title, encoding=font)
 
 
 def pages_pdf(pages: list[list[str]], title: str | None = None) -> bytes:

@@ -477,3 +477,35 @@ def test_a_pdf_without_a_metadata_title_is_titled_from_its_first_page(tmp_path: 
     (tmp_path / "e2e.pdf").write_bytes(pages_pdf(pages))
     docs, skipped = load(tmp_path)
     assert skipped == {} and docs["e2e.pdf"].title == "End-to-End Arguments in System Design"
+
+
+def test_pdf_text_reads_as_typeset_words(tmp_path: Path) -> None:
+    """A real paper's text held "\ufb01ve" (no "five" found it), and words broken at line ends
+    ("Of-\\nten", "lock-\\ning") were two halves to the index and "Of-ten" in the chat."""
+    lines = [
+        "Chubby itself usually has \ufb01ve replicas in each cell. Of-",
+        "ten their systems start small, and often they grow. Locking is coarse-",
+        "grained. Coarse-grained locks are held for hours; lock-",
+        "ing costs little. The end-to-",
+        "end argument is an end-to-end argument. Reading is cheap for a read-",
+        "only client.",
+    ]
+    (tmp_path / "chubby.pdf").write_bytes(text_pdf(lines))
+    docs, skipped = load(tmp_path)
+    text = docs["chubby.pdf"].text
+    assert skipped == {} and "\ufb01" not in text
+    assert "has five replicas" in text
+    assert "Often\ntheir systems" in text  # joined on the first line, the line break kept
+    assert "coarse-grained.\n" in text  # its own hyphen: the document writes it so
+    assert "locking\ncosts" in text and "end-to-end\nargument" in text
+    assert "read-only\nclient." not in text or "readonly" not in text
+
+
+def test_a_pdf_titled_with_its_author_is_titled_from_its_page(tmp_path: Path) -> None:
+    """Metadata that names the author as the title ("Jim Waldo") lost to the printed title."""
+    lines = ["A Note on Distributed Computing", "Jim Waldo", "Objects that interact in a distributed system differ."]
+    (tmp_path / "note.pdf").write_bytes(text_pdf(lines, title="Jim Waldo"))
+    (tmp_path / "minutes.pdf").write_bytes(text_pdf(["Minutes", "The board met."], title="Board Minutes"))
+    docs, _ = load(tmp_path)
+    assert docs["note.pdf"].title == "A Note on Distributed Computing"
+    assert docs["minutes.pdf"].title == "Board Minutes"  # a metadata title not printed under another
