@@ -30,6 +30,8 @@ LONG_LINE = 40  # a line this long (without spaces) is looked for anywhere ahead
 # Noscript text shows to no one with scripts; permalink and edit markers sit inside headings.
 _MARKER_CLASSES = ("headerlink", "mw-editsection")
 _PRUNE = ["//noscript", *(f"//*[contains(@class, '{name}')]" for name in _MARKER_CLASSES)]
+# Ends a definition list's term; ":" once trafilatura has been matched (its text has no colon there).
+_TERM_END = "\x00"
 # What is left of such a marker without its class: "History [edit]", "Usage ¶".
 _HEADING_MARKER = re.compile(r"(?:\s*(?:[¶§]|\[\s*edit\s*\]))+$", re.I)
 
@@ -45,7 +47,7 @@ def html_text(markup: str) -> tuple[str, str]:
     main = _main_text(markup) if size >= MIN_CHARS and len(markup) <= MAX_MAIN_CHARS else ""
     if main and len(main) * MIN_SHARE >= size:
         lines = _keep_content(lines, main)
-    return _blocks(lines), title
+    return _blocks(lines).replace(_TERM_END, ":"), title
 
 
 def _main_text(markup: str) -> str:
@@ -79,7 +81,7 @@ def _bare(line: str) -> str:
         line = line[2:]
     elif line.startswith("|"):
         line = "" if set(line) <= {"|", "-"} else line.replace("|", "")
-    return "".join(line.split())
+    return "".join(line.replace(_TERM_END, "").split())
 
 
 def _keep_content(lines: list[str], main: str) -> list[str]:
@@ -182,6 +184,7 @@ class _HTMLText(HTMLParser):
         self._pre = 0
         self._row_cells: list[bool] = []  # per cell of the open row: is it a <th>
         self._marker: list[str] = []  # inside a heading's permalink or edit link: its tag, once per open
+        self._term = False  # a <dt> just ended: the <dd> after it goes on its line, as "term: text"
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if self._marker and tag == self._marker[0]:
@@ -208,8 +211,11 @@ class _HTMLText(HTMLParser):
             self._page_header += 1
         elif tag == "pre":
             self._pre += 1
-        if tag in self.BLOCK:
+        if tag == "dd" and self._term:
+            self._join_term()
+        elif tag in self.BLOCK:
             self.parts.append("\n")
+        self._term = False
         if self._hidden or self._page_header:
             return
         if tag in self.HEADINGS:
@@ -248,13 +254,25 @@ class _HTMLText(HTMLParser):
             if all(self._row_cells):  # a header row: the Markdown separator line under it
                 self.parts.append("\n|" + "---|" * len(self._row_cells))
             self._row_cells = []
-        if tag in self.BLOCK:
+        if tag == "dt":
+            self._term = True  # its line stays open for the definition
+        elif tag in self.BLOCK:
             self.parts.append("\n")
+
+    def _join_term(self) -> None:
+        """End a definition list's term with ": " (unless it ends in punctuation already), so
+        "Goal" and the sentence it labels are one line, not a two-word sentence of its own."""
+        while self.parts and not self.parts[-1].strip():
+            self.parts.pop()
+        if self.parts:
+            self.parts[-1] = self.parts[-1].rstrip()
+            self.parts.append(" " if self.parts[-1][-1:] in ":.?!" else _TERM_END + " ")
 
     def handle_data(self, data: str) -> None:
         if self._in_title:
             self.title_parts.append(data)
         elif not self._hidden and not self._page_header and not self._marker:
+            data = data.replace(_TERM_END, "")  # a NUL in the page is nothing a reader sees
             self.parts.append(data if self._pre else _edges(data))
 
 

@@ -73,3 +73,28 @@ def test_headings_lose_their_permalink_and_edit_markers() -> None:
     ]  # fmt: skip
     for kept in ("Text after a marker nobody closed.", "Text after an image marker.", "closed too late."):
         assert kept in text
+
+
+IN_BRIEF = """<html><head><title>Understanding Bypass Blocks</title></head><body><main>
+<h1>Understanding Bypass Blocks</h1>
+<section><h2>In brief</h2>
+<dl><dt>Goal</dt>
+  <dd>Users can more easily navigate by keyboard.</dd>
+  <dt>Why it's important:</dt><dd>Users reliant on the keyboard can move around pages efficiently.</dd>
+  <dd>Screen reader users benefit too.</dd></dl></section>
+<section><h2>Intent</h2><p>The intent of this success criterion is to allow people who navigate
+sequentially through content more direct access to the primary content of the web page. Web pages
+often have content that appears on other pages, such as navigation links and advertising frames.</p>
+</section></main></body></html>"""
+
+
+@pytest.mark.parametrize("size", ["whole page", "fragment"])
+def test_a_definition_term_labels_its_definition_on_one_line(size: str) -> None:
+    # WCAG's "In brief" box: each <dt> was a sentence of its own ("Goal"), quoted as an answer.
+    page = IN_BRIEF if size == "whole page" else IN_BRIEF.split("<section><h2>Intent")[0]
+    text, _ = html_text(page)
+    blocks = text.split("\n\n")
+    assert "Goal: Users can more easily navigate by keyboard." in blocks
+    assert "Why it's important: Users reliant on the keyboard can move around pages efficiently." in blocks
+    assert "Screen reader users benefit too." in blocks  # a second definition is a line of its own
+    assert "Goal" not in blocks and "\x00" not in text
