@@ -327,7 +327,7 @@ def _pdf_text(raw: bytes, max_seconds: float) -> tuple[str, str]:
     if not text.strip():
         raise LoadError("PDF has no extractable text (scanned images?)")
     meta, printed = _sane_title(_typeset(str(result["title"]))), _pdf_title(text)
-    return text, printed if meta and _below(meta, printed, text) else meta or printed
+    return _unfurnished(text), printed if meta and _below(meta, printed, text) else meta or printed
 
 
 _LIGATURES = {c: unicodedata.normalize("NFKC", chr(c)) for c in range(0xFB00, 0xFB07)}  # ﬁ -> fi
@@ -377,6 +377,57 @@ def _below(meta: str, printed: str, text: str) -> bool:
 _TRAILING_WORD = re.compile(r"(?:\b(?:a|an|the|of|for|in|on|and|or|to|with|from|by|as|at)|[:,\-–—])\s*$", re.I)
 
 
+def _edge_key(line: str) -> str:
+    """A line as running headers repeat it: case and numbers aside ("SALTZER ET AL. … 2")."""
+    return re.sub(r"\d+", "#", line.strip().lower())
+
+
+def _running(pages: list[list[str]], least: int) -> set[str]:
+    """Keys of lines at a page's top or bottom two that are at the edges of ``least`` pages."""
+    seen: dict[str, int] = {}
+    for page in pages:
+        for key in {_edge_key(line) for line in page[:2] + page[-2:]}:
+            seen[key] = seen.get(key, 0) + 1
+    return {key for key, n in seen.items() if n >= least}
+
+
+def _unfurnished(text: str) -> str:
+    """PDF text without what the printer puts on every page: running headers and footers (a
+    line among a page's first or last two that is at the edges of three pages or more, numbers
+    aside: "SALTZER ET AL. End-to-End Arguments in System Design 2") and page numbers (a number
+    alone at a page's edge that counts up with the pages). They were read as words of the
+    sentences beside them ("… in System Design 8 History, …"). Pages (form feeds) stay, so
+    cited pages hold; on the first page a running line without digits is the title set as
+    the header, and stays."""
+    pages = text.split("\f")
+    lines = [page.split("\n") for page in pages]
+    filled = [[line for line in page if line.strip()] for page in lines]
+    running = _running(filled, 3) if len(pages) >= 3 else set()
+    offsets: dict[int, int] = {}  # page number printed minus page index: the book's numbering
+    for i, page in enumerate(filled):
+        for line in {*page[:2], *page[-2:]}:
+            if re.fullmatch(r"\s*\d{1,4}\s*", line):
+                offsets[int(line) - i] = offsets.get(int(line) - i, 0) + 1
+    numbering = {k for k, n in offsets.items() if n >= 2}
+    out = []
+    for i, page in enumerate(lines):
+        filled_at = [j for j, line in enumerate(page) if line.strip()]
+        edge = {*filled_at[:2], *filled_at[-2:]}
+        out.append(
+            "\n".join(
+                line for j, line in enumerate(page) if j not in edge or not _furniture(line, i, running, numbering)
+            )
+        )
+    return "\f".join(out)
+
+
+def _furniture(line: str, page: int, running: set[str], numbering: set[int]) -> bool:
+    """Whether a line at a page's edge is a page number or a running header or footer."""
+    if re.fullmatch(r"\s*\d{1,4}\s*", line):
+        return int(line) - page in numbering
+    return _edge_key(line) in running and not (page == 0 and not re.search(r"\d", line))
+
+
 def _pdf_title(text: str) -> str:
     """The title printed on a PDF's first page, for a file whose metadata has none.
 
@@ -386,11 +437,8 @@ def _pdf_title(text: str) -> str:
     """
     pages = [[line.strip() for line in page.strip().splitlines() if line.strip()] for page in text.split("\f")]
 
-    def key(line: str) -> str:
-        return re.sub(r"\d+", "#", line.lower())
-
-    edges = [key(line) for page in pages for line in page[:2] + page[-2:]]
-    running = {k for k in set(edges) if sum(1 for page in pages if k in map(key, page[:2] + page[-2:])) >= 2}
+    key = _edge_key
+    running = _running(pages, 2)
     first = [
         line for line in (pages[0] if pages else []) if key(line) not in running and re.search(r"[A-Za-z]{2}", line)
     ]

@@ -509,3 +509,36 @@ def test_a_pdf_titled_with_its_author_is_titled_from_its_page(tmp_path: Path) ->
     docs, _ = load(tmp_path)
     assert docs["note.pdf"].title == "A Note on Distributed Computing"
     assert docs["minutes.pdf"].title == "Board Minutes"  # a metadata title not printed under another
+
+
+def test_running_headers_and_page_numbers_are_not_text(tmp_path: Path) -> None:
+    """A paper's running header ("SALTZER ET AL. … 8") and page numbers were read into the
+    sentences beside them: a quote read "End-to-End Arguments in System Design 8 History, …"."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from pdfs import pages_pdf
+
+    header = "SALTZER ET AL. End-to-End Arguments in System Design {}"
+    pages = [
+        [header.format(1), "End-to-End Arguments in System Design", "Careful file transfer is the first example.", "1"],
+        [header.format(2), "The argument appeals to application requirements.", "There are 3 hosts.", "2"],
+        [header.format(3), "Encryption is a second example.", "3"],
+        [header.format(4), "Duplicate messages are a third.", "4"],
+    ]  # fmt: skip
+    (tmp_path / "e2e.pdf").write_bytes(pages_pdf(pages))
+    notes = ["A Note on Distributed Computing", "Jim Waldo", "Objects in a distributed system differ.", "12 objects."]
+    (tmp_path / "note.pdf").write_bytes(pages_pdf([notes, ["2", "A Note on Distributed Computing", "Latency matters."],
+                                                    ["3", "A Note on Distributed Computing", "Memory access differs."]]))  # fmt: skip
+    docs, skipped = load(tmp_path)
+    text = docs["e2e.pdf"].text
+    assert skipped == {} and "SALTZER" not in text and text.count("\f") == 3  # pages stay
+    assert [line for line in text.split("\f")[1].splitlines() if line.strip()] == [
+        "The argument appeals to application requirements.",
+        "There are 3 hosts.",  # a number inside a line is text
+    ]
+    assert docs["e2e.pdf"].title == "End-to-End Arguments in System Design"
+    note = docs["note.pdf"].text
+    # the title set as every page's header stays on the first page only; "12 objects." is text
+    assert note.count("A Note on Distributed Computing") == 1 and "12 objects." in note
+    assert not any(line.strip() in {"2", "3"} for line in note.splitlines())
