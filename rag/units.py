@@ -154,6 +154,11 @@ def text_units(text: str, start: int = 0, end: int | None = None, opens: str = "
                 fence = ""  # CommonMark: the same character, at least as many
             elif b > a:
                 units.append(Unit(a, b, "code", opens=fence))
+        elif b <= a and "\f" in line and para and not _ENDS_SENTENCE.search(last_line):
+            pos = line_end + 1  # a page break inside a sentence (PDF): it runs on to the next page
+            if nl < 0:
+                break
+            continue
         elif b <= a:  # blank line: ends a paragraph and a table
             close()
             header, prev_row = (), None

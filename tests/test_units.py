@@ -302,3 +302,24 @@ def test_section_titles_of_a_paper_are_headings_never_quotes(tmp_path: Path) -> 
         assert a.citations and a.citations[0].quote.startswith(quote), (question, a.citations)
         assert section_at(doc, a.citations[0].start) == section
         assert not {c.quote for c in a.citations} & {"ABSTRACT", "2 Failure Recovery", "2.1 Rebuild Speed"}
+
+
+def test_a_sentence_runs_on_across_a_pdf_page_break(tmp_path: Path) -> None:
+    """Paxos's "… plays the roles of the distinguished" ended at the page break and was quoted
+    alone; the rest of the sentence opened the next page."""
+    from pdfs import pages_pdf
+
+    from rag.loaders import read_file
+
+    pages = [
+        ["Each process plays the role of proposer, acceptor, and learner.",
+         "The algorithm chooses a leader, which plays the roles of the distinguished"],
+        ["proposer and the distinguished learner. Requests are ordinary messages.", "Every page ends a sentence."],
+        ["Page three starts a sentence of its own."],
+    ]  # fmt: skip
+    (tmp_path / "paxos.pdf").write_bytes(pages_pdf(pages))
+    text = read_file(tmp_path / "paxos.pdf", "paxos.pdf", 10**7).text
+    sentences = [" ".join(text[u.start : u.end].split()) for u in text_units(text)]
+    assert "The algorithm chooses a leader, which plays the roles of the distinguished proposer and the distinguished learner." in sentences  # fmt: skip
+    assert "Every page ends a sentence." in sentences  # a sentence that ends on a page does not run on
+    assert "Page three starts a sentence of its own." in sentences
