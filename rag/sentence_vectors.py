@@ -27,8 +27,9 @@ from rag.units import readings
 
 SentenceVectors = Literal["pooled", "encoded"]
 MODES: tuple[str, ...] = ("pooled", "encoded")
-UNITS_VERSION = 3  # bump when ``rag.units.readings`` cuts or reads units differently: remade once
-# (2: a chunk that starts inside a code block reads it as code; 3: a sentence runs on across a page break)
+UNITS_VERSION = 4  # bump when ``rag.units.readings`` cuts or reads units differently: remade once
+# (2: a chunk that starts inside a code block reads it as code; 3: a sentence runs on across a page break;
+# 4: a caption line is a label, not a sentence)
 
 
 def reading_texts(chunk: Chunk) -> list[str]:

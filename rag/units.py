@@ -50,6 +50,9 @@ _ADORNMENT_LEVEL = {"=": 1, "-": 2, "~": 3, "^": 4, '"': 5}
 _MARKUP_LINE = re.compile(
     r"[ \t]*(?:</?[A-Za-z][^>]*>|<!--.*-->|\.\.(?:[ \t].*)?|\[[^\]\n]+\]:[ \t]+\S+(?:[ \t].*)?)[ \t]*$"
     r"|[ \t]+:[\w-]+:(?:[ \t].*)?$"  # an indented directive option (":class: good")
+    # a caption alone on its line, a label of the table or listing beside it, not a sentence:
+    # <span class="caption">Table 3-1: Integer Types in Rust</span>
+    r"|[ \t]*<(\w+)[^>\n]*\bclass=[\"'][^\"'\n]*\bcaption\b[^>\n]*>.*</\1>[ \t]*$"
 )
 _OPTION = re.compile(r"[ \t]+:[\w-]+:(?:[ \t].*)?$")
 _FIELD = re.compile(r"[A-Z][\w-]{0,30}:[ \t]+\S")  # "Author: …" lines of a header block: one unit each

@@ -323,3 +323,20 @@ def test_a_sentence_runs_on_across_a_pdf_page_break(tmp_path: Path) -> None:
     assert "The algorithm chooses a leader, which plays the roles of the distinguished proposer and the distinguished learner." in sentences  # fmt: skip
     assert "Every page ends a sentence." in sentences  # a sentence that ends on a page does not run on
     assert "Page three starts a sentence of its own." in sentences
+
+
+def test_a_caption_line_is_a_label_not_a_sentence() -> None:
+    """The Rust book's '<span class="caption">Table 3-1: Integer Types in Rust</span>' was quoted
+    as the answer to "What is the default integer type in Java?"."""
+    text = (
+        "Rust has four integer types.\n\n"
+        '<span class="caption">Table 3-1: Integer Types in Rust</span>\n\n'
+        "| Length | Signed |\n|---|---|\n| 8-bit | i8 |\n\n"
+        '<figcaption class="caption wide">Figure 2: The loop</figcaption>\n'
+        'See <span class="caption">this</span> line, which is prose.\n'
+    )
+    kinds = {text[u.start : u.end]: u.kind for u in text_units(text)}
+    assert kinds['<span class="caption">Table 3-1: Integer Types in Rust</span>'] == "rule"
+    assert kinds['<figcaption class="caption wide">Figure 2: The loop</figcaption>'] == "rule"
+    assert kinds["Rust has four integer types."] == "sentence"
+    assert kinds['See <span class="caption">this</span> line, which is prose.'] == "sentence"
