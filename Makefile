@@ -9,7 +9,7 @@ export HF_HUB_DISABLE_TELEMETRY := 1
 export ANONYMIZED_TELEMETRY := False
 export GRADIO_ANALYTICS_ENABLED := False
 
-.PHONY: install chat index test lint format bench bench-scale bench-scale-full bench-onnx eval eval-squad eval-heldout eval-short fit-confidence fit-short train-reader eval-reader browser chroma clean
+.PHONY: install chat index test lint format bench bench-scale bench-scale-full bench-onnx eval eval-squad eval-heldout eval-short eval-public fit-confidence fit-short train-reader eval-reader browser chroma clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -83,6 +83,20 @@ eval-heldout: install
 	# Topical but not answering: questions whose asked-for thing is swapped out (eval/make_adversarial.py).
 	$(BIN)/rag eval --corpus ../shared/benchmarks/squad-v1.1-dev/corpus.jsonl \
 	  --dataset eval/datasets/squad_heldout_topical.jsonl --modes hybrid --out eval/results/heldout_topical
+
+# The public mixed corpus (eval/public/build_corpus.py): PEPs, Rust book chapters, WCAG pages and
+# PDF papers, read at pinned commits of clones under PUBLIC_SRC (cloned when missing; needs a network).
+PUBLIC_SRC ?= build/public-src
+eval-public: install
+	@mkdir -p $(PUBLIC_SRC)
+	@for r in python/peps rust-lang/book w3c/wcag papers-we-love/papers-we-love; do \
+	  test -d $(PUBLIC_SRC)/$${r#*/} || git clone --quiet https://github.com/$$r $(PUBLIC_SRC)/$${r#*/}; done
+	$(BIN)/python eval/public/build_corpus.py --peps $(PUBLIC_SRC)/peps --book $(PUBLIC_SRC)/book \
+	  --wcag $(PUBLIC_SRC)/wcag --papers $(PUBLIC_SRC)/papers-we-love --out build/public-corpus
+	$(BIN)/rag eval --corpus build/public-corpus --dataset eval/public/public_qa.jsonl --modes hybrid \
+	  --index-dir build/public-index --out eval/results/public
+	RAG_READER=1 $(BIN)/rag eval --corpus build/public-corpus --dataset eval/public/public_qa.jsonl --modes hybrid \
+	  --index-dir build/public-index --out eval/results/public-reader
 
 # Rebuild the adversarial sets, then refit the confidence model on the fit half (about 10 min).
 fit-confidence: install
