@@ -89,10 +89,10 @@ eval-heldout: install
 PUBLIC_SRC ?= build/public-src
 eval-public: install
 	@mkdir -p $(PUBLIC_SRC)
-	@for r in python/peps rust-lang/book w3c/wcag papers-we-love/papers-we-love; do \
+	@for r in python/peps rust-lang/book w3c/wcag papers-we-love/papers-we-love opengovfoundation/site-policy; do \
 	  test -d $(PUBLIC_SRC)/$${r#*/} || git clone --quiet https://github.com/$$r $(PUBLIC_SRC)/$${r#*/}; done
 	$(BIN)/python eval/public/build_corpus.py --peps $(PUBLIC_SRC)/peps --book $(PUBLIC_SRC)/book \
-	  --wcag $(PUBLIC_SRC)/wcag --papers $(PUBLIC_SRC)/papers-we-love --out build/public-corpus
+	  --wcag $(PUBLIC_SRC)/wcag --papers $(PUBLIC_SRC)/papers-we-love --docx $(PUBLIC_SRC)/site-policy --out build/public-corpus
 	$(BIN)/rag eval --corpus build/public-corpus --dataset eval/public/public_qa.jsonl --modes hybrid \
 	  --index-dir build/public-index --out eval/results/public
 	RAG_READER=1 $(BIN)/rag eval --corpus build/public-corpus --dataset eval/public/public_qa.jsonl --modes hybrid \

@@ -7,8 +7,9 @@ repositories, and run (each file is read at the commit below, whatever is checke
     git clone https://github.com/rust-lang/book
     git clone https://github.com/w3c/wcag
     git clone https://github.com/papers-we-love/papers-we-love
+    git clone https://github.com/opengovfoundation/site-policy
     python eval/public/build_corpus.py --peps peps --book book --wcag wcag \
-        --papers papers-we-love --out eval/public/corpus
+        --papers papers-we-love --docx site-policy --out eval/public/corpus
 
 Then ``rag eval --corpus eval/public/corpus --dataset eval/public/public_qa.jsonl``.
 
@@ -17,11 +18,12 @@ copied as ``.rst`` and three renamed to ``.txt`` (as the trial's user had them),
 of rST is read whatever the file is called. The Rust book's chapters are Markdown with headings,
 code fences, tables and ``{{#include}}`` directives. WCAG 2 "Understanding" pages are HTML
 with navigation, notes and definition lists. The papers are PDFs of classic systems papers as
-their authors typeset them (ligatures, hyphenation, running headers, two columns). PEPs are in
+their authors typeset them (ligatures, hyphenation, running headers, two columns). The OpenGov
+Foundation's site policies are Word files (.docx) with headings and lists. PEPs are in
 the public domain or CC0-1.0; the Rust book is MIT or Apache-2.0; WCAG documents are under the
-W3C Document License; the papers are their authors' and publishers', collected by Papers We
-Love for reading, which is why none of them is copied into the repo. ``--wcag`` and
-``--papers`` are optional: without them the corpus is the 17 documents of the first rows of
+W3C Document License; the site policies are CC0-1.0; the papers are their authors' and publishers', collected by Papers We
+Love for reading, which is why none of them is copied into the repo. ``--wcag``, ``--papers``
+and ``--docx`` are optional: without them the corpus is the 17 documents of the first rows of
 eval/RESULTS.md, which the first 22 questions (p1-p8, r1-r10, u1-u4) ask about.
 """
 
@@ -51,6 +53,8 @@ PAPERS = [
     "distributed_systems/harvest-yield-and-scalable-tolerant-systems.pdf",
     "distributed_systems/the-chubby-lock-service-for-loosely-coupled-distributed-systems.pdf",
 ]  # fmt: skip
+DOCX_COMMIT = "f10f4fc458fed3e48e4e7e32dce1c22164aee74f"
+DOCX = ["docx/copyright.docx", "docx/privacy-policy.docx", "docx/terms.docx"]
 BOOK = [
     "src/ch01-01-installation.md", "src/ch01-02-hello-world.md", "src/ch01-03-hello-cargo.md",
     "src/ch03-01-variables-and-mutability.md", "src/ch03-02-data-types.md", "src/ch03-03-how-functions-work.md",
@@ -69,6 +73,7 @@ def main() -> None:
     ap.add_argument("--book", type=Path, required=True, help="a clone of github.com/rust-lang/book")
     ap.add_argument("--wcag", type=Path, help="a clone of github.com/w3c/wcag (optional)")
     ap.add_argument("--papers", type=Path, help="a clone of github.com/papers-we-love/papers-we-love (optional)")
+    ap.add_argument("--docx", type=Path, help="a clone of github.com/opengovfoundation/site-policy (optional)")
     ap.add_argument("--out", type=Path, default=Path("eval/public/corpus"))
     args = ap.parse_args()
     for src, dest in PEPS.items():
@@ -83,6 +88,7 @@ def main() -> None:
     for repo, commit, paths, folder in (
         (args.wcag, WCAG_COMMIT, WCAG, "wcag"),
         (args.papers, PAPERS_COMMIT, PAPERS, "papers"),
+        (args.docx, DOCX_COMMIT, DOCX, "policies"),
     ):
         if repo is None:
             continue
