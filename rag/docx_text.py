@@ -150,7 +150,7 @@ class _Reader:
         m = _HEADING.match((style or "").strip())
         if m:
             return f"{'#' * int(m.group(1) or 1)} {text}"
-        if (style or "").lower().startswith("list"):
+        if (style or "").lower().startswith("list") or _numbered(el):
             return f"- {text}"
         return text
 
@@ -170,6 +170,13 @@ class _Reader:
         if len(rows) > 1:
             rows.insert(1, "|" + "---|" * rows[0].count(" | ") + "---|")
         return "\n".join(rows)
+
+
+def _numbered(p: Any) -> bool:
+    """A paragraph in a bulleted or numbered list by its own numbering (``w:numPr``), as Word
+    and pandoc write list items whatever their style ("Compact"); numId 0 takes numbering away."""
+    num = p.find(f"{W}pPr/{W}numPr/{W}numId")
+    return num is not None and num.get(W + "val") not in (None, "0")
 
 
 def _cells(tr: Any) -> list[Any]:

@@ -175,3 +175,26 @@ def test_text_is_what_word_shows_with_changes_accepted(tmp_path: Path) -> None:
         "The vault code is 1234, kept in the safe.",
         "A paragraph inside a block content control.",
     ]
+
+
+def test_a_paragraph_numbered_as_a_list_is_a_list_item(tmp_path: Path) -> None:
+    """Pandoc's and Word's list items carry w:numPr under a plain style ("Compact"): a public
+    privacy policy's five bullets read as five one-line paragraphs."""
+    r = "<w:r><w:t xml:space='preserve'>{}</w:t></w:r>"
+    item = "<w:p><w:pPr><w:pStyle w:val='Compact'/><w:numPr><w:ilvl w:val='0'/><w:numId w:val='{n}'/></w:numPr></w:pPr>{r}</w:p>"
+    raw = _docx_with_body(
+        tmp_path,
+        [
+            "<w:p>" + r.format("Logs are kept longer in situations such as:") + "</w:p>",
+            item.format(n=2, r=r.format("site testing")),
+            item.format(n=2, r=r.format("diagnosis of technical problems")),
+            item.format(n=0, r=r.format("A paragraph whose numbering was taken away.")),
+        ],
+    )
+    text, _ = docx_text(raw)
+    assert text.split("\n\n") == [
+        "Logs are kept longer in situations such as:",
+        "- site testing",
+        "- diagnosis of technical problems",
+        "A paragraph whose numbering was taken away.",
+    ]
