@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from eval.script import run
-from rag.loaders import _decode_text
+from rag.loaders import decode_text
 from rag.webpage import _blocks, _parse_tags, html_text
 
 DATASETS = Path(__file__).resolve().parent / "datasets"
@@ -55,7 +55,7 @@ def _score(extract: Callable[[str], str], pages: list[dict]) -> dict[str, object
     t0 = time.perf_counter()
     for page in pages:
         raw = (DATASETS / page["page"]).read_bytes()
-        text = _flat(extract(_decode_text(raw)))
+        text = _flat(extract(decode_text(raw)))
         for passage in page["content"]:
             total += 1
             if _flat(passage) in text:

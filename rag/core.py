@@ -8,16 +8,14 @@ is gathered once; the answerer turns it into an ``Answer``, verifying every quot
 
 from __future__ import annotations
 
-import functools
 import os
 import shutil
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import ParamSpec
 
 from typing_extensions import Unpack
 
@@ -45,7 +43,6 @@ from rag.store import (
 )
 from rag.types import Answer, Evidence, IndexReport
 
-P = ParamSpec("P")
 ASK_WAIT_SECONDS = 900.0  # how long a user's `rag index` waits for an ask that is indexing
 
 
@@ -355,28 +352,25 @@ def final_answer(stream: Iterator[str | Answer]) -> Answer:
     return answer
 
 
-def _finished(stream: Callable[P, Iterator[str | Answer]]) -> Callable[P, Answer]:
-    """``stream`` with the same signature, returning only its final Answer."""
+def ask(
+    question: str,
+    corpus: str | Path | None = None,
+    *,
+    history: Sequence[str | Sequence[str]] = (),
+    settings: Settings | None = None,
+    **options: Unpack[AskOptions],
+) -> Answer:
+    """Answer ``question`` from ``corpus`` with verbatim, span-exact citations.
 
-    @functools.wraps(stream)
-    def run(*args: P.args, **kwargs: P.kwargs) -> Answer:
-        return final_answer(stream(*args, **kwargs))
+    Takes what ``ask_stream`` takes and returns its final ``Answer``.
 
-    return run
-
-
-ask = _finished(ask_stream)
-ask.__name__ = ask.__qualname__ = "ask"
-ask.__doc__ = """Answer ``question`` from ``corpus`` with verbatim, span-exact citations.
-
-Takes what ``ask_stream`` takes and returns its final ``Answer``.
-
->>> a = ask("Who is the Chinese Embassy spokesman?", corpus="corpus/")  # doctest: +SKIP
->>> a.citations[0].source, a.citations[0].quote  # doctest: +SKIP
-('001_a1832f6365ab849e.txt', 'Chinese Embassy spokesman Liu Pengyu said ...')
->>> ask("When did Biden and Xi meet?", mode="bm25", top_k=3).abstained  # doctest: +SKIP
-False
-"""
+    >>> a = ask("Who is the Chinese Embassy spokesman?", corpus="corpus/")  # doctest: +SKIP
+    >>> a.citations[0].source, a.citations[0].quote  # doctest: +SKIP
+    ('001_a1832f6365ab849e.txt', 'Chinese Embassy spokesman Liu Pengyu said ...')
+    >>> ask("When did Biden and Xi meet?", mode="bm25", top_k=3).abstained  # doctest: +SKIP
+    False
+    """
+    return final_answer(ask_stream(question, corpus, history=history, settings=settings, **options))
 
 
 def document_text(source: str, corpus: str | Path | None = None, *, settings: Settings | None = None) -> str:

@@ -134,7 +134,7 @@ def read_file(path: Path, source: str, max_bytes: int, max_seconds: float = 60.0
 
         text, title = docx_text(raw)
     else:
-        decoded = _decode_text(raw)
+        decoded = decode_text(raw)
         if suffix in HTML_SUFFIXES:
             text, title = html_text(decoded)
         else:
@@ -182,7 +182,7 @@ _UNICODE_BOMS = (
 )  # fmt: skip
 
 
-def _decode_text(raw: bytes) -> str:
+def decode_text(raw: bytes) -> str:
     """UTF-8 when it is; UTF-16/32 with a byte-order mark; otherwise the encoding
     charset-normalizer finds (Latin-1, Windows-1252, Shift-JIS...). Offsets index the decoded text."""
     text = None
