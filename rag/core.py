@@ -156,7 +156,7 @@ class Engine:
             last = answers[-1].text if answers else request.last_answer
             turn = replace(request, question=part, history=(*request.history, *parts[:i]), last_answer=last)
             answers.append(final_answer(self._answer_one(turn)))
-        answer = combine(request.question, answers)
+        answer = combine(request.question, parts, answers)
         yield from stream_pieces(answer.text)
         yield answer
 

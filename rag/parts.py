@@ -33,8 +33,9 @@ def split_parts(question: str) -> list[str]:
     return [(p[:1].upper() + p[1:]) + ("" if p.endswith("?") else "?") for p in parts]
 
 
-def combine(question: str, answers: list[Answer]) -> Answer:
-    """One answer from the answers to each part: texts in order, citations renumbered.
+def combine(question: str, parts: list[str], answers: list[Answer]) -> Answer:
+    """One answer from the answers to each of ``question``'s ``parts`` (``split_parts``'s):
+    texts in order, citations renumbered.
 
     An unanswered part says so in its place. The confidence is the product of the answered
     parts' (the chance that every quoted part is right, taken as independent); an answer with
@@ -43,7 +44,7 @@ def combine(question: str, answers: list[Answer]) -> Answer:
     texts: list[str] = []
     citations: list[Citation] = []
     shorts: list[ShortAnswer | None] = []
-    for part, answer in zip(split_parts(question), answers, strict=True):
+    for part, answer in zip(parts, answers, strict=True):
         if answer.abstained:
             texts.append(f"“{part}” {ABSTAIN_TEXT.split('.')[0]}.")
             shorts.append(None)
