@@ -394,8 +394,9 @@ def _running(pages: list[list[str]], least: int) -> set[str]:
 def _unfurnished(text: str) -> str:
     """PDF text without what the printer puts on every page: running headers and footers (a
     line among a page's first or last two that is at the edges of three pages or more, numbers
-    aside: "SALTZER ET AL. End-to-End Arguments in System Design 2") and page numbers (a number
-    alone at a page's edge that counts up with the pages). They were read as words of the
+    aside: "SALTZER ET AL. End-to-End Arguments in System Design 2"; a label of at most 12 words,
+    not a sentence, and of three words or more where its numbers change) and page numbers (a
+    number alone at a page's edge that counts up with the pages). They were read as words of the
     sentences beside them ("… in System Design 8 History, …"). Pages (form feeds) stay, so
     cited pages hold; on the first page a running line without digits is the title set as
     the header, and stays."""
@@ -425,7 +426,12 @@ def _furniture(line: str, page: int, running: set[str], numbering: set[int]) -> 
     """Whether a line at a page's edge is a page number or a running header or footer."""
     if re.fullmatch(r"\s*\d{1,4}\s*", line):
         return int(line) - page in numbering
-    return _edge_key(line) in running and not (page == 0 and not re.search(r"\d", line))
+    words = line.split()
+    if _edge_key(line) not in running or len(words) > 12 or re.search(r"[.!?]\W*$", line):
+        return False  # a header is a label: short, no sentence ("The pdf3 valve … closes at dusk.")
+    if re.search(r"\d", line):
+        return len(words) >= 3  # "Section 2" on page 2 is a heading; "SALTZER ET AL. … 2" a header
+    return page > 0  # on the first page, the title set as the header
 
 
 def _pdf_title(text: str) -> str:
