@@ -441,10 +441,12 @@ def build_app(corpus: Path, settings: Settings) -> Any:
             return {"chat": chat, "history": history, "kept": kept, "turns": turns}, download
 
         remembered = [chatbot, history, kept, turns]
-        box.submit(respond, inputs, outputs, api_name="chat").then(
+        # A question sent while the last answer is still finishing waits its turn (Gradio's
+        # default drops it, and the text stayed in the box unanswered).
+        box.submit(respond, inputs, outputs, api_name="chat", trigger_mode="always_last").then(
             save, remembered, [saved, download], api_visibility="private"
         )
-        send.click(respond, inputs, outputs, api_visibility="private").then(
+        send.click(respond, inputs, outputs, api_visibility="private", trigger_mode="always_last").then(
             save, remembered, [saved, download], api_visibility="private"
         )
         clear.click(
