@@ -321,8 +321,9 @@ def train(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
     data = np.load(WORK / "train.npz")
     n = len(data["start"])
-    order = schedule(n, args.examples or n - HELD)
-    total = min(len(order), args.examples or n - HELD) // args.batch
+    windows = args.examples or n - HELD
+    order = schedule(n, windows)  # at least ``windows`` long
+    total = windows // args.batch
     model = Reader.build(model_path())
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
     # read by the schedule at every step; "offset" is the step its optimizer started at (0, or the

@@ -403,7 +403,7 @@ def _unfurnished(text: str) -> str:
     pages = text.split("\f")
     lines = [page.split("\n") for page in pages]
     filled = [[line for line in page if line.strip()] for page in lines]
-    running = _running(filled, 3) if len(pages) >= 3 else set()
+    running = _running(filled, 3)
     offsets: dict[int, int] = {}  # page number printed minus page index: the book's numbering
     for i, page in enumerate(filled):
         for line in {*page[:2], *page[-2:]}:

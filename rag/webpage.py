@@ -262,11 +262,13 @@ class _HTMLText(HTMLParser):
     def _join_term(self) -> None:
         """End a definition list's term with ": " (unless it ends in punctuation already), so
         "Goal" and the sentence it labels are one line, not a two-word sentence of its own."""
-        while self.parts and not self.parts[-1].strip():
-            self.parts.pop()
-        if self.parts:
-            self.parts[-1] = self.parts[-1].rstrip()
-            self.parts.append(" " if self.parts[-1][-1:] in ":.?!" else _TERM_END + " ")
+        while self.parts and not self.parts[-1].strip() and "\n" not in self.parts[-1]:
+            self.parts.pop()  # spaces after the term
+        if not self.parts or not self.parts[-1].strip():  # an empty term: the definition is a block
+            self.parts.append("\n")
+            return
+        self.parts[-1] = self.parts[-1].rstrip()
+        self.parts.append(" " if self.parts[-1][-1:] in ":.?!" else _TERM_END + " ")
 
     def handle_data(self, data: str) -> None:
         if self._in_title:

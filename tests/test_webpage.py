@@ -98,3 +98,8 @@ def test_a_definition_term_labels_its_definition_on_one_line(size: str) -> None:
     assert "Why it's important: Users reliant on the keyboard can move around pages efficiently." in blocks
     assert "Screen reader users benefit too." in blocks  # a second definition is a line of its own
     assert "Goal" not in blocks and "\x00" not in text
+
+
+def test_an_empty_definition_term_leaves_the_definition_a_block_of_its_own() -> None:
+    text, _ = html_text("<p>First paragraph here.</p><dl><dt><span> </span></dt> <dd>A definition.</dd></dl>")
+    assert text.split("\n\n") == ["First paragraph here.", "A definition."]
