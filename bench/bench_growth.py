@@ -81,7 +81,7 @@ indexed, then {n:,} distinct questions asked one after another (hybrid) in {elap
 
 RSS after 1,000 questions **{first[1]:.0f} MiB**, after {n:,} **{marks[-1][1]:.0f} MiB**; growth over
 the second half: **{slope:+.1f} MiB per 1,000 questions**. The encoder cache is bounded at 64 MiB
-(`rag.embedding.Encoder`, `cache_bytes`); entity analyses (50,000 texts), parsed questions
+(`rag.language.embedding.Encoder`, `cache_bytes`); entity analyses (50,000 texts), parsed questions
 (2,000), the short-answer readings of quoted sentences (4,000) and the last spaCy parses (64)
 are bounded by count.
 """

@@ -62,7 +62,7 @@ def run_index(corpus: Path, index_dir: Path) -> dict[str, float | str]:
     t0 = time.perf_counter()
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "rag.cli", "index", str(corpus), "-q"], env=env, stdout=out, stderr=err
+            [sys.executable, "-m", "rag.faces.cli", "index", str(corpus), "-q"], env=env, stdout=out, stderr=err
         )
         _, status, usage = os.wait4(proc.pid, 0)
         proc.returncode = os.waitstatus_to_exitcode(status)

@@ -33,8 +33,8 @@ BACKENDS = ("torch", "onnx", "onnx-int8")
 
 
 def throughput(cache: Path, n: int = 768) -> dict[str, dict[str, float]]:
-    from rag.chunking import chunk_document
-    from rag.embedding import get_encoder
+    from rag.ingest.chunking import chunk_document
+    from rag.language.embedding import get_encoder
     from rag.types import Document
 
     encoders = {b: get_encoder(None, 16, b, cache) for b in BACKENDS}
@@ -66,7 +66,7 @@ def retrieval(backend: str, limit: int | None, work: Path, cache: Path) -> dict[
     env = dict(os.environ, RAG_EMBED_BACKEND=backend, RAG_INDEX_DIR=str(work / f"index-{backend}"))
     env["RAG_CACHE_DIR"] = str(cache)
     out = work / f"eval-{backend}"
-    cmd = [sys.executable, "-m", "rag.cli", "eval", "--corpus", str(SQUAD_DIR / "corpus.jsonl")]
+    cmd = [sys.executable, "-m", "rag.faces.cli", "eval", "--corpus", str(SQUAD_DIR / "corpus.jsonl")]
     cmd += ["--dataset", str(SQUAD_DIR / "questions.jsonl"), "--modes", "dense,hybrid", "--out", str(out)]
     if limit:
         cmd += ["--limit", str(limit)]

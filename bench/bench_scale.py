@@ -53,10 +53,10 @@ WARMUP = 10
 
 def build_corpus(target_chunks: int, path: Path, seed: int = 0) -> int:
     """Write a .jsonl corpus of at least ``target_chunks`` chunks; returns the chunk count."""
-    from rag.chunking import chunk_document
-    from rag.embedding import get_encoder
+    from rag.ingest.chunking import chunk_document
+    from rag.language.embedding import get_encoder
+    from rag.language.text import sentence_spans
     from rag.settings import get_settings
-    from rag.text import sentence_spans
     from rag.types import Document
 
     settings = get_settings()
@@ -136,8 +136,8 @@ def peak_rss_mb(pid: int | None = None) -> float:
 def child(size: int, store: str, corpus: Path, work: Path, reuse: bool = False) -> dict[str, object]:
     """One measurement in a fresh process: raw encoder, indexing, ask latency, memory, disk."""
     from rag import ask
-    from rag.embedding import get_encoder
-    from rag.loaders import iter_jsonl
+    from rag.ingest.loaders import iter_jsonl
+    from rag.language.embedding import get_encoder
     from rag.settings import get_settings
     from rag.types import Document
 
@@ -210,7 +210,7 @@ def child(size: int, store: str, corpus: Path, work: Path, reuse: bool = False) 
 def index_once(corpus: Path, docs: list[Any], settings: Any, encoder: Any) -> dict[str, float]:
     """The raw encoder's chunks/s on a sample of the same chunks, then `build_index` from nothing."""
     from rag import build_index
-    from rag.chunking import chunk_document
+    from rag.ingest.chunking import chunk_document
 
     rng = random.Random(1)
     sample_docs = rng.sample(docs, min(len(docs), RAW_SAMPLE))

@@ -3,7 +3,7 @@
     python bench/calibrate_support.py --n 400 --seed 2
 
 Builds claims from SQuAD dev questions the way a model restates an answer ("<question> <answer>."),
-then scores three kinds of (claim, cited passage) pairs with `rag.grounding.support`:
+then scores three kinds of (claim, cited passage) pairs with `rag.answer.grounding.support`:
 
 - supported: the claim cited to its gold passage;
 - wrong citation: the same claim cited to the best-ranked passage that is not the gold one;
@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from rag.answer.grounding import support
 from rag.core import get_engine
-from rag.grounding import support
 from rag.settings import get_settings
 
 BENCH = Path(__file__).resolve().parent.parent.parent / "shared" / "benchmarks" / "squad-v1.1-dev"

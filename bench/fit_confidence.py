@@ -47,8 +47,8 @@ GAINS = (0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 1.0)
 
 def adjacent(evidence: Any, first: Any, documents: Any) -> Any:
     """The best candidate right before or after ``first`` in its document, if verified."""
-    from rag.answering import adjacent as follows
-    from rag.answering import verified_citation
+    from rag.answer.answering import adjacent as follows
+    from rag.answer.answering import verified_citation
 
     s = first.sentence
     for c in evidence.candidates:
@@ -58,11 +58,11 @@ def adjacent(evidence: Any, first: Any, documents: Any) -> Any:
 
 
 def collect(rows: list[dict[str, Any]], index_dir: str | None) -> list[dict[str, Any]]:
-    from rag.confidence import features
+    from rag.answer.confidence import features
     from rag.core import get_engine
     from rag.evaluation.metrics import contains_answer
-    from rag.evidence import gather_evidence
     from rag.request import Request
+    from rag.retrieve.evidence import gather_evidence
     from rag.settings import get_settings
 
     settings = get_settings(index_dir=index_dir) if index_dir else get_settings()
@@ -206,7 +206,7 @@ def main() -> None:
     ap.add_argument("--gain", type=float, default=0.05, help="confidence a second sentence must add (policy)")
     ap.add_argument("--write", action="store_true", help="write the fit into rag/weights.json")
     args = ap.parse_args()
-    from rag.confidence import FEATURES
+    from rag.answer.confidence import FEATURES
 
     real = [json.loads(line) for line in (DEFAULT_SQUAD / "questions.jsonl").open(encoding="utf-8")]
     real = [r for r in real if split_of(article_of(r["evidence"][0]["source"])) == "fit"]

@@ -4,7 +4,7 @@
 
 Each real question of the ``fit`` articles (eval/make_adversarial.py's split; ``--n`` samples
 that many, 0 = all) is asked end to end (hybrid, defaults). For every answer that contains an
-acceptable answer, each candidate phrase of its quotes (``rag.short_answer.read``) becomes a
+acceptable answer, each candidate phrase of its quotes (``rag.answer.short_answer.read``) becomes a
 row, labelled 1 when it matches an acceptable answer exactly (SQuAD's normalisation). Small
 gradient-boosted trees (LightGBM's LambdaRank: 300 trees of 15 leaves) learn to put a right
 candidate first among the candidates of the same answer; only the ordering they learn is
@@ -73,8 +73,8 @@ def collect(rows: list[dict[str, Any]], index_dir: str | None) -> list[dict[str,
 
 def with_candidates(data: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Each record with its candidates' features and labels (the part that changes with the features)."""
+    from rag.answer.short_answer import align, features, question_of, read, relative
     from rag.evaluation.metrics import exact_match, token_f1
-    from rag.short_answer import align, features, question_of, read, relative
 
     out = []
     for d in data:
@@ -161,7 +161,7 @@ def top_of(model: Any, record: dict[str, Any]) -> tuple[float, dict[str, Any]]:
 
     ``model`` is the exported trees as the answerer walks them (``ConfidenceModel``).
     """
-    from rag.short_answer import shares
+    from rag.answer.short_answer import shares
 
     z = model.margins([c["features"] for c in record["candidates"]])
     order = sorted(range(len(z)), key=lambda k: (-z[k], record["candidates"][k]["features"]["tokens"]))
@@ -172,7 +172,7 @@ def calibration(oof: list[tuple[float, bool, float, bool]]) -> tuple[float, floa
     """Platt scaling: P(exact) = sigmoid(a * logit(share) + b), fitted on the out-of-fold top shares."""
     from sklearn.linear_model import LogisticRegression
 
-    from rag.short_answer import share_logit
+    from rag.answer.short_answer import share_logit
 
     x = share_logit([p for p, *_ in oof])[:, None]
     lr = LogisticRegression(C=1e6).fit(x, np.array([e for _, e, *_ in oof], dtype=int))
@@ -210,8 +210,8 @@ def main() -> None:
     import pickle
     import tempfile
 
-    from rag.short_answer import calibrated
-    from rag.short_answer import features as feature_fn
+    from rag.answer.short_answer import calibrated
+    from rag.answer.short_answer import features as feature_fn
 
     names = tuple(sorted(_names(feature_fn)))
     key = hashlib.sha1(json.dumps([args.n, args.seed, _weights_hash()]).encode()).hexdigest()[:12]
@@ -268,7 +268,7 @@ def main() -> None:
 
 def _names(feature_fn: Any) -> list[str]:
     """The feature names, from the features of a made-up candidate."""
-    from rag.short_answer import Candidate, Reading, align, question_of, relative
+    from rag.answer.short_answer import Candidate, Reading, align, question_of, relative
 
     c = Candidate(0, 3, "one", 0, 0, False, False, "", "ROOT", "NUM", "one", 0)
     q, reading = question_of("What?"), Reading(("one",), (c,), (0,), ("NUM",))

@@ -96,7 +96,7 @@ def shipped_state(onnx_path: Path, like: dict[str, Any]) -> dict[str, Any]:
 def tokenizer() -> Any:
     from transformers import AutoTokenizer
 
-    from rag.embedding import default_model_path as model_path
+    from rag.language.embedding import default_model_path as model_path
 
     return AutoTokenizer.from_pretrained(model_path())
 
@@ -315,7 +315,7 @@ def prepare(args: argparse.Namespace) -> None:
 def train(args: argparse.Namespace) -> None:
     import torch
 
-    from rag.embedding import default_model_path as model_path
+    from rag.language.embedding import default_model_path as model_path
 
     torch.manual_seed(SEED)
     torch.set_num_threads(args.threads)
@@ -415,7 +415,7 @@ def train(args: argparse.Namespace) -> None:
 def measure(args: argparse.Namespace) -> None:
     import torch
 
-    from rag.embedding import default_model_path as model_path
+    from rag.language.embedding import default_model_path as model_path
 
     torch.set_num_threads(args.threads)
     tok = tokenizer()
@@ -443,7 +443,7 @@ def export(args: argparse.Namespace) -> None:
     import torch
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    from rag.embedding import default_model_path as model_path
+    from rag.language.embedding import default_model_path as model_path
 
     model = Reader.build(model_path())
     state = torch.load(WORK / "checkpoint.pt", weights_only=False)
@@ -488,7 +488,7 @@ def calibrate(args: argparse.Namespace) -> None:
     """
     from sklearn.linear_model import LogisticRegression
 
-    from rag.reader import SpanReader, _best_span
+    from rag.answer.reader import SpanReader, best_span
 
     data = np.load(WORK / "train.npz")
     order = np.random.default_rng(SEED).permutation(len(data["start"]))
@@ -505,7 +505,7 @@ def calibrate(args: argparse.Namespace) -> None:
             types = list(feed["token_type_ids"][k] * feed["attention_mask"][k])
             types[int(feed["attention_mask"][k].sum()) - 1] = 0  # the closing [SEP]
             offsets = [(j, j + 1) for j in range(len(types))]  # positions stand in for characters
-            span = _best_span(starts[k], ends[k], types, offsets)
+            span = best_span(starts[k], ends[k], types, offsets)
             null = float(starts[k, 0] + ends[k, 0])
             margins.append((span[2] if span else null) - null)
             gold = (int(data["start"][i]), int(data["end"][i]))
@@ -537,8 +537,8 @@ def calibrate(args: argparse.Namespace) -> None:
 
 def evaluate(args: argparse.Namespace) -> None:
     """EM and F1 of the reader alone, given each dev question's gold paragraph (SQuAD's own metric)."""
+    from rag.answer.reader import SpanReader
     from rag.evaluation.metrics import exact_match, token_f1
-    from rag.reader import SpanReader
 
     model = WORK / "reader-fp32.onnx" if args.float else None
     reader = SpanReader(model)

@@ -115,7 +115,7 @@ def main() -> None:
     else:
         data = collect(args.n, args.seed, args.index_dir)
         cache.write_bytes(pickle.dumps(data))
-    from rag.answer_types import offers_type, question_type
+    from rag.language.answer_types import offers_type, question_type
 
     for item in data:
         qt = question_type(item["question"])

@@ -36,8 +36,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from rag.confidence import ANTONYMS, focus
-from rag.text import terms
+from rag.answer.confidence import ANTONYMS, focus
+from rag.language.text import terms
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SQUAD = ROOT.parent / "shared" / "benchmarks" / "squad-v1.1-dev"

@@ -15,8 +15,8 @@ import json
 from pathlib import Path
 
 from rag import ask
+from rag.answer.parts import split_parts
 from rag.core import final_answer, get_engine
-from rag.parts import split_parts
 from rag.request import Request
 from rag.settings import get_settings
 from rag.types import Answer

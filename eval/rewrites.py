@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 
 from eval.script import run
-from rag.conversation import standalone_query
+from rag.answer.conversation import standalone_query
 
 DATASET = Path(__file__).resolve().parent / "datasets" / "followup_rewrites.jsonl"
 

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from eval.script import run
-from rag.text import sentence_spans
+from rag.language.text import sentence_spans
 
 DATASET = Path(__file__).resolve().parent / "datasets" / "sentence_cases.jsonl"
 

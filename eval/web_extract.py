@@ -17,8 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from eval.script import run
-from rag.loaders import decode_text
-from rag.webpage import _blocks, _parse_tags, html_text
+from rag.ingest.loaders import decode_text
+from rag.ingest.webpage import html_text, tag_text
 
 DATASETS = Path(__file__).resolve().parent / "datasets"
 DATASET = DATASETS / "web_pages.jsonl"
@@ -26,8 +26,7 @@ DATASET = DATASETS / "web_pages.jsonl"
 
 def tags_only(markup: str) -> str:
     """Our tag-based parser alone (the loader before trafilatura): drops nav/aside/footer/form."""
-    parts = "".join(_parse_tags(markup).parts).split("\n")
-    return _blocks([" ".join(line.split()) for line in parts])
+    return tag_text(markup)
 
 
 def shipped(markup: str) -> str:

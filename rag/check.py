@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from rag.lexical import BM25Index
+from rag.index.lexical import BM25Index
 from rag.settings import Settings
 
 
@@ -26,8 +26,8 @@ class CheckReport:
 def check_index(corpus: str | Path | None = None, settings: Settings | None = None) -> CheckReport:
     """Read-only: every disagreement between the index and the documents, one line each."""
     from rag.core import get_engine
-    from rag.loaders import content_hash
-    from rag.store import damaged_store
+    from rag.index.store import damaged_store
+    from rag.ingest.loaders import content_hash
 
     engine = get_engine(corpus, settings)
     store = engine.store

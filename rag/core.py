@@ -19,19 +19,11 @@ from pathlib import Path
 
 from typing_extensions import Unpack
 
-from rag.answering import Answerer, ExtractiveAnswerer, stream_pieces
-from rag.documents import DocumentSource
-from rag.embedding import Encoder, get_encoder
+from rag.answer.answering import Answerer, ExtractiveAnswerer, stream_pieces
+from rag.answer.parts import combine, split_parts
 from rag.errors import CorpusError, IndexBusyError, InputError, ReadOnlyError, StoreError
-from rag.evidence import gather_evidence
-from rag.indexing import index_corpus
-from rag.loaders import check_corpus_path
-from rag.parts import combine, split_parts
-from rag.request import AskOptions, Request
-from rag.retrieval import Retriever
-from rag.scoring import SentenceScorer
-from rag.settings import Settings, get_settings
-from rag.store import (
+from rag.index.indexing import index_corpus
+from rag.index.store import (
     IndexStore,
     Manifest,
     collection_name,
@@ -41,6 +33,14 @@ from rag.store import (
     looks_damaged,
     move_aside,
 )
+from rag.ingest.documents import DocumentSource
+from rag.ingest.loaders import check_corpus_path
+from rag.language.embedding import Encoder, get_encoder
+from rag.request import AskOptions, Request
+from rag.retrieve.evidence import gather_evidence
+from rag.retrieve.retrieval import Retriever
+from rag.retrieve.scoring import SentenceScorer
+from rag.settings import Settings, get_settings
 from rag.types import Answer, Evidence, IndexReport
 
 ASK_WAIT_SECONDS = 900.0  # how long a user's `rag index` waits for an ask that is indexing
@@ -143,7 +143,7 @@ class Engine:
     def answer(self, request: Request) -> Iterator[str | Answer]:
         """Yield pieces of text as the answer is written, then the finished, verified Answer.
 
-        A question with several asks is answered part by part (``rag.parts``); a later part may
+        A question with several asks is answered part by part (``rag.answer.parts``); a later part may
         refer to an earlier one ("Who is the spokesman and what did he say?").
         """
         self._check_sources(request)
@@ -194,10 +194,10 @@ class Engine:
 
 
 def with_short(answer: Answer) -> Answer:
-    """``answer`` with the phrase of its quotes that answers the question (``rag.short_answer``)."""
+    """``answer`` with the phrase of its quotes that answers the question (``rag.answer.short_answer``)."""
     if answer.abstained or not answer.citations or answer.short is not None:
         return answer  # the reader's answer comes with its span
-    from rag.short_answer import short_answer
+    from rag.answer.short_answer import short_answer
 
     return replace(answer, short=short_answer(answer.query, answer.citations))
 
@@ -206,11 +206,11 @@ def make_answerer(request: Request, settings: Settings, scorer: SentenceScorer) 
     """The strategy that writes the answer: extractive, or an LLM checked against the evidence."""
     if request.answerer == "extractive":
         if settings.reader:
-            from rag.reading import ReadingAnswerer
+            from rag.answer.reading import ReadingAnswerer
 
             return ReadingAnswerer()
         return ExtractiveAnswerer.for_request(request, settings)
-    from rag.generation import LLMAnswerer  # LLM clients load only when an LLM is asked for
+    from rag.answer.generation import LLMAnswerer  # LLM clients load only when an LLM is asked for
 
     return LLMAnswerer(request, settings, scorer)
 
@@ -307,7 +307,7 @@ def ask_stream(
 
     ``history`` holds the earlier turns of a conversation, as questions or ``[question, answer]``
     pairs: a follow-up such as "What did he say about it?" is rewritten to name who and what
-    (``rag.conversation``), and a person only the last answer named can be who. ``options`` are ``mode``
+    (``rag.answer.conversation``), and a person only the last answer named can be who. ``options`` are ``mode``
     (dense, bm25, hybrid), ``top_k``, ``max_sentences``, ``answerer`` (extractive, openai,
     llamacpp) and ``strict``; each defaults to the setting of the same name. Bad options raise
     ``InputError`` here, before any work.
@@ -334,7 +334,7 @@ def warm_up(corpus: str | Path | None = None, settings: Settings | None = None) 
 
     A server calls it after indexing, so its first answer starts as fast as its hundredth.
     """
-    from rag.nlp import parse
+    from rag.language.nlp import parse
 
     settings = settings or get_settings()
     final_answer(get_engine(corpus, settings).answer(Request.build("Who is named in these documents?", settings)))

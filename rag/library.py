@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rag.errors import InputError, NotRemovableError, RagError, ReadOnlyError
-from rag.loaders import SUPPORTED_SUFFIXES
+from rag.ingest.loaders import SUPPORTED_SUFFIXES
 from rag.settings import Settings
 
 UPLOAD_SUFFIXES = tuple(sorted(SUPPORTED_SUFFIXES))  # one list for the CLI, the upload and the API

@@ -26,7 +26,7 @@ def set_offline_env() -> None:
         os.environ.setdefault(key, value)
 
 
-# Held while spaCy's import runs with torch blocked (``rag.nlp``) and around every import of
+# Held while spaCy's import runs with torch blocked (``rag.language.nlp``) and around every import of
 # torch itself, so a thread that needs torch (a first ONNX export, the torch backend) never
 # meets the block another thread set: a cold ``rag ask`` did, on a machine with no export yet.
 TORCH_IMPORT = threading.RLock()

@@ -143,9 +143,9 @@ class Settings(BaseSettings):
     )
     reader: bool = Field(
         default=False,
-        description="Answer by the trained span reader (rag.reading: it picks the one quote and the short "
-        "answer, and rag.refusal decides whether to answer) instead of the sentence-scoring answerer "
-        "(rag.answering) with its confidence model. Off by default until it measures better (eval/RESULTS.md).",
+        description="Answer by the trained span reader (rag.answer.reading: it picks the one quote and the short "
+        "answer, and rag.answer.refusal decides whether to answer) instead of the sentence-scoring answerer "
+        "(rag.answer.answering) with its confidence model. Off by default until it measures better (eval/RESULTS.md).",
     )
     max_question_chars: int = Field(default=2000, ge=1, description="Longest question accepted, in characters.")
     answerer: AnswererName = Field(

@@ -27,7 +27,7 @@ class Chunk:
     end: int
     text: str
     headings: tuple[tuple[int, str], ...] = ()  # (level, title) of the sections it starts in
-    opens: str = ""  # the block it starts inside (``rag.units.Unit.opens``): a code fence, a comment
+    opens: str = ""  # the block it starts inside (``rag.language.units.Unit.opens``): a code fence, a comment
 
     @property
     def section(self) -> str:
@@ -54,7 +54,7 @@ class Passage:
 class ScoredSentence:
     """A sentence of a retrieved chunk, in document offsets, with how well it supports the query.
 
-    ``score`` is the one sentence-support score (``rag.scoring``) over the features beside it:
+    ``score`` is the one sentence-support score (``rag.retrieve.scoring``) over the features beside it:
     cosine to the query (``dense``), idf-weighted share of the query's terms it holds
     (``lexical``), and whether it offers an answer of the type the question asks for (``typed``).
     """
@@ -134,7 +134,7 @@ class ShortAnswer:
     """The phrase that answers the question, inside ``Answer.citations[citation]``.
 
     ``document_text(source)[start:end] == text``; ``confidence`` is the estimated chance that the
-    phrase is exactly the answer (``rag.short_answer``: its share among the quote's candidates,
+    phrase is exactly the answer (``rag.answer.short_answer``: its share among the quote's candidates,
     calibrated out of fold).
     """
 
@@ -176,7 +176,7 @@ class Answer:
     generated_sentences: int = 0
     confidence: float = 0.0
     short: ShortAnswer | None = None  # the phrase that answers, when one is rated high enough
-    # A question of several parts (rag.parts): each part's phrase in order, None where a part has
+    # A question of several parts (rag.answer.parts): each part's phrase in order, None where a part has
     # none; ``short`` stays None (no one phrase answers it all).
     part_shorts: tuple[ShortAnswer | None, ...] = ()
 
@@ -240,7 +240,7 @@ class Answer:
         return out
 
 
-CONTROL_CHARS = re.compile("[\x00-\x1f\x7f]")  # also what makes a file name unusable (rag.loaders)
+CONTROL_CHARS = re.compile("[\x00-\x1f\x7f]")  # also what makes a file name unusable (rag.ingest.loaders)
 
 
 def printable(name: str) -> str:

@@ -146,9 +146,14 @@ def subprocess_env(tmp_path: Path) -> dict[str, str]:
 
 
 def run_rag(env: dict[str, str], *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    """``rag <args>`` in a new process (``python -m rag.cli``), its output captured as text."""
+    """``rag <args>`` in a new process (``python -m rag.faces.cli``), its output captured as text."""
     return subprocess.run(
-        [sys.executable, "-m", "rag.cli", *args], env=env, capture_output=True, text=True, timeout=timeout, cwd=ROOT
+        [sys.executable, "-m", "rag.faces.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
     )
 
 
@@ -207,7 +212,7 @@ def serving(corpus: Path, settings: Any, api_key: str | None = None, chat: bool 
 
     import uvicorn
 
-    from rag.server import create_app
+    from rag.faces.server import create_app
 
     port = free_port()
     app = create_app(corpus, settings, api_key=api_key, chat=chat, **kw)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from rag.errors import LoadError
-from rag.loaders import check_corpus_path, is_jsonl_corpus, iter_jsonl, read_file, scan_folder
+from rag.ingest.loaders import check_corpus_path, is_jsonl_corpus, iter_jsonl, read_file, scan_folder
 from rag.types import Document, SkippedFile
 
 

@@ -1,4 +1,4 @@
-"""``rag.access``: one login for every route, no cross-site writes, known Host names, byte limits
+"""``rag.faces.access``: one login for every route, no cross-site writes, known Host names, byte limits
 counted as bodies arrive, and a read timeout, each against a real uvicorn server (in this
 process, or ``rag serve`` as a subprocess), ``gradio_client`` and headless Chromium."""
 
@@ -19,8 +19,8 @@ import httpx
 import pytest
 from conftest import DEFAULT_CORPUS, browser_page, free_port, run_rag, serving
 
-from rag.access import allowed_hosts, exposure_error, host_name, is_loopback
 from rag.errors import InputError
+from rag.faces.access import allowed_hosts, exposure_error, host_name, is_loopback
 
 pytestmark = pytest.mark.integration
 Q = "Who is the Chinese Embassy spokesman quoted about Ukraine?"
@@ -318,7 +318,7 @@ def test_errors_name_the_corpus_not_its_path_on_the_server(open_api: tuple[str, 
 
 
 def test_create_app_refuses_half_protection_before_any_work(private_corpus: tuple[Path, Any]) -> None:
-    from rag.server import create_app
+    from rag.faces.server import create_app
 
     corpus, settings = private_corpus
     with pytest.raises(InputError, match="RAG_AUTH"):

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from rag import ask
-from rag.confidence import features
+from rag.answer.confidence import features
 from rag.weights import fitted
 
 HARBOUR = (

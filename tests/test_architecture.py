@@ -17,19 +17,19 @@ PACKAGE = Path(__file__).resolve().parent.parent / "rag"
 ANSWER_PATH = [
     "core",
     "request",
-    "evidence",
-    "retrieval",
-    "scoring",
-    "answering",
-    "reading",
-    "reader",
-    "refusal",
-    "generation",
-    "grounding",
-    "documents",
-    "conversation",
-    "answer_types",
-    "templates",
+    "retrieve/evidence",
+    "retrieve/retrieval",
+    "retrieve/scoring",
+    "answer/answering",
+    "answer/reading",
+    "answer/reader",
+    "answer/refusal",
+    "answer/generation",
+    "answer/grounding",
+    "ingest/documents",
+    "answer/conversation",
+    "language/answer_types",
+    "answer/templates",
 ]
 MAX_PARAMETERS = 6
 
@@ -89,7 +89,9 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
 
 def test_rag_has_no_import_cycle() -> None:
     graph = import_graph()
-    assert {"rag.retrieval", "rag.evidence", "rag.answering"} <= graph["rag.core"]  # the walk sees imports
+    assert {"rag.retrieve.retrieval", "rag.retrieve.evidence", "rag.answer.answering"} <= graph[
+        "rag.core"
+    ]  # the walk sees imports
     assert find_cycle(graph) is None, " -> ".join(find_cycle(graph) or [])
 
 
@@ -97,7 +99,7 @@ def test_the_cycle_finder_finds_cycles() -> None:
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert find_cycle({"a": {"b"}, "b": set(), "c": {"a", "b"}}) is None
     # an import inside a function counts: it is still a dependency between the modules
-    assert "rag.generation" in import_graph()["rag.core"]
+    assert "rag.answer.generation" in import_graph()["rag.core"]
 
 
 def test_no_function_on_the_answer_path_takes_more_than_six_parameters() -> None:
@@ -127,3 +129,85 @@ def test_importing_rag_loads_no_heavy_library_and_goes_offline() -> None:
     heavy, offline, telemetry = json.loads(out.stdout)
     assert heavy == []
     assert offline == "1" and telemetry == "False"
+
+
+# The layers, lowest first: a module may import its own layer and those below it, never one above.
+LAYERS = ("foundation", "language", "ingest", "index", "retrieve", "answer", "core", "evaluation", "faces")
+FOUNDATION = {"rag.errors", "rag.offline", "rag.types", "rag.settings", "rag.weights", "rag.request", "rag.progress"}
+CORE = {"rag", "rag.core", "rag.library", "rag.check"}  # the public surface and what every face shares
+PACKAGES = {"language", "ingest", "index", "retrieve", "answer", "evaluation", "faces", "integrations"}
+
+
+def layer_of(module: str) -> str:
+    if module in FOUNDATION:
+        return "foundation"
+    if module in CORE:
+        return "core"
+    package = module.split(".")[1] if "." in module else ""
+    if package in PACKAGES:
+        return "faces" if package == "integrations" else package
+    raise AssertionError(f"{module} belongs to no layer: put it in a package, or name it in FOUNDATION or CORE")
+
+
+def layer_violations(graph: dict[str, set[str]]) -> list[str]:
+    """Every import of a module in a layer above the importer's, and every face reaching past the core."""
+    rank = {name: n for n, name in enumerate(LAYERS)}
+    found = []
+    for module, imports in sorted(graph.items()):
+        for target in sorted(imports):
+            if rank[layer_of(target)] > rank[layer_of(module)]:
+                found.append(f"{module} ({layer_of(module)}) imports {target} ({layer_of(target)})")
+            elif layer_of(module) == "faces" and layer_of(target) in ("index", "retrieve"):
+                found.append(f"face {module} imports {target} directly: go through rag.core")
+    return found
+
+
+def test_every_module_sits_in_a_layer_and_imports_none_above_it() -> None:
+    graph = import_graph()
+    assert {"rag.ingest.loaders", "rag.answer.refusal", "rag.faces.cli"} <= set(graph)  # the packages are seen
+    assert layer_violations(graph) == []
+
+
+def test_the_layer_check_finds_an_upward_import_and_a_face_past_the_core() -> None:
+    graph = {
+        "rag.ingest.loaders": {"rag.answer.answering"},  # ingest reaching up into answer
+        "rag.faces.cli": {"rag.index.store", "rag.core"},  # a face opening the store itself
+        "rag.answer.answering": {"rag.retrieve.scoring", "rag.settings"},  # downward: fine
+    }
+    assert layer_violations(graph) == [
+        "face rag.faces.cli imports rag.index.store directly: go through rag.core",
+        "rag.ingest.loaders (ingest) imports rag.answer.answering (answer)",
+    ]
+    with pytest.raises(AssertionError, match="belongs to no layer"):
+        layer_of("rag.stray")
+
+
+def private_uses(path: Path) -> list[str]:
+    """Names of rag that ``path`` uses although they are private (``_name``), by import or attribute."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("rag"):
+            found += [f"{node.module}.{a.name}" for a in node.names if a.name.startswith("_")]
+            found += [node.module] if any(p.startswith("_") for p in node.module.split(".")) else []
+        elif isinstance(node, ast.Import):
+            found += [a.name for a in node.names if a.name.startswith("rag") and "._" in a.name]
+        elif isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__"):
+            chain = node.value
+            while isinstance(chain, ast.Attribute):
+                chain = chain.value
+            if isinstance(chain, ast.Name) and chain.id == "rag":
+                found.append(node.attr)
+    return [f"{path.name}: {name}" for name in found]
+
+
+def test_eval_and_bench_use_only_public_names() -> None:
+    root = PACKAGE.parent
+    scripts = sorted([*(root / "eval").rglob("*.py"), *(root / "bench").rglob("*.py")])
+    assert len(scripts) > 10
+    assert [u for s in scripts for u in private_uses(s)] == []
+
+
+def test_the_private_name_check_sees_imports_and_attributes(tmp_path: Path) -> None:
+    script = tmp_path / "script.py"
+    script.write_text("import rag.core\nfrom rag.ingest.webpage import _blocks, html_text\nrag.core._engines\n")
+    assert private_uses(script) == ["script.py: rag.ingest.webpage._blocks", "script.py: _engines"]

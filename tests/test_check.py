@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from conftest import DEFAULT_CORPUS, assert_index_consistent
 
 from rag.check import check_index
-from rag.cli import cli
+from rag.faces.cli import cli
 
 
 @pytest.fixture()

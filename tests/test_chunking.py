@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from loading import load_documents
 
-from rag.chunking import chunk_document, chunk_id, doc_key
-from rag.text import sentence_spans
+from rag.ingest.chunking import chunk_document, chunk_id, doc_key
+from rag.language.text import sentence_spans
 from rag.types import Chunk, Document
 
 pytestmark = pytest.mark.integration
@@ -24,7 +24,7 @@ ID_RE = re.compile(r"^[0-9a-f]{16}-[0-9a-f]{0,12}-\d{5}$")
 
 @pytest.fixture(scope="module")
 def tok() -> Any:
-    from rag.embedding import get_encoder
+    from rag.language.embedding import get_encoder
 
     return get_encoder().tokenizer
 
@@ -197,12 +197,12 @@ def test_tokenizing_by_blocks_gives_the_chunks_of_the_whole_text(
 ) -> None:
     """Huge documents are tokenized a block of sentences at a time (bounded memory); the chunks
     are the same as when the whole text is tokenized at once."""
-    import rag.chunking
+    import rag.ingest.chunking
 
     single_line = Document("one-line.txt", " ".join(d.text.replace("\n", " ") for d in corpus_docs))
     docs = [*corpus_docs, single_line]
     whole = [chunk_document(d, tok, max_tokens=64, overlap=16) for d in docs]
-    monkeypatch.setattr(rag.chunking, "BLOCK_CHARS", block)
+    monkeypatch.setattr(rag.ingest.chunking, "BLOCK_CHARS", block)
     for d, expected in zip(docs, whole, strict=True):
         got = chunk_document(d, tok, max_tokens=64, overlap=16)
         check_chunks(d, got, tok, 64, 16)

@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 from conftest import run_rag
 
-from rag.cli import cli
+from rag.faces.cli import cli
 
 pytestmark = pytest.mark.integration
 
@@ -90,7 +90,7 @@ def test_corpus_without_readable_documents_exits_1(tmp_path: Path, subprocess_en
     (bad / "a.txt").write_bytes(b"\x00\x00binary")
     (bad / "b.txt").write_text("   \n")
     proc = subprocess.run(
-        [sys.executable, "-m", "rag.cli", "index", str(bad)],
+        [sys.executable, "-m", "rag.faces.cli", "index", str(bad)],
         env=subprocess_env,
         capture_output=True,
         text=True,
@@ -127,7 +127,7 @@ def test_index_shows_a_progress_bar_on_a_terminal_only(tmp_path: Path, subproces
 
     fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))  # a 120-column terminal
     proc = subprocess.run(
-        [sys.executable, "-m", "rag.cli", "index", str(corpus)],
+        [sys.executable, "-m", "rag.faces.cli", "index", str(corpus)],
         env=env, stdout=subprocess.PIPE, stderr=follower, text=True, timeout=300,
     )  # fmt: skip
     os.close(follower)
@@ -205,13 +205,13 @@ def test_a_face_starts_while_another_process_holds_the_writer_lock(
     import httpx
     from conftest import free_port
 
-    from rag.store import collection_name, folder_lock
+    from rag.index.store import collection_name, folder_lock
 
     corpus, settings = cli_corpus
     port = free_port()
     with folder_lock(settings.index_dir / collection_name(corpus.resolve(), settings), str(corpus)):
         proc = subprocess.Popen(
-            [sys.executable, "-m", "rag.cli", "serve", "--corpus", str(corpus), "--port", str(port)],
+            [sys.executable, "-m", "rag.faces.cli", "serve", "--corpus", str(corpus), "--port", str(port)],
             env=subprocess_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
         try:
@@ -237,7 +237,7 @@ def test_output_into_a_closed_pipe_or_a_file_stays_clean(tmp_path: Path, subproc
 
     err = tmp_path / "err.txt"
     cmd = (
-        f"{sys.executable} -m rag.cli ask 'Who is the Chinese Embassy spokesman?' --corpus {DEFAULT_CORPUS} --json "
+        f"{sys.executable} -m rag.faces.cli ask 'Who is the Chinese Embassy spokesman?' --corpus {DEFAULT_CORPUS} --json "
         f"2>{err} | head -1"
     )
     done = subprocess.run(
@@ -247,7 +247,7 @@ def test_output_into_a_closed_pipe_or_a_file_stays_clean(tmp_path: Path, subproc
     log = tmp_path / "eval.log"
     with log.open("w") as fh:
         subprocess.run(  # a line for each question, as a long run would print every 30 s
-            [sys.executable, "-m", "rag.cli", "eval", "--corpus", str(DEFAULT_CORPUS), "--dataset", str(SEED_QA),
+            [sys.executable, "-m", "rag.faces.cli", "eval", "--corpus", str(DEFAULT_CORPUS), "--dataset", str(SEED_QA),
              "--limit", "20", "--modes", "hybrid", "--out", str(tmp_path / "out")],
             env={**subprocess_env, "RAG_PROGRESS_EVERY_S": "0"}, stdout=subprocess.DEVNULL, stderr=fh, timeout=240,
             cwd=ROOT, check=True,

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from rag import ask
-from rag.answer_types import answer_labels, question_type
-from rag.confidence import FEATURES, _count_unattached, features, focus
-from rag.nlp import analyse
+from rag.answer.confidence import FEATURES, _count_unattached, features, focus
+from rag.language.answer_types import answer_labels, question_type
+from rag.language.nlp import analyse
 from rag.weights import ConfidenceModel, Tree, fitted
 
 FERRY = (

@@ -6,7 +6,7 @@ import pytest
 from conftest import ROOT
 
 from eval.rewrites import DATASET, evaluate
-from rag.conversation import is_followup, standalone_query
+from rag.answer.conversation import is_followup, standalone_query
 
 HELDOUT = ROOT / "eval" / "datasets" / "followup_rewrites_heldout.jsonl"
 

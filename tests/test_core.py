@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from rag import Answer, InputError, ask, build_index, document_text
-from rag.answering import ABSTAIN_TEXT
+from rag.answer.answering import ABSTAIN_TEXT
 from rag.errors import CorpusError
 from rag.settings import MODES
 

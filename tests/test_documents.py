@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.documents import DocumentSource
+from rag.ingest.documents import DocumentSource
 from rag.settings import get_settings
 
 pytestmark = pytest.mark.unit
@@ -72,7 +72,7 @@ def test_jsonl_corpus_is_read_in_one_pass_and_follows_changes(tmp_path: Path, mo
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     docs = source(path)
     passes = []
-    import rag.documents as module
+    import rag.ingest.documents as module
 
     real = module.iter_jsonl_located
     monkeypatch.setattr(module, "iter_jsonl_located", lambda p: (passes.append(p), *real(p))[1:])
@@ -96,7 +96,7 @@ def test_a_jsonl_corpus_larger_than_the_cache_reads_one_line_per_miss(
     path.write_bytes(b"\xef\xbb\xbf" + "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode())
     docs = source(path, document_cache_bytes=300)  # a few texts at a time
     passes = []
-    import rag.documents as module
+    import rag.ingest.documents as module
 
     real = module.iter_jsonl_located
     monkeypatch.setattr(module, "iter_jsonl_located", lambda p: (passes.append(p), *real(p))[1:])

@@ -10,10 +10,10 @@ import pytest
 from click.testing import CliRunner
 
 from rag import ask, build_index
-from rag.cli import cli
 from rag.core import document_text
-from rag.docx_text import MAX_UNPACKED_BYTES, docx_text
 from rag.errors import LoadError
+from rag.faces.cli import cli
+from rag.ingest.docx_text import MAX_UNPACKED_BYTES, docx_text
 from rag.library import add_documents
 from rag.settings import get_settings
 
@@ -58,7 +58,7 @@ def test_a_docx_is_answered_with_exact_offsets_and_its_section(tmp_path: Path) -
     assert a.short is not None and a.short.text == "Tomas Brandt"
     c = a.citations[0]
     assert document_text(c.source, corpus, settings=settings)[c.start : c.end] == c.quote
-    from rag.units import section_at
+    from rag.language.units import section_at
 
     assert section_at(document_text(c.source, corpus, settings=settings), c.start) == "Orchard report > Medlars"
 

@@ -77,7 +77,7 @@ def test_seed_dataset_is_checked_against_the_text(seed_rows: list[dict]) -> None
 @pytest.mark.unit
 def test_paraphrase_questions_avoid_the_passage_key_words(seed_rows: list[dict]) -> None:
     """At least 8 paraphrase questions share no content term with their evidence quotes' key words."""
-    from rag.text import terms
+    from rag.language.text import terms
 
     def key_terms(quote: str) -> set[str]:
         return {t for t in terms(quote) if len(t) > 3}

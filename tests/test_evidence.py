@@ -9,8 +9,8 @@ import pytest
 
 from rag import ask
 from rag.core import get_engine
-from rag.evidence import gather_evidence, rank_sentences
 from rag.request import Request
+from rag.retrieve.evidence import gather_evidence, rank_sentences
 from rag.settings import MODES
 from rag.types import Chunk, Passage, ScoredSentence
 

@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 def test_exported_ranking_trees_score_as_lightgbm_does() -> None:
     from fit_short import export_lightgbm
 
-    from rag.short_answer import shares
+    from rag.answer.short_answer import shares
     from rag.weights import ConfidenceModel
 
     rng = np.random.default_rng(0)

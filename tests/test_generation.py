@@ -11,8 +11,8 @@ import pytest
 from fake_llm import REWRITTEN, FakeLLM
 
 from rag import Answer, ask
+from rag.answer.templates import PromptError, load_prompts
 from rag.core import ask_stream
-from rag.templates import PromptError, load_prompts
 
 pytestmark = pytest.mark.integration
 Q = "Who is the Chinese Embassy spokesman quoted about Ukraine?"
@@ -213,7 +213,7 @@ def test_eval_with_llm_answerer_reports_supported_share(indexed, llm, tmp_path: 
 def test_one_retrieval_per_question_and_the_fallback_reuses_its_evidence(
     indexed, llm, model: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:  # type: ignore[no-untyped-def]
-    from rag.retrieval import Retriever
+    from rag.retrieve.retrieval import Retriever
 
     corpus, _ = indexed
     calls: list[str] = []

@@ -1,10 +1,10 @@
-"""``rag.grounding.contradiction``: a sentence that shares its span's words yet says otherwise."""
+"""``rag.answer.grounding.contradiction``: a sentence that shares its span's words yet says otherwise."""
 
 from __future__ import annotations
 
 import pytest
 
-from rag.grounding import contradiction
+from rag.answer.grounding import contradiction
 
 pytestmark = pytest.mark.unit
 SPAN = "Chinese Embassy spokesman Liu Pengyu said China bases its views of the Ukraine conflict on its merits."

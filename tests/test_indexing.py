@@ -17,7 +17,7 @@ from conftest import DEFAULT_CORPUS, ROOT, assert_index_consistent, run_rag
 from rag import ask, build_index
 from rag.core import get_engine
 from rag.errors import CorpusError, IndexBusyError
-from rag.indexing import repair
+from rag.index.indexing import repair
 
 pytestmark = pytest.mark.integration
 
@@ -175,7 +175,7 @@ def test_a_running_engine_follows_what_another_process_indexed(
     assert all(c.source != "velmora.txt" for c in ask(question, corpus=corpus, settings=settings).citations)
     (corpus / "velmora.txt").write_text("The harbour of Velmora was dredged by Ottilie Brandt.\n", encoding="utf-8")
     subprocess_env["RAG_INDEX_DIR"] = str(settings.index_dir)
-    cmd = [sys.executable, "-m", "rag.cli", "index", str(corpus), "--quiet"]
+    cmd = [sys.executable, "-m", "rag.faces.cli", "index", str(corpus), "--quiet"]
     out = subprocess.run(cmd, env=subprocess_env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0 and out.stdout.startswith("added 1,"), out.stderr
     get_engine(corpus, settings)._next_check = 0.0  # skip the pause between two checks
@@ -190,7 +190,7 @@ def test_a_long_document_is_written_over_several_batches(
     once its last part is in, so a run killed in between leaves nothing half-claimed."""
     from rag.core import get_engine
 
-    monkeypatch.setattr("rag.indexing.BATCH_CHUNKS", 3)
+    monkeypatch.setattr("rag.index.indexing.BATCH_CHUNKS", 3)
     store = get_engine(corpus, settings).store
     real_add = store.add_chunks
     calls = []
@@ -242,7 +242,7 @@ def test_killed_index_run_is_repaired(tmp_path: Path, subprocess_env: dict[str, 
     corpus = tmp_path / "big"
     _make_big_corpus(corpus, 800)  # 300 were indexed within 1.5 s of the first manifest on an idle machine
     index_dir = Path(subprocess_env["RAG_INDEX_DIR"])
-    cmd = [sys.executable, "-m", "rag.cli", "index", str(corpus), "--quiet"]
+    cmd = [sys.executable, "-m", "rag.faces.cli", "index", str(corpus), "--quiet"]
     proc = subprocess.Popen(cmd, env=subprocess_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 240
     while time.time() < deadline and proc.poll() is None:
@@ -282,7 +282,7 @@ def test_kill_loop_with_edits_between_rounds(tmp_path: Path, subprocess_env: dic
     corpus = tmp_path / "big"
     _make_big_corpus(corpus, 200)
     index_dir = Path(subprocess_env["RAG_INDEX_DIR"])
-    cmd = [sys.executable, "-m", "rag.cli", "index", str(corpus), "--quiet"]
+    cmd = [sys.executable, "-m", "rag.faces.cli", "index", str(corpus), "--quiet"]
     from rag.settings import get_settings
 
     settings = get_settings(index_dir=index_dir)
@@ -468,7 +468,7 @@ def test_index_format_versions(corpus: Path, settings) -> None:  # type: ignore[
     from rag import ask
     from rag.core import get_engine
     from rag.errors import StoreError
-    from rag.store import MANIFEST_VERSION
+    from rag.index.store import MANIFEST_VERSION
 
     question = "Who is the Chinese Embassy spokesman quoted about Ukraine?"
     build_index(corpus, settings=settings)
@@ -557,7 +557,7 @@ def test_rebuild_holds_the_writer_lock_and_readers_keep_answering(
     assert ask(q, corpus=corpus, settings=settings).short.text == "Liu Pengyu"  # type: ignore[union-attr]
     staging = settings.index_dir.with_name(f"{settings.index_dir.name}.rebuilding")
     rebuild = subprocess.Popen(
-        [sys.executable, "-m", "rag.cli", "index", str(corpus), "--rebuild", "--quiet"],
+        [sys.executable, "-m", "rag.faces.cli", "index", str(corpus), "--rebuild", "--quiet"],
         env=subprocess_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
     )  # fmt: skip
     try:

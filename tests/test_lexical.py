@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag.lexical import META_FILE, BM25Index, top_indices
-from rag.text import terms
+from rag.index.lexical import META_FILE, BM25Index, top_indices
+from rag.language.text import terms
 
 pytestmark = pytest.mark.unit
 

@@ -13,8 +13,8 @@ from conftest import read_only, serving
 
 from rag import ask, build_index
 from rag.errors import InputError
+from rag.index.store import collection_name, folder_lock
 from rag.library import add_documents, remove_document
-from rag.store import collection_name, folder_lock
 
 pytestmark = pytest.mark.integration
 ARTICLE = "001_a1832f6365ab849e.txt"

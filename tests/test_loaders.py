@@ -11,7 +11,7 @@ from loading import load_documents
 from pdfs import text_pdf
 
 from rag.errors import CorpusError, LoadError
-from rag.loaders import check_corpus_path, read_file
+from rag.ingest.loaders import check_corpus_path, read_file
 from rag.types import Document, SkippedFile
 
 pytestmark = pytest.mark.unit

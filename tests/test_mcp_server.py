@@ -19,7 +19,7 @@ async def _session(corpus: Path, env: dict[str, str], calls: list[tuple[str, dic
     from mcp.client.stdio import StdioServerParameters
 
     params = StdioServerParameters(
-        command=sys.executable, args=["-m", "rag.cli", "mcp", "--corpus", str(corpus)], env=env
+        command=sys.executable, args=["-m", "rag.faces.cli", "mcp", "--corpus", str(corpus)], env=env
     )
     async with Client(params) as client:
         tools = {t.name for t in (await client.list_tools()).tools}
@@ -63,7 +63,7 @@ def test_read_serves_indexed_documents_only_and_within_its_limit(
 
     from conftest import DEFAULT_CORPUS
 
-    from rag.mcp_server import MAX_READ_CHARS
+    from rag.faces.mcp_server import MAX_READ_CHARS
 
     corpus = tmp_path / "corpus"
     shutil.copytree(DEFAULT_CORPUS, corpus)

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from rag import nlp
-from rag.text import sentence_spans
+from rag.language import nlp
+from rag.language.text import sentence_spans
 
 ROOT = Path(__file__).resolve().parents[1]
 

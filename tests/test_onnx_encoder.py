@@ -10,10 +10,10 @@ import pytest
 from conftest import DEFAULT_CORPUS, ROOT, assert_index_consistent
 
 from rag import ask, build_index
-from rag.embedding import get_encoder
-from rag.onnx_encoder import export_path
+from rag.language.embedding import get_encoder
+from rag.language.onnx_encoder import export_path
+from rag.language.text import sentence_spans
 from rag.settings import get_settings
-from rag.text import sentence_spans
 
 pytestmark = pytest.mark.integration
 
@@ -65,8 +65,8 @@ def test_an_index_built_with_onnx_answers_and_a_backend_change_reembeds(
 
 
 def test_an_unwritable_cache_dir_is_one_clear_error(tmp_path: Path) -> None:
-    from rag.embedding import Encoder, default_model_path
     from rag.errors import RagError
+    from rag.language.embedding import Encoder, default_model_path
 
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the cache folder should be")
@@ -82,8 +82,8 @@ def test_wordpieces_from_the_model_folder_match_transformers(sentences: list[str
 
     from transformers import AutoTokenizer
 
-    from rag.embedding import default_model_path
-    from rag.onnx_encoder import ModelFolder, WordPieces
+    from rag.language.embedding import default_model_path
+    from rag.language.onnx_encoder import ModelFolder, WordPieces
 
     path = default_model_path()
     reference = AutoTokenizer.from_pretrained(path)

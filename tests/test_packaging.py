@@ -77,7 +77,7 @@ def test_installed_wheel_asks_and_evaluates(fresh_venv: Path, tmp_path: Path, su
     corpus = tmp_path / "corpus"
     shutil.copytree(DEFAULT_CORPUS, corpus)
     env = dict(subprocess_env)  # offline, network-guarded, index in a temp dir; no checkout on the path
-    where = _run(fresh_venv, ["python", "-c", "import rag, rag.templates as t; print(rag.__file__, t.DEFAULT_DIR)"],
+    where = _run(fresh_venv, ["python", "-c", "import rag, rag.answer.templates as t; print(rag.__file__, t.DEFAULT_DIR)"],
                  tmp_path, env)  # fmt: skip
     assert where.returncode == 0, where.stderr
     assert all(Path(p).is_relative_to(fresh_venv) for p in where.stdout.split()), where.stdout

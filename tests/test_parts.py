@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from rag import ask
-from rag.parts import split_parts
+from rag.answer.parts import split_parts
 
 
 @pytest.mark.parametrize(
@@ -57,9 +57,9 @@ def test_each_part_gets_its_own_citation_or_its_own_refusal(indexed) -> None:  #
 def test_each_part_keeps_its_own_short_answer_pointing_into_its_own_citation(indexed) -> None:  # type: ignore[no-untyped-def]
     from click.testing import CliRunner
 
-    from rag.chat import render_sources, reply_markdown
-    from rag.cli import cli
     from rag.core import document_text
+    from rag.faces.chat import render_sources, reply_markdown
+    from rag.faces.cli import cli
 
     corpus, settings = indexed
     question = (

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.reader import LENGTH, MODEL, OVERLAP, SpanReader, reader
+from rag.answer.reader import LENGTH, MODEL, OVERLAP, SpanReader, reader
 
 PASSAGE = (
     "Commenting on the development, Observer Research Foundation (ORF) Senior Fellow Sushant Sareen said, "
@@ -29,7 +29,7 @@ def test_the_shipped_model_is_the_one_its_card_names() -> None:
 
 def test_a_known_question_gets_its_span_in_a_fresh_process() -> None:
     code = (
-        "from rag.reader import reader; import sys; text = sys.argv[1]; "
+        "from rag.answer.reader import reader; import sys; text = sys.argv[1]; "
         "s = reader().best('In what year did the Vajpayee government tell the US that nuclear tests were "
         "necessary?', text); print(text[s.start:s.end])"
     )

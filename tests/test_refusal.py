@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from rag.refusal import CALIBRATION, calibration, verdict
+from rag.answer.refusal import CALIBRATION, calibration, verdict
 
 
 def test_nothing_read_is_refused_with_no_confidence() -> None:

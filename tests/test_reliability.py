@@ -32,7 +32,7 @@ from pdfs import pdf_with_stream, text_pdf
 from rag import Answer, ask, build_index, document_text
 from rag.core import get_engine
 from rag.errors import LoadError
-from rag.loaders import read_file
+from rag.ingest.loaders import read_file
 
 SPOKESMAN_Q = "Who is the Chinese Embassy spokesman quoted about Ukraine?"
 ARTICLE = "001_a1832f6365ab849e.txt"
@@ -283,18 +283,18 @@ def _assert_vanished_file_skipped(corpus: Path, settings: Any) -> None:
 @pytest.mark.integration
 @pytest.mark.timeout(60)
 def test_file_deleted_between_scan_and_read(tmp_path: Path, settings, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
-    import rag.indexing
+    import rag.index.indexing
 
     corpus = _copy_corpus(tmp_path)
     (corpus / "vanish.txt").write_text(LIGHTHOUSE + "\n", encoding="utf-8")
-    real = rag.indexing.read_file
+    real = rag.index.indexing.read_file
 
     def read_after_delete(path: Path, source: str, max_bytes: int, max_seconds: float):  # type: ignore[no-untyped-def]
         if source == "vanish.txt":
             path.unlink()  # listed by the scan, gone when its turn comes
         return real(path, source, max_bytes, max_seconds)
 
-    monkeypatch.setattr(rag.indexing, "read_file", read_after_delete)
+    monkeypatch.setattr(rag.index.indexing, "read_file", read_after_delete)
     _assert_vanished_file_skipped(corpus, settings)
 
 
@@ -454,7 +454,7 @@ def test_every_step_of_an_update_leaves_a_consistent_index_that_answers(
     changes every document: the saved manifest's chunks are all there, and a second engine (as a
     reader in another process would) answers exactly as the clean index does."""
     from rag.core import Engine, final_answer
-    from rag.indexing import _Checkpoint
+    from rag.index.indexing import _Checkpoint
     from rag.request import Request
 
     # Sentences encoded alone: their vectors do not depend on the text around them, so the
@@ -481,7 +481,7 @@ def test_every_step_of_an_update_leaves_a_consistent_index_that_answers(
     assert all(clean), clean
     for path in sorted(corpus.iterdir()):
         path.write_text("Updated by the editors.\n\n" + path.read_text(encoding="utf-8"), encoding="utf-8")
-    monkeypatch.setattr("rag.indexing.BATCH_CHUNKS", 6)  # many batches
+    monkeypatch.setattr("rag.index.indexing.BATCH_CHUNKS", 6)  # many batches
     monkeypatch.setattr(_Checkpoint, "MIN_INTERVAL_S", 0.0)  # a manifest save after each
     monkeypatch.setattr(_Checkpoint, "COST_FACTOR", 0)
     writer = get_engine(corpus, settings).store
@@ -610,7 +610,7 @@ CHROMA_INIT_RACE = ("table collections already exists", "database is locked")
 
 def _two_indexers_at_once(corpus: Path, env: dict[str, str], new_docs: int) -> list[str]:
     """Run two `rag index` at once; check the one-writer contract; return the stderr of failures."""
-    cmd = [sys.executable, "-m", "rag.cli", "index", str(corpus), "--quiet"]
+    cmd = [sys.executable, "-m", "rag.faces.cli", "index", str(corpus), "--quiet"]
     procs = [
         subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)
     ]
@@ -742,7 +742,7 @@ def test_injected_instruction_reaches_the_llm_only_as_quoted_data(injected, llm)
 def test_passage_cannot_break_out_of_its_quotes(tmp_path: Path, settings, llm) -> None:  # type: ignore[no-untyped-def]
     """A document holding « » cannot end its own quote and write prompt structure outside it.
 
-    Failed before rag/templates.py replaced « » inside passages (the injected "System:" line landed
+    Failed before rag/answer/templates.py replaced « » inside passages (the injected "System:" line landed
     outside every passage); kept as a regression test."""
     corpus = _copy_corpus(tmp_path)
     (corpus / "memo.txt").write_text(
@@ -845,7 +845,7 @@ def test_a_users_index_waits_for_an_ask_that_is_indexing(tmp_path: Path, subproc
 
     corpus = tmp_path / "many"
     _make_corpus(corpus, 1)
-    cli = [sys.executable, "-m", "rag.cli"]
+    cli = [sys.executable, "-m", "rag.faces.cli"]
     assert subprocess.run([*cli, "index", str(corpus), "-q"], env=subprocess_env, timeout=170).returncode == 0
     _make_corpus(corpus, 150, first=1)
     asking = subprocess.Popen(

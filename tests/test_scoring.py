@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from rag.answer.grounding import support
 from rag.core import get_engine
-from rag.grounding import support
-from rag.scoring import SentenceScorer
-from rag.text import term_set
+from rag.language.text import term_set
+from rag.retrieve.scoring import SentenceScorer
 from rag.types import Chunk, Passage
 from rag.weights import SentenceWeights
 

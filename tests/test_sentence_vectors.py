@@ -14,11 +14,11 @@ from conftest import assert_index_consistent
 
 from rag import ask, build_index
 from rag.core import get_engine
-from rag.embedding import get_encoder
-from rag.sentence_vectors import embed, pack, unpack
+from rag.index.store import text_hash
+from rag.language.embedding import get_encoder
+from rag.language.sentence_vectors import embed, pack, unpack
+from rag.language.units import readings
 from rag.settings import get_settings
-from rag.store import text_hash
-from rag.units import readings
 
 pytestmark = pytest.mark.integration
 
@@ -75,7 +75,7 @@ def test_an_index_from_before_is_given_its_vectors_once_with_a_notice(corpus_cop
     cmd = [
         sys.executable,
         "-m",
-        "rag.cli",
+        "rag.faces.cli",
         "ask",
         "Who is the Chinese Embassy spokesman?",
         "--corpus",
@@ -110,7 +110,7 @@ def test_changing_how_units_are_made_remakes_them_and_keeps_the_chunks(corpus_co
 def test_a_switch_stopped_midway_remakes_them_all_next_time(
     corpus_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import rag.indexing
+    import rag.index.indexing
 
     pooled = get_settings(index_dir=tmp_path / "index", sentence_vectors="pooled")
     build_index(corpus_copy, settings=pooled)
@@ -119,7 +119,7 @@ def test_a_switch_stopped_midway_remakes_them_all_next_time(
     def stopped(*args: object) -> int:
         raise KeyboardInterrupt  # the user stops the run after the old vectors were dropped
 
-    monkeypatch.setattr(rag.indexing, "backfill_units", stopped)
+    monkeypatch.setattr(rag.index.indexing, "backfill_units", stopped)
     with pytest.raises(KeyboardInterrupt):
         build_index(corpus_copy, settings=encoded)
     monkeypatch.undo()
@@ -158,7 +158,7 @@ def test_a_cold_question_loads_neither_torch_nor_transformers_nor_llama_index(in
 
 
 def test_a_lost_or_damaged_units_file_is_made_again(corpus_copy: Path, tmp_path: Path) -> None:
-    from rag.unit_store import FILE
+    from rag.index.unit_store import FILE
 
     settings = get_settings(index_dir=tmp_path / "index")
     build_index(corpus_copy, settings=settings)

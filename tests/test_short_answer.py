@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from rag.chat import render_sources, reply_markdown
+from rag.answer.short_answer import model, question_of, read, short_answer
 from rag.evaluation.metrics import exact_match
-from rag.short_answer import model, question_of, read, short_answer
+from rag.faces.chat import render_sources, reply_markdown
 from rag.types import Answer, Citation, Evidence, ShortAnswer
 
 
@@ -47,7 +47,7 @@ def test_brackets_stay_paired() -> None:
 
 
 def test_the_confidence_is_a_calibrated_share_that_ranks_as_the_trees_do() -> None:
-    from rag.short_answer import align, features, relative
+    from rag.answer.short_answer import align, features, relative
 
     fitted = model()
     assert fitted is not None
@@ -138,7 +138,7 @@ def test_ask_gives_a_verified_short_answer_on_every_face(indexed, tmp_path: Path
     assert a.to_dict()["short"]["text"] == "Liu Pengyu"
     from click.testing import CliRunner
 
-    from rag.cli import cli
+    from rag.faces.cli import cli
 
     args = ["ask", a.question, "--corpus", str(corpus), "--index-dir", str(settings.index_dir)]
     res = CliRunner().invoke(cli, args)

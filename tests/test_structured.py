@@ -11,7 +11,7 @@ from conftest import ROOT, assert_index_consistent
 
 from rag import ask, build_index, document_text
 from rag.core import get_engine
-from rag.units import text_units
+from rag.language.units import text_units
 
 pytestmark = pytest.mark.integration
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rag.text import sentence_spans, term_set, terms
+from rag.language.text import sentence_spans, term_set, terms
 
 pytestmark = pytest.mark.unit
 
@@ -337,6 +337,6 @@ def test_splitting_grows_linearly_on_adversarial_text(kind: str) -> None:
     ],
 )
 def test_readable_shows_the_words_without_line_breaks_and_markup(raw: str, shown: str) -> None:
-    from rag.text import readable
+    from rag.language.text import readable
 
     assert readable(raw) == shown

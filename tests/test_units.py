@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rag.text import sentence_spans as plain_spans
-from rag.units import readings, sentence_spans, text_units
+from rag.language.text import sentence_spans as plain_spans
+from rag.language.units import readings, sentence_spans, text_units
 
 MEMO = """# Zephyr Project memo
 
@@ -126,7 +126,7 @@ Spaces are the preferred indentation method of the Zephyr project.
 
 
 def test_rst_and_setext_headings_are_headings_never_sentences() -> None:
-    from rag.units import text_units
+    from rag.language.units import text_units
 
     units = text_units(PEP_LIKE + "\n=========\nOverlined\n=========\n\nText.\n\nSetext title\n===\n\n----\n")
     kinds = [
@@ -169,7 +169,7 @@ def test_a_pep_like_text_is_answered_from_its_sentence_and_titled_by_its_title_f
 
 
 def test_markup_lines_and_literal_blocks_are_never_read_as_prose() -> None:
-    from rag.units import text_units
+    from rag.language.units import text_units
 
     text = (
         '<Listing file-name="src/main.rs">\n\n```rust\nfn main() {}\n```\n\n</Listing>\n\n'
@@ -222,8 +222,8 @@ def test_a_fence_closes_only_on_its_own_marker() -> None:
 
 
 def test_chunks_of_a_long_code_block_never_take_a_comment_for_a_section() -> None:
-    from rag.chunking import chunk_document
-    from rag.embedding import get_encoder
+    from rag.ingest.chunking import chunk_document
+    from rag.language.embedding import get_encoder
     from rag.types import Document
 
     code = "\n".join(f"# step {i}: install package number {i} with care\npip install pkg{i}" for i in range(30))
@@ -278,8 +278,8 @@ def test_section_titles_of_a_paper_are_headings_never_quotes(tmp_path: Path) -> 
     from pdfs import text_pdf
 
     from rag import ask, build_index, document_text
+    from rag.language.units import section_at
     from rag.settings import get_settings
-    from rag.units import section_at
 
     text = "\n".join(PAPER_LINES)
     kinds = {text[u.start : u.end]: u.kind for u in text_units(text)}
@@ -309,7 +309,7 @@ def test_a_sentence_runs_on_across_a_pdf_page_break(tmp_path: Path) -> None:
     alone; the rest of the sentence opened the next page."""
     from pdfs import pages_pdf
 
-    from rag.loaders import read_file
+    from rag.ingest.loaders import read_file
 
     pages = [
         ["Each process plays the role of proposer, acceptor, and learner.",

@@ -15,8 +15,8 @@ import pytest
 from click.testing import CliRunner
 from conftest import DEFAULT_CORPUS, browser_page, running_app
 
-from rag.chat import launch, render_sources
 from rag.errors import InputError
+from rag.faces.chat import launch, render_sources
 from rag.library import safe_filename
 from rag.settings import get_settings
 from rag.types import Answer, Chunk, Citation, Evidence, Passage
@@ -45,8 +45,8 @@ class _FakeApp:
 @pytest.fixture
 def fake_serving(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     """Make ``launch`` skip indexing, warming up and serving, and record what it would pass to Gradio."""
-    import rag.chat
     import rag.core
+    import rag.faces.chat
 
     calls: dict[str, Any] = {"indexed": 0, "app": _FakeApp()}
 
@@ -56,7 +56,7 @@ def fake_serving(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
 
     monkeypatch.setattr(rag.core, "index_before_serving", fake_index)
     monkeypatch.setattr(rag.core, "warm_up", lambda corpus, settings: None)  # nothing indexed to warm
-    monkeypatch.setattr(rag.chat, "build_app", lambda corpus, settings: calls["app"])
+    monkeypatch.setattr(rag.faces.chat, "build_app", lambda corpus, settings: calls["app"])
     return calls
 
 
@@ -99,7 +99,7 @@ def test_rag_chat_and_app_py_report_malformed_auth_in_one_line(
     fake_serving,  # type: ignore[no-untyped-def]
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from rag.cli import cli
+    from rag.faces.cli import cli
 
     monkeypatch.setenv("RAG_AUTH", "no-colon-here")
     monkeypatch.setenv("RAG_INDEX_DIR", str(tmp_path / "index"))
@@ -123,14 +123,14 @@ def test_rag_chat_and_app_py_report_malformed_auth_in_one_line(
 
 @pytest.mark.unit
 def test_chat_binds_loopback_by_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import rag.chat
-    from rag.cli import cli
+    import rag.faces.chat
+    from rag.faces.cli import cli
 
     params = inspect.signature(launch).parameters
     assert params["host"].default == "127.0.0.1" and params["share"].default is False
 
     seen: list[dict[str, Any]] = []
-    monkeypatch.setattr(rag.chat, "launch", lambda corpus, settings, **kw: seen.append(kw))
+    monkeypatch.setattr(rag.faces.chat, "launch", lambda corpus, settings, **kw: seen.append(kw))
     monkeypatch.delenv("RAG_AUTH", raising=False)
     result = CliRunner().invoke(cli, ["chat", "--corpus", str(tmp_path)])
     assert result.exit_code == 0, result.output

@@ -6,8 +6,8 @@ import pytest
 from conftest import ROOT
 
 from eval import web_extract
-from rag import webpage
-from rag.webpage import html_text
+from rag.ingest import webpage
+from rag.ingest.webpage import html_text
 
 pytestmark = pytest.mark.unit
 

@@ -43,7 +43,7 @@ def test_thresholds_still_read_the_environment(monkeypatch: pytest.MonkeyPatch) 
 def test_rating_many_rows_at_once_gives_what_one_by_one_gives() -> None:
     import random
 
-    from rag.short_answer import model
+    from rag.answer.short_answer import model
     from rag.weights import fitted
 
     rng = random.Random(0)
