@@ -21,7 +21,8 @@ def main() -> None:
     ap.add_argument("--documents", type=int, default=80_872, help="documents (the 100k-chunk scale corpus has 80,872)")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "RESULTS.md")
     args = ap.parse_args()
-    from rag.index.store import DocEntry, IndexStore, Manifest
+    from rag.index.manifest import DocEntry, Manifest
+    from rag.index.store import IndexStore
     from rag.settings import get_settings
 
     with tempfile.TemporaryDirectory() as tmp:

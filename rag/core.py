@@ -22,17 +22,10 @@ from typing_extensions import Unpack
 from rag.answer.answering import Answerer, ExtractiveAnswerer, stream_pieces
 from rag.answer.parts import combine, split_parts
 from rag.errors import CorpusError, IndexBusyError, InputError, ReadOnlyError, StoreError
+from rag.index.chroma import collection_name, forget_client
 from rag.index.indexing import index_corpus
-from rag.index.store import (
-    IndexStore,
-    Manifest,
-    collection_name,
-    damaged_store,
-    folder_lock,
-    forget_client,
-    looks_damaged,
-    move_aside,
-)
+from rag.index.manifest import Manifest
+from rag.index.store import IndexStore, damaged_store, folder_lock, looks_damaged, move_aside
 from rag.ingest.documents import DocumentSource
 from rag.ingest.loaders import check_corpus_path
 from rag.language.embedding import Encoder, get_encoder
@@ -116,12 +109,6 @@ class Engine:
         """The title of an indexed document ("" when the index does not hold it)."""
         entry = self.manifest.documents.get(source)
         return entry.title if entry is not None else ""
-
-    def answer_json(self, answer: Answer) -> dict[str, object]:
-        """``answer.to_dict()`` with each citation's document title: what the API and MCP return."""
-        out = answer.to_dict()
-        out["citations"] = [{**c.to_dict(), "title": self.title(c.source)} for c in answer.citations]
-        return out
 
     def ensure_indexed(self) -> None:
         """Index the corpus on first use in this process (incremental, so cheap when current)."""

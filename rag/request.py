@@ -26,7 +26,36 @@ class AskOptions(TypedDict, total=False):
     sources: Sequence[str] | None  # ask only these documents (their sources); all when empty
 
 
-OPTION_LIMITS = {"top_k": (1, 50), "max_sentences": (1, 10)}
+@dataclass(frozen=True)
+class AskOption:
+    """One option of ``ask``, declared once: every face's parameter is built from it (``rag.faces.options``)."""
+
+    name: str  # the keyword of ``ask``, and (but for ``history``) the ``Settings`` field it defaults to
+    annotation: Any  # its type, where a face states one (pydantic, MCP); None is always allowed: the default
+    help: str
+    label: str  # the chat's label
+    choices: tuple[str, ...] = ()
+    limits: tuple[int, int] | None = None
+    remote: bool = True  # offered over HTTP and MCP; False: only to a user on their own machine (CLI, chat)
+    flag: str = ""  # the CLI's flag, when not --<name with dashes>
+    metavar: str | None = None
+    info: str = ""  # the chat's line under the control
+
+
+ASK_OPTIONS: tuple[AskOption, ...] = (
+    AskOption("mode", Mode, "Retrieval mode: dense, bm25 or hybrid.", "Retrieval mode", choices=MODES),
+    AskOption("top_k", int, "Passages the answer is drawn from.", "Passages (top-k)", limits=(1, 50)),
+    AskOption("max_sentences", int, "Most sentences quoted.", "Answer length (sentences)", limits=(1, 10)),
+    AskOption("answerer", AnswererName, "Who writes the answer.", "Answerer",
+              choices=ANSWERERS, remote=False,
+              info="extractive quotes sentences; openai/llamacpp write with an LLM, checked sentence by sentence"),
+    AskOption("strict", bool, "With an LLM: drop sentences their citation does not support.", "Strict", remote=False),
+    AskOption("sources", list[str], "Ask only these documents (their paths in the corpus).",
+              "Ask only these documents", flag="--source", info="empty: the whole corpus"),
+    AskOption("history", list[str | list[str]], "Earlier questions of the conversation, oldest first "
+              "(over HTTP and MCP also [question, answer] pairs): 'he', 'it' refer to them.", "History", metavar="QUESTION"),
+)  # fmt: skip
+OPTION_LIMITS = {o.name: o.limits for o in ASK_OPTIONS if o.limits}
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from conftest import ARTIFACTS, DEFAULT_CORPUS, browser_page, running_app
 
-from rag.faces.chat import render_sources
+from rag.faces.present import render_sources
 from rag.library import safe_filename
 
 
@@ -283,7 +283,7 @@ def test_browser_llm_answer_streams_and_flags_unsupported(server) -> None:  # ty
 def test_a_refusal_shows_no_confidence_in_the_reply_or_the_sources() -> None:
     """A refusal's number rates a passage it did not quote: shown as "confidence 0.97" beside "The
     corpus does not say", it read as certainty about the refusal."""
-    from rag.faces.chat import reply_markdown
+    from rag.faces.present import reply_markdown
     from rag.types import Answer, Evidence
 
     refusal = Answer("The corpus does not say.", True, (), Evidence("q", "q", "hybrid", 5), confidence=0.97)
@@ -344,7 +344,7 @@ def test_browser_the_chat_says_what_it_answers_from_and_fits_a_phone(server) -> 
 
 @pytest.mark.unit
 def test_the_reply_reads_cleanly_while_the_sources_stay_verbatim() -> None:
-    from rag.faces.chat import reply_markdown
+    from rag.faces.present import reply_markdown
     from rag.types import Answer, Citation, Evidence
 
     text = "Cargo expects\nthe crate root inside the ``src`` directory."

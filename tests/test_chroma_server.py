@@ -261,8 +261,8 @@ def test_cli_reports_a_bad_chroma_url_in_one_line(
 
 
 def _lease_record(url: str, collection: str) -> dict[str, object]:
+    from rag.index.chroma import chroma_http_client
     from rag.index.lease import ServerLease
-    from rag.index.store import chroma_http_client
 
     return ServerLease(chroma_http_client(url), collection, 60).read()
 
@@ -285,7 +285,7 @@ def test_a_second_writer_is_refused_and_takes_over_after_the_holder_is_killed(
         [sys.executable, "-m", "rag.faces.cli", "index", str(corpus), "-q"],
         env=machine_a, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT,
     )  # fmt: skip
-    from rag.index.store import chroma_http_client
+    from rag.index.chroma import chroma_http_client
 
     client = chroma_http_client(chroma_server.url)
     deadline = time.monotonic() + 300
@@ -329,8 +329,8 @@ def test_a_second_writer_is_refused_and_takes_over_after_the_holder_is_killed(
 
 def test_a_writer_whose_lease_was_taken_over_stops_before_writing(chroma_server: ChromaServer) -> None:
     from rag.errors import IndexBusyError
+    from rag.index.chroma import chroma_http_client
     from rag.index.lease import ServerLease
-    from rag.index.store import chroma_http_client
 
     client = chroma_http_client(chroma_server.url)
     stalled = ServerLease(client, "fenced", seconds=2)

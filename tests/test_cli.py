@@ -205,7 +205,8 @@ def test_a_face_starts_while_another_process_holds_the_writer_lock(
     import httpx
     from conftest import free_port
 
-    from rag.index.store import collection_name, folder_lock
+    from rag.index.chroma import collection_name
+    from rag.index.store import folder_lock
 
     corpus, settings = cli_corpus
     port = free_port()

@@ -468,7 +468,7 @@ def test_index_format_versions(corpus: Path, settings) -> None:  # type: ignore[
     from rag import ask
     from rag.core import get_engine
     from rag.errors import StoreError
-    from rag.index.store import MANIFEST_VERSION
+    from rag.index.chroma import MANIFEST_VERSION
 
     question = "Who is the Chinese Embassy spokesman quoted about Ukraine?"
     build_index(corpus, settings=settings)

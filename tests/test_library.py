@@ -13,7 +13,8 @@ from conftest import read_only, serving
 
 from rag import ask, build_index
 from rag.errors import InputError
-from rag.index.store import collection_name, folder_lock
+from rag.index.chroma import collection_name
+from rag.index.store import folder_lock
 from rag.library import add_documents, remove_document
 
 pytestmark = pytest.mark.integration

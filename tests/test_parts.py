@@ -58,8 +58,8 @@ def test_each_part_keeps_its_own_short_answer_pointing_into_its_own_citation(ind
     from click.testing import CliRunner
 
     from rag.core import document_text
-    from rag.faces.chat import render_sources, reply_markdown
     from rag.faces.cli import cli
+    from rag.faces.present import render_sources, reply_markdown
 
     corpus, settings = indexed
     question = (

@@ -10,7 +10,7 @@ import pytest
 
 from rag.answer.short_answer import model, question_of, read, short_answer
 from rag.evaluation.metrics import exact_match
-from rag.faces.chat import render_sources, reply_markdown
+from rag.faces.present import render_sources, reply_markdown
 from rag.types import Answer, Citation, Evidence, ShortAnswer
 
 

@@ -16,7 +16,8 @@ from click.testing import CliRunner
 from conftest import DEFAULT_CORPUS, browser_page, running_app
 
 from rag.errors import InputError
-from rag.faces.chat import launch, render_sources
+from rag.faces.chat import launch
+from rag.faces.present import render_sources
 from rag.library import safe_filename
 from rag.settings import get_settings
 from rag.types import Answer, Chunk, Citation, Evidence, Passage

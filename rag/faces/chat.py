@@ -6,248 +6,27 @@ and ``rag chat`` launch it on 127.0.0.1.
 
 from __future__ import annotations
 
-import html
-import re
 import time
 from pathlib import Path
 from typing import Any, cast
 
 from rag.errors import RagError
+from rag.faces.access import SecurityHeaders, login
+from rag.faces.present import (
+    CITATION_LINKS_JS,
+    CSS,
+    answer_json,
+    conversation_markdown,
+    plain_markdown,
+    render_sources,
+    reply_markdown,
+    turn_record,
+)
 from rag.library import MAX_UPLOAD_BYTES, TYPES_TEXT, add_documents, removable, remove_document
 from rag.request import OPTION_LIMITS
 from rag.settings import ANSWERERS, MODES, AnswererName, Mode, Settings
 
-CONTEXT_CHARS = 280
 STREAM_DELAY_S = 0.01
-
-CSS = """
-.src-card { border: 1px solid var(--border-color-primary); border-radius: 8px; padding: 6px 10px; margin: 6px 0; }
-.src-card summary { cursor: pointer; font-weight: 600; }
-.src-passage { white-space: pre-wrap; font-size: 0.92em; line-height: 1.45; margin-top: 6px; }
-.src-passage mark { background: #ffe58a; color: #111; padding: 0 1px; }
-.src-query { font-size: 0.85em; opacity: 0.8; margin-bottom: 6px; }
-.src-abstain { font-weight: 600; margin: 4px 0; }
-.src-notice { border-left: 3px solid #d97706; padding: 2px 8px; margin: 4px 0; font-size: 0.9em; }
-.src-card.src-focus { outline: 2px solid #f59e0b; }
-.src-unsupported { border-left: 3px solid #dc2626; padding: 2px 8px; margin: 4px 0; font-size: 0.9em; }
-"""
-
-
-# Sent with every response: the page may load nothing from elsewhere, so a document's markup can
-# never make the browser fetch a remote address (no beacons, no tracking pixels).
-CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; img-src 'self' data: blob:; media-src 'self' data: blob:; font-src 'self' data:; "
-    "style-src 'self' 'unsafe-inline'; script-src 'self' 'unsafe-inline' 'unsafe-eval' blob:; "
-    "connect-src 'self'; worker-src 'self' blob:; frame-src 'self'; frame-ancestors 'self'; "
-    "base-uri 'self'; form-action 'self'"
-)
-_MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
-
-
-# Clicking an [n] marker in a reply opens its source card and scrolls to it. The reply is
-# selected by the same click, which puts its own sources in the panel, so the card is looked for
-# again for a moment while the panel updates.
-CITATION_LINKS_JS = r"""<script>
-document.addEventListener("click", (event) => {
-  const link = event.target.closest && event.target.closest("a.cite");
-  if (!link) return;
-  event.preventDefault();  // the click still selects the reply, which shows its own sources
-  const n = (link.textContent || "").replace(/\D/g, "");  // sanitizers may drop data- attributes
-  const open = () => {
-    const card = document.querySelector(`#sources details[data-citation="${n}"]`);
-    if (!card) return;
-    card.open = true;
-    card.classList.add("src-focus");
-    card.scrollIntoView({block: "center"});
-  };
-  for (const ms of [300, 900, 1800]) setTimeout(open, ms);
-}, true);
-</script>"""
-_MARKER_ESCAPED = re.compile(r"\\\[(\d+)\\\]")
-
-
-def linked_markers(escaped: str) -> str:
-    """``\\[n\\]`` markers of an escaped reply made links that open source card ``n``."""
-    return _MARKER_ESCAPED.sub(lambda m: f'<a class="cite" href="#cite-{m.group(1)}">[{m.group(1)}]</a>', escaped)
-
-
-def plain_markdown(text: str) -> str:
-    """``text`` escaped so a Markdown renderer shows it verbatim: no images, links, emphasis or HTML.
-
-    Quotes are the document's own characters; ``*Jon*`` must read as ``*Jon*``, and
-    ``![x](http://…)`` or ``<img src=…>`` must never become an element the browser loads.
-    """
-    return _MARKDOWN_SPECIALS.sub(r"\\\1", html.escape(text, quote=False))
-
-
-class SecurityHeaders:
-    """ASGI middleware adding the Content-Security-Policy (and no-sniff) to every HTTP response."""
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def with_headers(message: Any) -> None:
-            if message["type"] == "http.response.start":
-                headers = [h for h in message.get("headers", []) if h[0].lower() != b"content-security-policy"]
-                headers.append((b"content-security-policy", CONTENT_SECURITY_POLICY.encode()))
-                headers.append((b"x-content-type-options", b"nosniff"))
-                message = {**message, "headers": headers}
-            await send(message)
-
-        await self.app(scope, receive, with_headers)
-
-
-def render_sources(answer: Any, text_of: Any, title_of: Any = None) -> str:
-    """HTML for the sources panel: each citation expands to its passage with the span highlighted.
-
-    A card is named by what a reader recognises: the document's title, the section the quote
-    sits under and its paragraph; the file and the character offsets are on hover.
-    """
-    sure = "" if answer.abstained else f' · confidence <span class="src-confidence">{answer.confidence:.2f}</span>'
-    parts = [f'<div class="src-query">Searched for: <code>{html.escape(answer.query)}</code>{sure}</div>']
-    if answer.notice:
-        parts.append(f'<div class="src-notice">Note: {html.escape(answer.notice)}</div>')
-    if answer.unsupported_sentences:
-        items = "".join(f"<li>{html.escape(s)}</li>" for s in answer.unsupported_sentences)
-        parts.append(
-            '<div class="src-unsupported">Not supported by the passage they cite '
-            f"(marked [unsupported] in the answer, dropped in strict mode):<ul>{items}</ul></div>"
-        )
-    if answer.abstained:
-        parts.append('<div class="src-abstain">No passage answers this. Related, but not an answer:</div>')
-        for p, closest in answer.related():
-            c = p.chunk
-            name = _card_name(c.source, text_of(c.source) or "", c.start, title_of)
-            body = html.escape(c.text)
-            if closest is not None:  # the passage's sentence nearest an answer, marked where it is
-                a, b = closest.start - c.start, closest.end - c.start
-                body = (
-                    f'{html.escape(c.text[:a])}<mark class="src-closest">{html.escape(c.text[a:b])}</mark>'
-                    f"{html.escape(c.text[b:])}"
-                )
-            parts.append(
-                f'<details class="src-card" data-source="{html.escape(c.source)}"><summary '
-                f'title="{html.escape(c.source)} · characters {c.start}–{c.end}">{name}</summary>'
-                f'<div class="src-passage">{body}</div></details>'
-            )
-        return "\n".join(parts)
-    bold = {s.citation: s for s in reversed(getattr(answer, "phrases", ())) if s is not None}  # first wins
-    for i, c in enumerate(answer.citations, start=1):
-        text = text_of(c.source) or ""
-        a, b = _word_bounds(text, c.start - CONTEXT_CHARS, c.end + CONTEXT_CHARS)
-        before = ("…" if a > 0 else "") + html.escape(text[a : c.start])
-        after = html.escape(text[c.end : b]) + ("…" if b < len(text) else "")
-        name = _card_name(c.source, text, c.start, title_of) + (f" · page {c.page}" if c.page is not None else "")
-        parts.append(
-            f'<details class="src-card" data-citation="{i}" data-source="{html.escape(c.source)}">'
-            f'<summary title="{html.escape(c.source)} · characters {c.start}–{c.end}">[{i}] {name}</summary>'
-            f'<div class="src-passage">{before}<mark data-start="{c.start}" data-end="{c.end}">'
-            f"{_quote_html(c.quote, c.start, bold.get(i - 1))}"
-            f"</mark>{after}</div></details>"
-        )
-    return "\n".join(parts)
-
-
-def _card_name(source: str, text: str, offset: int, title_of: Any) -> str:
-    """``Title · Section · ¶ 12`` (escaped): where the quote is, in words a reader knows."""
-    from rag.language.units import section_at
-
-    title = (title_of(source) if title_of else "") or source
-    paragraph = text.count("\n\n", 0, offset) + 1
-    bits = [title, section_at(text, offset), f"¶ {paragraph}"]
-    return " · ".join(html.escape(b) for b in bits if b)
-
-
-def _word_bounds(text: str, a: int, b: int) -> tuple[int, int]:
-    """``(a, b)`` clamped to the text and moved inward to white space, so context never cuts a word."""
-    a, b = max(0, a), min(len(text), b)
-    if a > 0 and not text[a - 1].isspace():
-        space = text.find(" ", a, a + 40)
-        a = space + 1 if space >= 0 else a
-    if b < len(text) and not text[b].isspace():
-        space = text.rfind(" ", b - 40, b)
-        b = space if space >= 0 else b
-    return a, b
-
-
-def reply_text(answer: Any) -> str:
-    """The chat reply: the answer, then what the reader must know about it, in the reply itself.
-
-    Quotes read cleanly (``rag.language.text.readable``); the sources panel shows them verbatim."""
-    from rag.language.text import readable
-
-    lines = [readable(answer.text)]
-    if answer.notice:
-        lines.append(f"Note: {answer.notice}")
-    if not answer.abstained:
-        lines.append(f"(confidence {answer.confidence:.2f}: the estimated chance this answer is right)")
-    return "\n\n".join(lines)
-
-
-def reply_markdown(answer: Any) -> str:
-    """The reply as the chat shows it: the short answer first, in bold, then the quotes, escaped.
-
-    The bold phrase's own confidence closes the reply: a phrase rated 0.2 looks as sure as one
-    rated 0.9 otherwise.
-    """
-    body = linked_markers(plain_markdown(reply_text(answer)))
-    phrases = [s for s in getattr(answer, "phrases", ()) if s is not None]
-    if not phrases:
-        return body
-    lead = " · ".join(f"**{plain_markdown(s.text)}**" for s in phrases)
-    if len(phrases) == 1:
-        sure = f"(the phrase in bold: confidence {phrases[0].confidence:.2f} that it is exactly the answer)"
-    else:
-        each = ", ".join(f"{s.confidence:.2f}" for s in phrases)
-        sure = f"(the phrases in bold, one per part of the question: confidence {each} that each is exactly its answer)"
-    return f"{lead} — {body}\n\n{sure}"
-
-
-def _quote_html(quote: str, start: int, short: Any) -> str:
-    """The escaped quote, with the short answer inside it in bold when it is in this quote."""
-    if short is None:
-        return html.escape(quote)
-    a, b = short.start - start, short.end - start
-    return (
-        f'{html.escape(quote[:a])}<strong class="src-short">{html.escape(quote[a:b])}</strong>{html.escape(quote[b:])}'
-    )
-
-
-def turn_record(question: str, answer: Any) -> dict[str, Any]:
-    """One question and its answer with the citations, as the conversation keeps them (JSON)."""
-    return {
-        "question": question,
-        "query": answer.query,
-        "answer": answer.text,
-        "short": answer.short.to_dict() if getattr(answer, "short", None) else None,
-        "part_shorts": [s.to_dict() if s else None for s in getattr(answer, "part_shorts", ())],
-        "abstained": answer.abstained,
-        "confidence": round(answer.confidence, 4),
-        "citations": [c.to_dict() for c in answer.citations],
-    }
-
-
-def conversation_markdown(turns: list[dict[str, Any]]) -> str:
-    """The conversation as Markdown: each question, its answer, and each citation with its place."""
-    out = ["# Conversation", ""]
-    for t in turns:
-        out += [f"## {t['question']}", ""]
-        if t["query"] != t["question"]:
-            out += [f"*Searched for: {t['query']}*", ""]
-        phrases = [t["short"]] if t.get("short") else [s for s in t.get("part_shorts") or [] if s]
-        if phrases:
-            out += [" · ".join(f"**{s['text']}**" for s in phrases), ""]
-        out += [t["answer"], "", f"Confidence {t['confidence']:.2f}.", ""]
-        for i, c in enumerate(t["citations"], start=1):
-            page = f", page {c['page']}" if c.get("page") else ""
-            out.append(f"[{i}] `{c['source']}`{page}, characters {c['start']}–{c['end']}:")
-            out += ["", *(f"> {line}" for line in str(c["quote"]).splitlines()), ""]
-    return "\n".join(out)
 
 
 def conversation_file(turns: list[dict[str, Any]]) -> str:
@@ -344,7 +123,7 @@ def build_app(corpus: Path, settings: Settings) -> Any:
         panel = render_sources(answer, engine().documents.text, title_of)
         # each answer keeps its own sources: selecting an earlier reply shows them again
         kept = {**(kept or {}), str(len(chat) - 1): panel}
-        turns = [*(turns or []), turn_record(message, answer)]
+        turns = [*(turns or []), turn_record(message, answer, title_of)]
         yield chat, history, skip, panel, kept, turns
 
     def upload(files: list[Any] | None, replace: bool = False):  # type: ignore[no-untyped-def]
@@ -499,18 +278,11 @@ def build_app(corpus: Path, settings: Settings) -> Any:
                 a = ask(question, corpus=corpus, mode=mode, top_k=int(top_k), settings=settings)  # type: ignore[arg-type]
             except (RagError, ValueError, TypeError) as err:  # a bad question or option reaches the client
                 raise gr.Error(public_message(err, corpus), print_exception=False) from err
-            return a.to_dict()
+            return answer_json(a, title_of)
 
         gr.api(answer_api, api_name="ask")
     demo.queue(default_concurrency_limit=4, max_size=64)
     return demo
-
-
-def login(settings: Settings) -> tuple[str, str] | None:
-    """The chat's login from ``RAG_AUTH=user:password`` (None when unset or empty)."""
-    from rag.faces.access import parse_login
-
-    return parse_login(settings.auth)
 
 
 def launch(corpus: Path, settings: Settings, host: str = "127.0.0.1", port: int = 7860, share: bool = False,

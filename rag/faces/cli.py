@@ -13,7 +13,8 @@ from typing import Any, TypeVar, cast
 import click
 
 from rag.errors import RagError
-from rag.settings import ANSWERERS, MODES, AnswererName, Mode
+from rag.faces.options import call_options, click_options
+from rag.settings import ANSWERERS, MODES, Mode
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -183,35 +184,12 @@ def check_cmd(path: Path | None, index_dir: Path | None, chroma_url: str | None,
 @cli.command("ask")
 @click.argument("question")
 @click.option("--corpus", type=click.Path(path_type=Path), help="Corpus folder or .jsonl (default: corpus/).")
-@click.option("--mode", type=click.Choice(MODES), help="Retrieval mode (default: hybrid).")
-@click.option("--top-k", type=int, help="Passages the answer is drawn from (default: 5).")
 @store_options
 @click.option("--json", "as_json", is_flag=True, help="Print the answer as JSON.")
-@click.option("--answerer", type=click.Choice(ANSWERERS), help="Who writes the answer (default: extractive).")
-@click.option("--strict", is_flag=True, help="With an LLM: drop sentences their citation does not support.")
-@click.option(
-    "--source", "sources", multiple=True, help="Ask only this document (its path in the corpus); repeat for several."
-)
-@click.option(
-    "--history",
-    "history",
-    multiple=True,
-    metavar="QUESTION",
-    help="An earlier question of the conversation (repeat, oldest first): 'he', 'it' refer to it.",
-)
+@click_options
 @friendly_errors
 def ask_cmd(
-    question: str,
-    corpus: Path | None,
-    mode: str | None,
-    top_k: int | None,
-    index_dir: Path | None,
-    chroma_url: str | None,
-    as_json: bool,
-    answerer: str | None,
-    strict: bool,
-    sources: tuple[str, ...],
-    history: tuple[str, ...],
+    question: str, corpus: Path | None, index_dir: Path | None, chroma_url: str | None, as_json: bool, **options: Any
 ) -> None:
     """Answer QUESTION from the corpus, quoting the passages it rests on.
 
@@ -229,46 +207,19 @@ def ask_cmd(
     from rag.core import ask
 
     settings = _settings(index_dir=index_dir, chroma_url=chroma_url)
-    answer = ask(
-        question,
-        corpus=corpus,
-        settings=settings,
-        history=list(history),
-        mode=cast("Mode | None", mode),
-        top_k=top_k,
-        answerer=cast("AnswererName | None", answerer),
-        strict=strict or None,
-        sources=sources or None,
-    )
+    answer = ask(question, corpus=corpus, settings=settings, **call_options(options))
     if answer.notice:
         click.echo(f"note: {answer.notice}", err=True)
     if as_json:
-        click.echo(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
-        return
-    if answer.phrases:  # the phrase that answers (one per part of the question), alone on the first line
-        click.echo(" · ".join(s.text if s else "—" for s in answer.phrases))
-    from rag.language.text import readable
+        from rag.core import get_engine
+        from rag.faces.present import answer_json
 
-    click.echo(readable(answer.text))  # --json keeps the document's own characters
-    if not answer.abstained:  # a refusal's number rates the passage it did not quote: no answer to rate
-        click.echo(f"\nconfidence {answer.confidence:.2f} (estimated probability that the answer is right)")
-    for s in answer.phrases:
-        if s is not None:
-            click.echo(f"short answer [{s.citation + 1}] [{s.start}:{s.end}] confidence {s.confidence:.2f}")
-    if answer.citations:
-        click.echo("")
-    for i, c in enumerate(answer.citations, start=1):
-        page = f" page {c.page}" if c.page is not None else ""
-        click.echo(f"[{i}] {c.source}{page} [{c.start}:{c.end}] score {c.score:.2f}")
-    for sentence in answer.unsupported_sentences:
-        click.echo(f"unsupported by its citation: {sentence}")
-    if answer.abstained and answer.passages:
-        click.echo("\nRelated, but not an answer:")
-        for p, closest in answer.related():
-            start, text = (closest.start, closest.text) if closest else (p.chunk.start, p.chunk.text)
-            snippet = " ".join(text.split())
-            cut = snippet[:240] + ("…" if len(snippet) > 240 else "")
-            click.echo(f"- {p.chunk.source} [{start}:{closest.end if closest else p.chunk.end}] {cut}")
+        titles = get_engine(corpus, settings).title
+        click.echo(json.dumps(answer_json(answer, titles), ensure_ascii=False, indent=2))
+        return
+    from rag.faces.present import answer_text
+
+    click.echo(answer_text(answer))
 
 
 @cli.command("eval")
@@ -458,8 +409,8 @@ def main() -> None:
         code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
     if sys.argv[1:2] != ["ask"]:
         sys.exit(code)
-    if "rag.index.store" in sys.modules:  # os._exit skips atexit: the copy of a read-only index goes now
-        sys.modules["rag.index.store"].remove_snapshots()
+    if "rag.index.chroma" in sys.modules:  # os._exit skips atexit: the copy of a read-only index goes now
+        sys.modules["rag.index.chroma"].remove_snapshots()
     try:
         sys.stdout.flush()
         sys.stderr.flush()

@@ -45,6 +45,8 @@ def build_server(corpus: Path, settings: Settings) -> Any:
     from rag.core import ask as core_ask
     from rag.core import document_text, get_engine
     from rag.core import search as core_search
+    from rag.faces.options import call_options, mcp_signature
+    from rag.faces.present import answer_json, passage_json
 
     server = MCPServer(
         "rag",
@@ -57,40 +59,22 @@ def build_server(corpus: Path, settings: Settings) -> Any:
         return get_engine(corpus, settings).title(source)
 
     @server.tool()
+    @mcp_signature  # the question and every remote ask option (rag.request.ASK_OPTIONS)
     @_told
-    def ask(
-        question: str, mode: str | None = None, top_k: int | None = None, history: list[str] | None = None
-    ) -> dict[str, Any]:
+    def ask(question: str, **options: Any) -> dict[str, Any]:
         """Answer a question from the documents, quoting the exact passages it rests on.
 
         ``history``: the conversation's earlier questions, oldest first, so a follow-up such as
         "What did he say?" is read as being about who they named."""
-        answer = core_ask(
-            question,
-            corpus=corpus,
-            settings=settings,
-            history=history or [],
-            mode=mode,  # type: ignore[arg-type]
-            top_k=top_k,
-        )
-        return get_engine(corpus, settings).answer_json(answer)
+        answer = core_ask(question, corpus=corpus, settings=settings, **call_options(options))
+        return answer_json(answer, get_engine(corpus, settings).title)
 
     @server.tool()
     @_told
     def search(query: str, top_k: int = 5) -> dict[str, Any]:
         """The passages of the documents that best match a query, with their exact character spans."""
         evidence = core_search(query, corpus=corpus, settings=settings, top_k=top_k)
-        passages = [
-            {
-                "source": p.chunk.source,
-                "title": title_of(p.chunk.source),
-                "start": p.chunk.start,
-                "end": p.chunk.end,
-                "text": p.chunk.text,
-                "score": round(p.score, 4),
-            }
-            for p in evidence.passages[:top_k]
-        ]
+        passages = [passage_json(p, title_of) for p in evidence.passages[:top_k]]
         return {"query": evidence.query, "passages": passages}
 
     @server.tool()

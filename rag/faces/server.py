@@ -34,22 +34,16 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from rag.errors import IndexBusyError, InputError, NotRemovableError, RagError, ReadOnlyError
 from rag.faces.access import Guard, public_message, rules_for
+from rag.faces.options import call_options, request_model
 from rag.library import MAX_UPLOAD_BYTES, add_documents, remove_document
-from rag.settings import Mode, Settings
+from rag.settings import Settings
 
 MAX_JSON_BYTES = 1_000_000  # a question, its history and options fit many times over
 MAX_BODY_BYTES = 4 * MAX_UPLOAD_BYTES  # an upload of several documents
 
 
-class AskBody(BaseModel):
-    question: str = Field(description="The question, in plain words.")
-    mode: Mode | None = Field(None, description="dense, bm25 or hybrid (default: the server's setting).")
-    top_k: int | None = Field(None, description="Passages the answer is drawn from.")
-    max_sentences: int | None = Field(None, description="Most sentences quoted.")
-    history: list[str | list[str]] = Field(
-        default_factory=list, description="Earlier questions, or [question, answer] pairs."
-    )
-    sources: list[str] | None = Field(None, description="Ask only these documents (their paths in the corpus).")
+class AskBody(request_model()):  # type: ignore[misc]
+    """The body of ``POST /v1/ask``: the question and every remote ask option (``rag.request.ASK_OPTIONS``)."""
 
 
 class Message(BaseModel):
@@ -122,6 +116,7 @@ def create_app(
     Uploads and removals over ``/v1/documents`` need the key or login, or ``allow_writes``.
     """
     from rag.core import ask, ask_stream, get_engine
+    from rag.faces.present import answer_json
 
     rules = rules_for(
         settings,
@@ -154,7 +149,7 @@ def create_app(
         return _error(exc.status_code, str(exc.detail), code=code)
 
     def titled(answer: Any) -> dict[str, Any]:
-        return get_engine(corpus, settings).answer_json(answer)
+        return answer_json(answer, get_engine(corpus, settings).title)
 
     @app.get("/v1/health")
     def health() -> dict[str, Any]:
@@ -164,17 +159,7 @@ def create_app(
 
     @app.post("/v1/ask")
     def ask_endpoint(body: AskBody) -> dict[str, Any]:
-        answer = ask(
-            body.question,
-            corpus=corpus,
-            settings=settings,
-            history=body.history,
-            mode=body.mode,
-            top_k=body.top_k,
-            max_sentences=body.max_sentences,
-            sources=body.sources,
-        )
-        return titled(answer)
+        return titled(ask(body.question, corpus=corpus, settings=settings, **call_options(body.model_dump())))
 
     @app.get("/v1/models")
     def models() -> dict[str, Any]:
@@ -259,7 +244,9 @@ def _with_chat(app: FastAPI, corpus: Path, settings: Settings) -> FastAPI:
     """The browser chat mounted at ``/``: its login (RAG_AUTH), styles and security headers as ``rag chat``."""
     import gradio as gr
 
-    from rag.faces.chat import CITATION_LINKS_JS, CSS, SecurityHeaders, build_app, login
+    from rag.faces.access import SecurityHeaders, login
+    from rag.faces.chat import build_app
+    from rag.faces.present import CITATION_LINKS_JS, CSS
 
     app.add_middleware(SecurityHeaders)
     return gr.mount_gradio_app(

@@ -12,13 +12,15 @@ from typing import Any
 
 import numpy as np
 
-from rag.ingest.chunking import chunk_document
-from rag.language.embedding import Encoder
 from rag.errors import CorpusError, LoadError, StoreError
+from rag.index.chroma import MANIFEST_VERSION
+from rag.index.manifest import DocEntry, Manifest
+from rag.index.store import IndexStore, text_hash
+from rag.ingest.chunking import chunk_document
 from rag.ingest.loaders import content_hash, is_jsonl_corpus, iter_jsonl, read_file, scan_folder
+from rag.language.embedding import Encoder
 from rag.language.sentence_vectors import embed as embed_units
 from rag.language.sentence_vectors import pack
-from rag.index.store import MANIFEST_VERSION, DocEntry, IndexStore, Manifest, text_hash
 from rag.types import Chunk, Document, IndexReport, SkippedFile
 
 BATCH_CHUNKS = 256

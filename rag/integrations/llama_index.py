@@ -85,17 +85,13 @@ class RagQueryEngine(BaseQueryEngine):
 
     def _query(self, query_bundle: QueryBundle) -> Response:
         from rag.core import get_engine
+        from rag.faces.present import answer_json
 
         answer = self.retriever.answer(query_bundle.query_str)
         engine = get_engine(self.retriever.corpus, self.retriever.settings)
         nodes = [citation_node(c, engine.title(c.source)) for c in answer.citations]
-        metadata = {
-            "abstained": answer.abstained,
-            "confidence": answer.confidence,
-            "short": answer.short.to_dict() if answer.short else None,
-            "part_shorts": [s.to_dict() if s else None for s in answer.part_shorts],
-        }
-        return Response(response=answer.text, source_nodes=nodes, metadata=metadata)
+        # the answer's JSON, as the CLI, the HTTP API and MCP return it
+        return Response(response=answer.text, source_nodes=nodes, metadata=answer_json(answer, engine.title))
 
     async def _aquery(self, query_bundle: QueryBundle) -> Response:
         import asyncio
