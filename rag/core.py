@@ -282,6 +282,14 @@ def index_before_serving(corpus: str | Path | None = None, settings: Settings | 
         return f"{why}: answering from the index as it is ({len(engine.manifest.documents)} documents)"
 
 
+def ready_to_serve(corpus: str | Path | None = None, settings: Settings | None = None) -> str:
+    """What every face does before it serves: index if needed, then load the models, so the first
+    question answers as fast as the next. One line saying how the indexing went."""
+    line = index_before_serving(corpus, settings)
+    warm_up(corpus, settings)
+    return line
+
+
 def ask_stream(
     question: str,
     corpus: str | Path | None = None,

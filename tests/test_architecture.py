@@ -211,3 +211,40 @@ def test_the_private_name_check_sees_imports_and_attributes(tmp_path: Path) -> N
     script = tmp_path / "script.py"
     script.write_text("import rag.core\nfrom rag.ingest.webpage import _blocks, html_text\nrag.core._engines\n")
     assert private_uses(script) == ["script.py: rag.ingest.webpage._blocks", "script.py: _engines"]
+
+
+MAX_FUNCTION_LINES = 80
+MAX_CLASS_LINES = 250
+
+
+def oversized(path: Path) -> list[str]:
+    """Functions over ``MAX_FUNCTION_LINES`` and classes over ``MAX_CLASS_LINES`` in ``path``, decorators included."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        limit = {ast.FunctionDef: MAX_FUNCTION_LINES, ast.AsyncFunctionDef: MAX_FUNCTION_LINES}.get(type(node))
+        limit = MAX_CLASS_LINES if isinstance(node, ast.ClassDef) else limit
+        if limit is None:
+            continue
+        assert isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
+        first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+        lines = (node.end_lineno or node.lineno) - first + 1
+        if lines > limit:
+            found.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno} {node.name} ({lines} lines)")
+    return found
+
+
+def test_no_function_over_80_lines_and_no_class_over_250_in_rag() -> None:
+    assert [o for f in sorted(PACKAGE.rglob("*.py")) for o in oversized(f)] == []
+
+
+def test_the_size_check_counts_a_long_function(tmp_path: Path) -> None:
+    body = "\n".join(f"    x{i} = {i}" for i in range(MAX_FUNCTION_LINES))
+    (tmp_path / "rag").mkdir()
+    long = tmp_path / "rag" / "long.py"
+    long.write_text(f"def short():\n    return 1\n\n\ndef long():\n{body}\n", encoding="utf-8")
+    global PACKAGE
+    saved, PACKAGE = PACKAGE, tmp_path / "rag"
+    try:
+        assert oversized(long) == [f"rag/long.py:5 long ({MAX_FUNCTION_LINES + 1} lines)"]
+    finally:
+        PACKAGE = saved

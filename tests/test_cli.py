@@ -39,7 +39,8 @@ def test_index_then_ask_json(corpus_copy: Path, tmp_path: Path) -> None:
     assert 0.5 < payload["confidence"] <= 1
     assert "Liu Pengyu" in payload["text"] and payload["abstained"] is False
     c = payload["citations"][0]
-    assert set(c) == {"source", "start", "end", "quote", "score"}
+    # the answer's one JSON (rag.faces.present.answer_json): each citation names its document's title
+    assert set(c) == {"source", "start", "end", "quote", "score", "title"} and c["title"]
     assert (corpus_copy / c["source"]).read_text(encoding="utf-8")[c["start"] : c["end"]] == c["quote"]
 
     res = runner.invoke(cli, ["index", str(corpus_copy), "--index-dir", index_dir, "--json"])

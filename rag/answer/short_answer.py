@@ -130,23 +130,8 @@ def read(sentence: str) -> Reading:
         around = (e.label_ for e in ents if e.start <= s["first"] and e.end - 1 >= s["last"])  # "1943" of a date
         label = next(inside, "") or next(around, "")
         head = root.head.text.lower()
-        out.append(
-            Candidate(
-                a,
-                b,
-                sentence[a:b],
-                s["first"],
-                s["last"],
-                s["entity"],
-                s["chunk"],
-                label,
-                root.dep_,
-                root.pos_,
-                head,
-                root.i,
-                s["quoted"],
-            )
-        )
+        out.append(Candidate(a, b, sentence[a:b], s["first"], s["last"], s["entity"], s["chunk"], label,
+                             root.dep_, root.pos_, head, root.i, s["quoted"]))  # fmt: skip
     words = tuple(t.text.lower() for t in doc)
     return Reading(words, tuple(out), tuple(t.head.i for t in doc), tuple(t.pos_ for t in doc))
 

@@ -81,30 +81,8 @@ def score_answer(
     else:
         totals.unanswerable += 1
         totals.abstained_right += answer.abstained
-    short_em = False
-    if row.answerable and answer.short is not None and not answer.abstained and not row.parts:
-        totals.short_given += 1
-        short_em = exact_match(answer.short.text, row.answers)
-        totals.short_em += short_em
-        totals.short_f1_sum += token_f1(answer.short.text, row.answers)
-    elif row.answerable and row.parts and len(answer.part_shorts) == len(row.parts) and not answer.abstained:
-        # several parts: exact when every part's phrase is; F1 the mean over parts (a missing one 0)
-        given = [(s.text, gold) for s, gold in zip(answer.part_shorts, row.parts, strict=True) if s is not None]
-        totals.short_given += 1
-        short_em = len(given) == len(row.parts) and all(exact_match(text, gold) for text, gold in given)
-        totals.short_em += short_em
-        totals.short_f1_sum += sum(token_f1(text, gold) for text, gold in given) / len(row.parts)
-    on_evidence = 0
-    for c in answer.citations:
-        text = text_of(c.source)
-        totals.faithful_quotes += text is not None and text[c.start : c.end] == c.quote
-        if row.answerable and evidence:
-            totals.citations += 1
-            hit = on_evidence_span(evidence, c.source, c.start, c.end)
-            on_evidence += hit
-            totals.citations_on_evidence += hit
-        elif not row.answerable:
-            totals.citations += 1  # any citation on an unanswerable question is off evidence
+    short_em = _score_short(totals, row, answer)
+    on_evidence = _score_citations(totals, row, answer, evidence, text_of)
     totals.outcomes.append(outcome(row, answer, evidence, contained, on_evidence))
     if row.kind and row.answerable:
         totals.by_kind.setdefault(row.kind, []).append(contained)
@@ -135,6 +113,40 @@ def score_answer(
         "unsupported": list(answer.unsupported_sentences),
         "text": answer.text[:300],
     }
+
+
+def _score_short(totals: ModeTotals, row: EvalRow, answer: Answer) -> bool:
+    """Add the answer's short phrase (or one per part) to the totals; whether it is an exact match."""
+    short_em = False
+    if row.answerable and answer.short is not None and not answer.abstained and not row.parts:
+        totals.short_given += 1
+        short_em = exact_match(answer.short.text, row.answers)
+        totals.short_em += short_em
+        totals.short_f1_sum += token_f1(answer.short.text, row.answers)
+    elif row.answerable and row.parts and len(answer.part_shorts) == len(row.parts) and not answer.abstained:
+        # several parts: exact when every part's phrase is; F1 the mean over parts (a missing one 0)
+        given = [(s.text, gold) for s, gold in zip(answer.part_shorts, row.parts, strict=True) if s is not None]
+        totals.short_given += 1
+        short_em = len(given) == len(row.parts) and all(exact_match(text, gold) for text, gold in given)
+        totals.short_em += short_em
+        totals.short_f1_sum += sum(token_f1(text, gold) for text, gold in given) / len(row.parts)
+    return short_em
+
+
+def _score_citations(totals: ModeTotals, row: EvalRow, answer: Answer, evidence: list[list[Span]], text_of: Any) -> int:
+    """Add the answer's citations to the totals (verbatim, on the evidence); how many are on it."""
+    on_evidence = 0
+    for c in answer.citations:
+        text = text_of(c.source)
+        totals.faithful_quotes += text is not None and text[c.start : c.end] == c.quote
+        if row.answerable and evidence:
+            totals.citations += 1
+            hit = on_evidence_span(evidence, c.source, c.start, c.end)
+            on_evidence += hit
+            totals.citations_on_evidence += hit
+        elif not row.answerable:
+            totals.citations += 1  # any citation on an unanswerable question is off evidence
+    return on_evidence
 
 
 def on_evidence_span(evidence: list[list[Span]], source: str, start: int, end: int) -> bool:

@@ -311,27 +311,12 @@ def serve_cmd(
       RAG_API_KEY=s3cret rag serve --host 0.0.0.0
       RAG_API_KEY=s3cret RAG_AUTH=alice:pw rag serve --chat --host 0.0.0.0
     """
-    import uvicorn
-
-    from rag.core import index_before_serving, warm_up
-    from rag.faces.server import create_app
+    from rag.faces.serve import serve_http
 
     settings = _settings(index_dir=index_dir, chroma_url=chroma_url)
     corpus = corpus or settings.corpus
-    # Built first: a server its logins would leave half open is refused before any indexing.
-    app = create_app(
-        corpus,
-        settings,
-        api_key=settings.api_key or None,
-        chat=with_chat,
-        host=host,
-        unprotected=unprotected,
-        allow_writes=allow_writes,
-    )
-    click.echo(f"rag: {index_before_serving(corpus, settings)}", err=True)
-    warm_up(corpus, settings)
-    click.echo(f"rag: serving {corpus} on http://{host}:{port} (API docs at /docs)", err=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    serve_http(corpus, settings, host, port, lambda line: click.echo(line, err=True), api_key=settings.api_key or None,
+               chat=with_chat, unprotected=unprotected, allow_writes=allow_writes)  # fmt: skip
 
 
 @cli.command("mcp")
@@ -348,10 +333,10 @@ def mcp_cmd(corpus: Path | None, index_dir: Path | None, chroma_url: str | None)
       rag mcp --corpus ~/notes
       (in an assistant's MCP config: command "rag", args ["mcp", "--corpus", "/path/to/docs"])
     """
-    from rag.faces.mcp_server import serve_stdio
+    from rag.faces.serve import serve_mcp
 
     settings = _settings(index_dir=index_dir, chroma_url=chroma_url)
-    serve_stdio(corpus or settings.corpus, settings)
+    serve_mcp(corpus or settings.corpus, settings)
 
 
 @cli.command("chat")

@@ -104,12 +104,3 @@ def build_server(corpus: Path, settings: Settings) -> Any:
         }
 
     return server
-
-
-def serve_stdio(corpus: Path, settings: Settings) -> None:
-    """Index (quietly) and serve over stdin/stdout until the client closes the connection."""
-    from rag.core import index_before_serving, warm_up
-
-    index_before_serving(corpus, settings)
-    warm_up(corpus, settings)
-    build_server(corpus, settings).run("stdio")

@@ -101,5 +101,7 @@ def chat_controls(settings: Settings, documents: list[str]) -> dict[str, Any]:
         elif o.limits:
             controls[o.name] = gr.Slider(*o.limits, value=value, step=1, label=o.label, elem_id=o.name)
         else:  # the documents to ask
-            controls[o.name] = gr.Dropdown(choices=documents, multiselect=True, label=o.label, elem_id="only", info=info)
+            controls[o.name] = gr.Dropdown(
+                choices=documents, multiselect=True, label=o.label, elem_id="only", info=info
+            )
     return controls

@@ -188,9 +188,8 @@ def _quote_html(quote: str, start: int, short: Any) -> str:
 
 
 def answer_json(answer: Answer, title_of: Callable[[str], str]) -> dict[str, Any]:
-    """The answer as every face returns it: ``Answer.to_dict()``, the question as it was searched
-    (a follow-up rewritten), and each citation's document title."""
-    out: dict[str, Any] = {"query": answer.query, **answer.to_dict()}
+    """The answer as every face returns it: ``Answer.to_dict()`` with each citation's document title."""
+    out: dict[str, Any] = answer.to_dict()
     out["citations"] = [{**c.to_dict(), "title": title_of(c.source)} for c in answer.citations]
     return out
 
@@ -203,8 +202,9 @@ def passage_json(passage: Passage, title_of: Callable[[str], str]) -> dict[str, 
 
 
 def turn_record(question: str, answer: Answer, title_of: Callable[[str], str]) -> dict[str, Any]:
-    """One question and its answer, as the chat keeps and saves the conversation (JSON)."""
-    return {"question": question, **answer_json(answer, title_of)}
+    """One question and its answer, as the chat keeps and saves the conversation (JSON): the answer's
+    JSON, with the question as asked and as searched (a follow-up rewritten)."""
+    return {"question": question, "query": answer.query, **answer_json(answer, title_of)}
 
 
 def conversation_markdown(turns: list[dict[str, Any]]) -> str:
@@ -255,4 +255,3 @@ def answer_text(answer: Answer) -> str:
             cut = snippet[:240] + ("…" if len(snippet) > 240 else "")
             lines.append(f"- {p.chunk.source} [{start}:{closest.end if closest else p.chunk.end}] {cut}")
     return "\n".join(lines)
-

@@ -115,8 +115,7 @@ def create_app(
     beyond loopback without ``unprotected``, is refused here (``InputError``), before it listens.
     Uploads and removals over ``/v1/documents`` need the key or login, or ``allow_writes``.
     """
-    from rag.core import ask, ask_stream, get_engine
-    from rag.faces.present import answer_json
+    from rag.core import get_engine
 
     rules = rules_for(
         settings,
@@ -133,6 +132,17 @@ def create_app(
     app = FastAPI(title="rag", description="Answers from your documents, with span-exact citations.")
     app.add_middleware(Guard, rules=rules)
 
+    _error_handlers(app, corpus)
+    _answer_routes(app, corpus, settings, model_name)
+    _document_routes(app, corpus, settings)
+    if chat:
+        return _with_chat(app, corpus, settings)
+    return app
+
+
+def _error_handlers(app: FastAPI, corpus: Path) -> None:
+    """Every error as one JSON line: a bad body 400, ours by its kind, Starlette's (404, 405) as they are."""
+
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> Any:
         first = exc.errors()[0] if exc.errors() else {}
@@ -147,6 +157,12 @@ def create_app(
     async def http_error(request: Request, exc: StarletteHTTPException) -> Any:
         code = "not_found" if exc.status_code == 404 else None
         return _error(exc.status_code, str(exc.detail), code=code)
+
+
+def _answer_routes(app: FastAPI, corpus: Path, settings: Settings, model_name: str) -> None:
+    """``/v1/ask``, ``/v1/health``, and the OpenAI protocol (``/v1/models``, ``/v1/chat/completions``)."""
+    from rag.core import ask, ask_stream, get_engine
+    from rag.faces.present import answer_json
 
     def titled(answer: Any) -> dict[str, Any]:
         return answer_json(answer, get_engine(corpus, settings).title)
@@ -196,6 +212,11 @@ def create_app(
             **_structured(titled(answer)),
         }
 
+
+def _document_routes(app: FastAPI, corpus: Path, settings: Settings) -> None:
+    """``/v1/documents``: the list, one document's text, uploads and removals (``rag.library``)."""
+    from rag.core import get_engine
+
     @app.get("/v1/documents")
     def documents() -> dict[str, Any]:
         manifest = get_engine(corpus, settings).current_manifest()
@@ -234,10 +255,6 @@ def create_app(
         except InputError as err:
             return _error(404, str(err), code="document_not_found")  # type: ignore[no-any-return]
         return {"removed": source, "message": message}
-
-    if chat:
-        return _with_chat(app, corpus, settings)
-    return app
 
 
 def _with_chat(app: FastAPI, corpus: Path, settings: Settings) -> FastAPI:

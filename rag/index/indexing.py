@@ -6,7 +6,7 @@ import dataclasses
 import shutil
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -108,7 +108,6 @@ def _scan(
 
 def index_corpus(store: IndexStore, encoder: Encoder, progress: bool = False, rehash: bool = False) -> IndexReport:
     """Bring the index of ``store.corpus`` up to date; the caller holds the write lock."""
-    settings = store.settings
     manifest = store.load_manifest()
     # An index from before unit vectors were stored, or whose units file was lost, gets them.
     backfill = _units_changed(store, manifest) or (store.units.created and bool(manifest.documents))
@@ -124,43 +123,12 @@ def index_corpus(store: IndexStore, encoder: Encoder, progress: bool = False, re
     if upgraded:
         repaired = 0  # the chunks were re-keyed, not left by a crash
 
-    added: list[str] = []
-    updated: list[str] = []
-    unchanged: list[str] = []
-    skipped: list[SkippedFile] = []
-    seen: set[str] = set()
     writer = _Writer(
         store, encoder, manifest, reusable, _Progress(progress, store.corpus, store.settings.progress_every_s)
     )
-    touched = False  # stat details refreshed (or an older manifest format): saved even with nothing to embed
-
-    scan = _scan(
-        store.corpus, manifest, settings.max_file_bytes, settings.max_file_seconds, rehash, writer.progress.total
-    )
-    for item in writer.watch(scan):
-        writer.progress.document()
-        if isinstance(item, SkippedFile):
-            skipped.append(item)
-            continue
-        source, doc, (size, mtime_ns, ctime_ns) = item
-        seen.add(source)
-        old = manifest.documents.get(source)
-        if doc is None:
-            unchanged.append(source)
-            continue
-        digest = content_hash(doc.text)
-        if old is not None and old.hash == digest:
-            # touched but identical: no re-embedding, only the stat details refreshed
-            touched = touched or (old.size, old.mtime_ns, old.ctime_ns) != (size, mtime_ns, ctime_ns)
-            old.size, old.mtime_ns, old.ctime_ns = size, mtime_ns, ctime_ns
-            unchanged.append(source)
-            continue
-        # Written in batches as the scan goes: memory stays bounded by a batch, not the corpus.
-        writer.add(_Pending(doc, DocEntry(digest, 0, doc.title, size, mtime_ns, ctime_ns)))
-        if prior.get(source) == digest:
-            unchanged.append(source)  # only re-keyed by the format upgrade
-        else:
-            (updated if old is not None or source in rebuilt else added).append(source)
+    found = _read_corpus(writer, manifest, rehash, prior, rebuilt)
+    added, updated, unchanged, skipped, seen = found.added, found.updated, found.unchanged, found.skipped, found.seen
+    touched = found.touched
 
     removed = sorted(set(manifest.documents) - seen)
     if not seen and not manifest.documents:
@@ -193,6 +161,52 @@ def index_corpus(store: IndexStore, encoder: Encoder, progress: bool = False, re
         reused=writer.reused,
         units_made=made,
     )
+
+
+@dataclass
+class _Found:
+    """What one scan of the corpus found, document by document."""
+
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    skipped: list[SkippedFile] = field(default_factory=list)
+    seen: set[str] = field(default_factory=set)
+    touched: bool = False  # stat details refreshed (or an older manifest format): saved even with nothing to embed
+
+
+def _read_corpus(writer: _Writer, manifest: Manifest, rehash: bool, prior: dict[str, str], rebuilt: set[str]) -> _Found:
+    """Scan the corpus, handing each new or changed document to ``writer`` (which embeds in batches)."""
+    store, settings = writer.store, writer.store.settings
+    found = _Found()
+    scan = _scan(
+        store.corpus, manifest, settings.max_file_bytes, settings.max_file_seconds, rehash, writer.progress.total
+    )
+    for item in writer.watch(scan):
+        writer.progress.document()
+        if isinstance(item, SkippedFile):
+            found.skipped.append(item)
+            continue
+        source, doc, (size, mtime_ns, ctime_ns) = item
+        found.seen.add(source)
+        old = manifest.documents.get(source)
+        if doc is None:
+            found.unchanged.append(source)
+            continue
+        digest = content_hash(doc.text)
+        if old is not None and old.hash == digest:
+            # touched but identical: no re-embedding, only the stat details refreshed
+            found.touched = found.touched or (old.size, old.mtime_ns, old.ctime_ns) != (size, mtime_ns, ctime_ns)
+            old.size, old.mtime_ns, old.ctime_ns = size, mtime_ns, ctime_ns
+            found.unchanged.append(source)
+            continue
+        # Written in batches as the scan goes: memory stays bounded by a batch, not the corpus.
+        writer.add(_Pending(doc, DocEntry(digest, 0, doc.title, size, mtime_ns, ctime_ns)))
+        if prior.get(source) == digest:
+            found.unchanged.append(source)  # only re-keyed by the format upgrade
+        else:
+            (found.updated if old is not None or source in rebuilt else found.added).append(source)
+    return found
 
 
 def _units_changed(store: IndexStore, manifest: Manifest) -> bool:

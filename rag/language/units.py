@@ -114,109 +114,128 @@ def text_units(text: str, start: int = 0, end: int | None = None, opens: str = "
     middle of a code block is read as code, so a ``# comment`` there is never a heading.
     """
     end = len(text) if end is None else end
-    units: list[Unit] = []
-    para: list[int] = []  # [start, end] of the open paragraph or list item
-    last_line = ""
-    header: tuple[str, ...] = ()
-    fence = opens if opens[:1] in ("`", "~") else ""  # the marker of the open fenced code block
-    prev_row: Unit | None = None
-    para_lines = 0  # lines of the open paragraph: a one-line one above an adornment is a title
-    in_comment = opens == "<!--"  # inside an HTML comment that spans lines
-    in_literal = opens.startswith("::")  # after a line ending "::" (rST): the block indented deeper is code
-    literal_indent = int(opens[2:] or 0) if in_literal else 0  # the indentation of that line
+    scan = _Scanner(text, opens)
+    pos = start
+    while pos <= end:
+        nl = text.find("\n", pos, end)
+        line_end = end if nl < 0 else nl
+        scan.line(pos, line_end)
+        if nl < 0:
+            break
+        pos = nl + 1
+    scan.close()
+    return scan.units
 
-    def close() -> None:
-        if para and para_lines == 1 and (level := _title_level(text[para[0] : para[1]])):
-            units.append(Unit(para[0], para[1], "heading", level=level))
+
+class _Scanner:
+    """The state of one pass of ``text_units`` over a text's lines: the open paragraph, table and block."""
+
+    def __init__(self, text: str, opens: str) -> None:
+        self.text = text
+        self.units: list[Unit] = []
+        self.para: list[int] = []  # [start, end] of the open paragraph or list item
+        self.last_line = ""
+        self.header: tuple[str, ...] = ()
+        self.fence = opens if opens[:1] in ("`", "~") else ""  # the marker of the open fenced code block
+        self.prev_row: Unit | None = None
+        self.para_lines = 0  # lines of the open paragraph: a one-line one above an adornment is a title
+        self.in_comment = opens == "<!--"  # inside an HTML comment that spans lines
+        self.in_literal = opens.startswith("::")  # after a line ending "::" (rST): the block indented deeper is code
+        self.literal_indent = int(opens[2:] or 0) if self.in_literal else 0  # the indentation of that line
+
+    def close(self) -> None:
+        text, para = self.text, self.para
+        if para and self.para_lines == 1 and (level := _title_level(text[para[0] : para[1]])):
+            self.units.append(Unit(para[0], para[1], "heading", level=level))
             para.clear()
         if para:
             a = para[0]
             if m := _MARKER.match(text, a, para[1]):
                 a = m.end()  # a list item is quoted without its bullet
-            units.extend(Unit(x, y) for x, y in prose_spans(text, a, para[1], lines_end_sentences=False))
+            self.units.extend(Unit(x, y) for x, y in prose_spans(text, a, para[1], lines_end_sentences=False))
             para.clear()
 
-    pos = start
-    while pos <= end:
-        nl = text.find("\n", pos, end)
-        line_end = end if nl < 0 else nl
+    def line(self, pos: int, line_end: int) -> None:
+        """Read the line ``text[pos:line_end]``."""
+        text = self.text
         line = text[pos:line_end]
         a, b = strip_span(text, pos, line_end)
         indent = len(line) - len(line.lstrip(" \t"))
-        if in_literal and b > a and indent <= literal_indent:
-            in_literal = False  # the literal block ends at the first line as little indented as "::"
-        if in_literal and b > a:
-            close()
-            units.append(Unit(a, b, "rule" if _OPTION.match(line) else "code", opens=f"::{literal_indent}"))
-        elif in_comment:
-            in_comment = "-->" not in line
+        if self.in_literal and b > a and indent <= self.literal_indent:
+            self.in_literal = False  # the literal block ends at the first line as little indented as "::"
+        if self.in_literal and b > a:
+            self.close()
+            literal = f"::{self.literal_indent}"
+            self.units.append(Unit(a, b, "rule" if _OPTION.match(line) else "code", opens=literal))
+        elif self.in_comment:
+            self.in_comment = "-->" not in line
             if b > a:
-                units.append(Unit(a, b, "rule", opens="<!--"))
-        elif fence:
-            if (m := _CLOSING_FENCE.match(line)) and m.group(1)[0] == fence[0] and len(m.group(1)) >= len(fence):
-                fence = ""  # CommonMark: the same character, at least as many
+                self.units.append(Unit(a, b, "rule", opens="<!--"))
+        elif self.fence:
+            m = _CLOSING_FENCE.match(line)
+            if m and m.group(1)[0] == self.fence[0] and len(m.group(1)) >= len(self.fence):
+                self.fence = ""  # CommonMark: the same character, at least as many
             elif b > a:
-                units.append(Unit(a, b, "code", opens=fence))
-        elif b <= a and "\f" in line and para and not _ENDS_SENTENCE.search(last_line):
-            pos = line_end + 1  # a page break inside a sentence (PDF): it runs on to the next page
-            if nl < 0:
-                break
-            continue
-        elif b <= a:  # blank line: ends a paragraph and a table
-            close()
-            header, prev_row = (), None
+                self.units.append(Unit(a, b, "code", opens=self.fence))
+        elif b <= a and "\f" in line and self.para and not _ENDS_SENTENCE.search(self.last_line):
+            return  # a page break inside a sentence (PDF): it runs on to the next page
+        else:
+            self._block_line(line, a, b)
+        if b > a and line.rstrip().endswith("::") and not self.fence and not self.in_comment and not self.in_literal:
+            bullet = _MARKER.match(line, indent)  # in a list item, its text's indentation counts
+            self.literal_indent = bullet.end() if bullet else indent
+            self.in_literal = True  # "For example::", ".. code-block::" open a block indented deeper
+        self.last_line = line
+
+    def _block_line(self, line: str, a: int, b: int) -> None:
+        """A line outside code and comments: a blank, a fence, markup, a heading, a table row or prose."""
+        text, para, units = self.text, self.para, self.units
+        if b <= a:  # blank line: ends a paragraph and a table
+            self.close()
+            self.header, self.prev_row = (), None
         elif m := _FENCE.match(line):
-            close()
-            fence = m.group(1)
+            self.close()
+            self.fence = m.group(1)
         elif line.lstrip().startswith("<!--") and "-->" not in line:
-            close()
-            in_comment = True
+            self.close()
+            self.in_comment = True
             units.append(Unit(a, b, "rule", opens="<!--"))
         elif _MARKUP_LINE.match(line):
-            close()
+            self.close()
             units.append(Unit(a, b, "rule"))
         elif m := _ADORNMENT.match(line):
             title = text[para[0] : para[1]] if para else ""
-            if para and para_lines == 1 and not title.rstrip().endswith(".") and b - a >= min(len(title), 3):
+            if para and self.para_lines == 1 and not title.rstrip().endswith(".") and b - a >= min(len(title), 3):
                 units.append(Unit(para[0], para[1], "heading", level=_ADORNMENT_LEVEL.get(m.group(1), 3)))
                 para.clear()
-            close()
+            self.close()
             units.append(Unit(a, b, "rule"))  # an underline, overline or transition: packed, never read
         elif m := _HEADING.match(line):
-            close()
+            self.close()
             units.append(Unit(a, b, "heading", level=len(m.group(1))))
-        elif _SEPARATOR.match(line) and prev_row is not None:
-            header = tuple(cells_of(text[prev_row.start : prev_row.end]))
-            units[units.index(prev_row)] = Unit(prev_row.start, prev_row.end, "header")
-            prev_row = None
+        elif _SEPARATOR.match(line) and self.prev_row is not None:
+            row = self.prev_row
+            self.header = tuple(cells_of(text[row.start : row.end]))
+            units[units.index(row)] = Unit(row.start, row.end, "header")
+            self.prev_row = None
         elif _ROW.match(line):
-            close()
-            prev_row = Unit(a, b, "row", header=header)
-            units.append(prev_row)
+            self.close()
+            self.prev_row = Unit(a, b, "row", header=self.header)
+            units.append(self.prev_row)
         elif _ITEM.match(line):
-            close()
-            para[:], para_lines = [a, b], 1
+            self.close()
+            para[:], self.para_lines = [a, b], 1
         elif (
             para
-            and not _ENDS_SENTENCE.search(last_line)
-            and (len(last_line.strip()) >= _WRAP_MIN or line[:1] in " \t")
-            and not (_FIELD.match(line) and _FIELD.match(last_line))
+            and not _ENDS_SENTENCE.search(self.last_line)
+            and (len(self.last_line.strip()) >= _WRAP_MIN or line[:1] in " \t")
+            and not (_FIELD.match(line) and _FIELD.match(self.last_line))
         ):
             para[1] = b  # a wrapped line of the same paragraph or list item
-            para_lines += 1
+            self.para_lines += 1
         else:
-            close()
-            para[:], para_lines = [a, b], 1
-        if b > a and line.rstrip().endswith("::") and not fence and not in_comment and not in_literal:
-            bullet = _MARKER.match(line, indent)  # in a list item, its text's indentation counts
-            literal_indent = bullet.end() if bullet else indent
-            in_literal = True  # "For example::", ".. code-block::" open a block indented deeper
-        last_line = line
-        if nl < 0:
-            break
-        pos = nl + 1
-    close()
-    return units
+            self.close()
+            para[:], self.para_lines = [a, b], 1
 
 
 def _title_level(line: str) -> int:
