@@ -542,3 +542,22 @@ def test_running_headers_and_page_numbers_are_not_text(tmp_path: Path) -> None:
     # the title set as every page's header stays on the first page only; "12 objects." is text
     assert note.count("A Note on Distributed Computing") == 1 and "12 objects." in note
     assert not any(line.strip() in {"2", "3"} for line in note.splitlines())
+
+
+@pytest.mark.unit
+def test_every_format_has_one_reader_and_only_paged_ones_count_pages() -> None:
+    from rag.ingest.loaders import READERS, SUPPORTED_SUFFIXES, page_at, reader_for
+
+    assert set().union(*(r.suffixes for r in READERS)) == SUPPORTED_SUFFIXES
+    assert sum(len(r.suffixes) for r in READERS) == len(SUPPORTED_SUFFIXES)  # no suffix read two ways
+    assert reader_for("Notes.MD") is reader_for("a.txt") and reader_for("x.csv") is None
+    pdf = reader_for("paper.pdf")
+    assert pdf is not None and pdf.paged and not reader_for("page.html").paged  # type: ignore[union-attr]
+    text = "one\fpage two\f\fpage four"
+    starts = pdf.page_starts(text)
+    assert starts == (0, 4, 13, 14)
+    assert [page_at(starts, i) for i in (0, 3, 4, 12, 13, 14, len(text))] == [1, 1, 2, 2, 3, 4, 4]
+    assert [page_at(starts, i) for i in range(len(text) + 1)] == [
+        text.count("\f", 0, i) + 1 for i in range(len(text) + 1)
+    ]
+    assert page_at((), 5) is None

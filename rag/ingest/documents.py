@@ -16,7 +16,7 @@ from collections import OrderedDict
 from pathlib import Path
 
 from rag.errors import LoadError
-from rag.ingest.loaders import is_jsonl_corpus, iter_jsonl_located, read_file, read_jsonl_at
+from rag.ingest.loaders import is_jsonl_corpus, iter_jsonl_located, page_at, read_file, read_jsonl_at, reader_for
 from rag.settings import Settings
 from rag.types import Document
 
@@ -72,11 +72,13 @@ class DocumentSource:
         return text[start:end]
 
     def page(self, source: str, offset: int) -> int | None:
-        """The page of a PDF that ``offset`` falls on (pages are separated by form feeds); None otherwise."""
-        if not source.lower().endswith(".pdf") or self._jsonl:
+        """The page ``offset`` falls on, as the reader of the document's format counts them; None
+        for a format without pages (and for a .jsonl corpus's records)."""
+        reader = None if self._jsonl else reader_for(source)
+        if reader is None or not reader.paged:
             return None
         text = self.text(source)
-        return None if text is None else text.count("\f", 0, offset) + 1
+        return None if text is None else page_at(reader.page_starts(text), offset)
 
     def locate(self, source: str, start: int, end: int, expected: str) -> tuple[int, int] | None:
         """Where ``expected`` is in the document now: at ``start:end``, or the occurrence nearest it.

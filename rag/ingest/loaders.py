@@ -7,27 +7,111 @@ citation can be checked against the file itself.
 
 from __future__ import annotations
 
+import bisect
 import codecs
 import hashlib
 import json
 import os
 import re
 import stat
-import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from rag.errors import CorpusError, LoadError
+from rag.ingest.pdf_text import pdf_text
+from rag.ingest.titles import first_line_title
 from rag.ingest.webpage import html_text
 from rag.types import CONTROL_CHARS, Document, SkippedFile
 
-TEXT_SUFFIXES = {".txt", ".md", ".markdown", ".rst"}
-HTML_SUFFIXES = {".html", ".htm"}
-PDF_SUFFIXES = {".pdf"}
-DOCX_SUFFIXES = {".docx"}
-SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | PDF_SUFFIXES | DOCX_SUFFIXES
-PDF_MEMORY_MB = 2048  # address-space cap of the PDF extraction process
+
+class Reader(Protocol):
+    """How one format becomes text: its text and title, and where its pages start (if it has pages).
+
+    A new format is one reader here (with its module beside this one) and nothing else: the page
+    of a citation is asked of the reader of its document (``rag.ingest.documents``).
+    """
+
+    suffixes: frozenset[str]
+    paged: bool
+
+    def read(self, raw: bytes, max_seconds: float) -> tuple[str, str]:
+        """(text, title) of a file's bytes, or ``LoadError``; ``max_seconds`` bounds a slow format."""
+        ...
+
+    def page_starts(self, text: str) -> tuple[int, ...]:
+        """The offset each page of ``text`` starts at (the first at 0); ``()`` for a format without pages."""
+        ...
+
+
+class _TextReader:
+    """Plain text, Markdown and reStructuredText: the decoded file itself, so a quote is checkable against it."""
+
+    suffixes = frozenset({".txt", ".md", ".markdown", ".rst"})
+    paged = False
+
+    def read(self, raw: bytes, max_seconds: float) -> tuple[str, str]:
+        text = decode_text(raw)
+        return text, first_line_title(text)
+
+    def page_starts(self, text: str) -> tuple[int, ...]:
+        return ()
+
+
+class _HtmlReader(_TextReader):
+    """A saved web page: its main content as Markdown-shaped lines (``rag.ingest.webpage``)."""
+
+    suffixes = frozenset({".html", ".htm"})
+
+    def read(self, raw: bytes, max_seconds: float) -> tuple[str, str]:
+        return html_text(decode_text(raw))
+
+
+class _DocxReader(_TextReader):
+    """A Word document (``rag.ingest.docx_text``)."""
+
+    suffixes = frozenset({".docx"})
+
+    def read(self, raw: bytes, max_seconds: float) -> tuple[str, str]:
+        from rag.ingest.docx_text import docx_text
+
+        return docx_text(raw)
+
+
+class _PdfReader:
+    """A PDF (``rag.ingest.pdf_text``): its pages joined by form feeds."""
+
+    suffixes = frozenset({".pdf"})
+    paged = True
+
+    def read(self, raw: bytes, max_seconds: float) -> tuple[str, str]:
+        return pdf_text(raw, max_seconds)
+
+    def page_starts(self, text: str) -> tuple[int, ...]:
+        return (0, *(m.end() for m in re.finditer("\f", text)))
+
+
+TEXT: Reader = _TextReader()
+READERS: tuple[Reader, ...] = (TEXT, _HtmlReader(), _PdfReader(), _DocxReader())
+
+
+def reader_for(name: str) -> Reader | None:
+    """The reader of a file named ``name``, by its suffix (None: not a format rag reads)."""
+    suffix = Path(name).suffix.lower()
+    return next((r for r in READERS if suffix in r.suffixes), None)
+
+
+def page_at(starts: tuple[int, ...], offset: int) -> int | None:
+    """The page (from 1) holding ``offset``, given where each page starts; None without pages."""
+    return bisect.bisect_right(starts, offset) if starts else None
+
+
+TEXT_SUFFIXES = set(TEXT.suffixes)
+HTML_SUFFIXES = set(READERS[1].suffixes)
+PDF_SUFFIXES = set(READERS[2].suffixes)
+DOCX_SUFFIXES = set(READERS[3].suffixes)
+SUPPORTED_SUFFIXES = set().union(*(r.suffixes for r in READERS))
 
 
 @dataclass(frozen=True)
@@ -126,19 +210,8 @@ def read_file(path: Path, source: str, max_bytes: int, max_seconds: float = 60.0
     raw = read_regular(path, max_bytes)
     if not raw.strip():
         raise LoadError("empty file")
-    suffix = path.suffix.lower()
-    if suffix in PDF_SUFFIXES:
-        text, title = _pdf_text(raw, max_seconds)
-    elif suffix in DOCX_SUFFIXES:
-        from rag.ingest.docx_text import docx_text
-
-        text, title = docx_text(raw)
-    else:
-        decoded = decode_text(raw)
-        if suffix in HTML_SUFFIXES:
-            text, title = html_text(decoded)
-        else:
-            text, title = decoded, _first_line_title(decoded)
+    reader = reader_for(path.name) or TEXT
+    text, title = reader.read(raw, max_seconds)
     if not text.strip():
         raise LoadError("no text could be extracted")
     return Document(source=source, text=text, title=title or source)
@@ -263,202 +336,6 @@ def _detected(raw: bytes, err: UnicodeDecodeError) -> str:
         return raw.decode(best.encoding)
     except (UnicodeDecodeError, LookupError):
         raise LoadError(f"not valid UTF-8, nor {best.encoding} throughout ({where})") from None
-
-
-_JUNK_TITLE = re.compile(
-    r"^(?:about:blank|untitled(?: document)?|document\d*|title|none|null|microsoft (?:word|powerpoint) - .*"
-    r"|.*\.(?:docx?|pdf|tmp|rtf|odt|indd|qxd))$",
-    re.IGNORECASE,
-)
-
-
-def _sane_title(title: str) -> str:
-    """A PDF's metadata title, or "" when it is junk (``about:blank``, ``Microsoft Word - x.doc``)."""
-    title = " ".join(title.split())
-    if not re.search(r"[^\W\d_]", title) or _JUNK_TITLE.match(title):
-        return ""
-    return title[:120]
-
-
-_FIELD = re.compile(r"([A-Za-z][A-Za-z-]{0,30}):[ \t]+(\S.*)")
-_RULE = re.compile(r"([=\-~^\"'`#*+:._<>])\1{2,}")
-
-
-def _first_line_title(text: str) -> str:
-    """The document's title: a ``Title:`` field of a header block at its top (PEPs, RFC-style
-    notes), else its first line of text (a Markdown ``#`` or an rST over/underline left out)."""
-    lines = text.lstrip("\ufeff").splitlines()
-    for line in lines[:40]:  # the header block, up to its first blank line
-        m = _FIELD.match(line.strip())
-        if not line.strip() or (m is None and not line[:1].isspace()):
-            break
-        if m is not None and m.group(1).lower() == "title":
-            return m.group(2).strip()[:120]
-    for line in lines:
-        line = line.strip().lstrip("#").strip()
-        if line and not _RULE.fullmatch(line):
-            return line[:120]
-    return ""
-
-
-def _pdf_text(raw: bytes, max_seconds: float) -> tuple[str, str]:
-    if not raw.startswith(b"%PDF"):
-        raise LoadError("not a PDF file (no %PDF header)")
-    import subprocess
-    import sys
-
-    try:
-        proc = subprocess.run(
-            [sys.executable, "-m", "rag.ingest.pdf_worker", str(PDF_MEMORY_MB)],
-            input=raw,
-            capture_output=True,
-            timeout=max_seconds,
-        )
-    except subprocess.TimeoutExpired:
-        raise LoadError(f"PDF text extraction took longer than the limit of {max_seconds:g} s") from None
-    try:
-        result = json.loads(proc.stdout)
-    except ValueError:
-        last = (proc.stderr.decode("utf-8", "replace").strip().splitlines() or [f"exit code {proc.returncode}"])[-1]
-        raise LoadError(f"unreadable PDF (extraction failed: {last[:200]})") from None
-    if "error" in result:
-        raise LoadError(str(result["error"]))
-    text = _typeset(str(result["text"]))
-    if not text.strip():
-        raise LoadError("PDF has no extractable text (scanned images?)")
-    meta, printed = _sane_title(_typeset(str(result["title"]))), _pdf_title(text)
-    return _unfurnished(text), printed if meta and _below(meta, printed, text) else meta or printed
-
-
-_LIGATURES = {c: unicodedata.normalize("NFKC", chr(c)) for c in range(0xFB00, 0xFB07)}  # ﬁ -> fi
-_LINE_END_HYPHEN = re.compile(r"\b((?:[^\W\d_]+-)*[^\W\d_]+)-\n[ \t]*([^\W\d_]+)(\S*)[ \t]*")
-# what a word's second half is when the hyphen only broke it ("consider-\nable")
-_SUFFIXES = (
-    "able ible ing ings ment ments tion tions sion sions ness less ful ly ed er ers est ity ities "
-    "ance ence ive al ous ary ize ise ized ised ism ist ists"
-)
-_SUFFIX = frozenset(_SUFFIXES.split())
-
-
-def _typeset(text: str) -> str:
-    """PDF text as the words were written: ligatures (``ﬁ``) as their letters, so "five" finds
-    "ﬁve", and a word hyphenated at a line end ("Of-\nten") joined on the first line, keeping
-    the hyphen only where it is the word's own ("coarse-\ngrained"): the document says so
-    elsewhere, or both halves are words of it (the second no suffix such as "-able") and the
-    joined form is not. Citations are offsets into this text, so they stay verbatim."""
-    text = text.translate(_LIGATURES)
-    words = set(re.findall(r"[^\W\d_]+(?:-[^\W\d_]+)*", _LINE_END_HYPHEN.sub(" ", text).lower()))
-
-    def join(m: re.Match[str]) -> str:
-        a, b = m.group(1), m.group(2)
-        whole, compound = f"{a}{b}".lower(), f"{a}-{b}".lower()
-        if whole in words:
-            kept = False
-        elif compound in words:
-            kept = True
-        else:
-            kept = b.lower() not in _SUFFIX and a.lower().split("-")[-1] in words and b.lower() in words
-        return f"{a}{'-' if kept else ''}{b}{m.group(3)}\n"
-
-    return _LINE_END_HYPHEN.sub(join, text)
-
-
-def _below(meta: str, printed: str, text: str) -> bool:
-    """Whether a metadata title is a line printed under the page's own title (an author's name
-    set as the PDF's title, "Jim Waldo" for "A Note on Distributed Computing")."""
-    lines = [" ".join(line.split()).lower() for line in text.split("\f", 1)[0].splitlines()]
-    head = printed.split(" ")[0].lower() if printed else ""
-    if not head or meta.lower() == printed.lower() or meta.lower() not in lines:
-        return False
-    first = next((i for i, line in enumerate(lines) if printed.lower().startswith(line) and line), None)
-    return first is not None and first < lines.index(meta.lower())
-
-
-_TRAILING_WORD = re.compile(r"(?:\b(?:a|an|the|of|for|in|on|and|or|to|with|from|by|as|at)|[:,\-–—])\s*$", re.I)
-
-
-def _edge_key(line: str) -> str:
-    """A line as running headers repeat it: case and numbers aside ("SALTZER ET AL. … 2")."""
-    return re.sub(r"\d+", "#", line.strip().lower())
-
-
-def _running(pages: list[list[str]], least: int) -> set[str]:
-    """Keys of lines at a page's top or bottom two that are at the edges of ``least`` pages."""
-    seen: dict[str, int] = {}
-    for page in pages:
-        for key in {_edge_key(line) for line in page[:2] + page[-2:]}:
-            seen[key] = seen.get(key, 0) + 1
-    return {key for key, n in seen.items() if n >= least}
-
-
-def _unfurnished(text: str) -> str:
-    """PDF text without what the printer puts on every page: running headers and footers (a
-    line among a page's first or last two that is at the edges of three pages or more, numbers
-    aside: "SALTZER ET AL. End-to-End Arguments in System Design 2"; a label of at most 12 words,
-    not a sentence, and of three words or more where its numbers change) and page numbers (a
-    number alone at a page's edge that counts up with the pages). They were read as words of the
-    sentences beside them ("… in System Design 8 History, …"). Pages (form feeds) stay, so
-    cited pages hold; on the first page a running line without digits is the title set as
-    the header, and stays."""
-    pages = text.split("\f")
-    lines = [page.split("\n") for page in pages]
-    filled = [[line for line in page if line.strip()] for page in lines]
-    running = _running(filled, 3)
-    offsets: dict[int, int] = {}  # page number printed minus page index: the book's numbering
-    for i, page in enumerate(filled):
-        for line in {*page[:2], *page[-2:]}:
-            if re.fullmatch(r"\s*\d{1,4}\s*", line):
-                offsets[int(line) - i] = offsets.get(int(line) - i, 0) + 1
-    numbering = {k for k, n in offsets.items() if n >= 2}
-    out = []
-    for i, page in enumerate(lines):
-        filled_at = [j for j, line in enumerate(page) if line.strip()]
-        edge = {*filled_at[:2], *filled_at[-2:]}
-        out.append(
-            "\n".join(
-                line for j, line in enumerate(page) if j not in edge or not _furniture(line, i, running, numbering)
-            )
-        )
-    return "\f".join(out)
-
-
-def _furniture(line: str, page: int, running: set[str], numbering: set[int]) -> bool:
-    """Whether a line at a page's edge is a page number or a running header or footer."""
-    if re.fullmatch(r"\s*\d{1,4}\s*", line):
-        return int(line) - page in numbering
-    words = line.split()
-    if _edge_key(line) not in running or len(words) > 12 or re.search(r"[.!?]\W*$", line):
-        return False  # a header is a label: short, no sentence ("The pdf3 valve … closes at dusk.")
-    if re.search(r"\d", line):
-        return len(words) >= 3  # "Section 2" on page 2 is a heading; "SALTZER ET AL. … 2" a header
-    return page > 0  # on the first page, the title set as the header
-
-
-def _pdf_title(text: str) -> str:
-    """The title printed on a PDF's first page, for a file whose metadata has none.
-
-    Lines that open or close two pages or more are running headers and footers ("SALTZER ET
-    AL. 1"), never the title; page numbers and lines without letters are skipped; a title cut
-    by a line break after "in", "of", a colon… goes on with the next line.
-    """
-    pages = [[line.strip() for line in page.strip().splitlines() if line.strip()] for page in text.split("\f")]
-
-    key = _edge_key
-    running = _running(pages, 2)
-    first = [
-        line for line in (pages[0] if pages else []) if key(line) not in running and re.search(r"[A-Za-z]{2}", line)
-    ]
-    if not first:
-        return _first_line_title(text)
-    title = first[0]
-    top = pages[0][0] if pages and pages[0] else ""
-    if key(top) in running and not re.search(r"\d", top) and len(top.split()) >= 3:
-        title = top  # the title repeated as every page's header ("A Note on Distributed Computing")
-    for line in first[1:3]:
-        if not _TRAILING_WORD.search(title) or len(title) + len(line) > 160:
-            break
-        title = f"{title} {line}"
-    return title[:200]
 
 
 def iter_jsonl(corpus: Path, max_bytes: int | None = None) -> Iterator[Document | SkippedFile]:

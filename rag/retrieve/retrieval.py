@@ -21,6 +21,7 @@ from rag.language.sentence_vectors import embed as embed_units
 from rag.language.sentence_vectors import unpack
 from rag.language.text import terms
 from rag.language.units import readings
+from rag.retrieve.fusion import reciprocal_rank_fusion
 from rag.retrieve.scoring import SentenceScorer
 from rag.settings import Mode, Settings
 from rag.types import Chunk, Passage, ScoredSentence
@@ -124,16 +125,10 @@ class Retriever:
         k = self.settings.candidates
         dense = self.store.query_dense(q.vector, k, self.bm25.position, sources)
         bm25_top = [i for i in top_indices(bm25_scores, k) if bm25_scores[i] > 0 or not sources]
-        rrf: dict[str, float] = {}
-        chunks: dict[str, Chunk] = {}
-        cos: dict[str, float] = {}
-        for rank, (chunk, sim) in enumerate(dense):
-            rrf[chunk.id] = rrf.get(chunk.id, 0.0) + 1.0 / (self.settings.rrf_k + rank + 1)
-            chunks[chunk.id] = chunk
-            cos[chunk.id] = sim
-        for rank, i in enumerate(bm25_top):
-            cid = self.bm25.ids[i]
-            rrf[cid] = rrf.get(cid, 0.0) + 1.0 / (self.settings.rrf_k + rank + 1)
+        chunks = {chunk.id: chunk for chunk, _ in dense}
+        cos = {chunk.id: sim for chunk, sim in dense}
+        ranked = [[chunk.id for chunk, _ in dense], [self.bm25.ids[i] for i in bm25_top]]
+        rrf = reciprocal_rank_fusion(ranked, self.settings.rrf_k)
         missing = [cid for cid in rrf if cid not in chunks]
         if missing:
             chunks.update(self.store.get_chunks(missing))
