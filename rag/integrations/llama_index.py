@@ -11,7 +11,7 @@ default). ``RagQueryEngine`` answers with our extractive answerer and returns a 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 from llama_index.core.base.base_query_engine import BaseQueryEngine
 from llama_index.core.base.base_retriever import BaseRetriever
@@ -19,7 +19,8 @@ from llama_index.core.base.response.schema import Response
 from llama_index.core.callbacks import CallbackManager
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
-from rag.settings import Mode, Settings
+from rag.request import AskOptions
+from rag.settings import Settings
 from rag.types import Answer, Citation
 
 
@@ -30,17 +31,17 @@ class RagRetriever(BaseRetriever):
         self,
         corpus: str | Path | None = None,
         settings: Settings | None = None,
-        top_k: int | None = None,
-        mode: Mode | None = None,
         callback_manager: CallbackManager | None = None,
+        **options: Unpack[AskOptions],
     ) -> None:
+        """``options`` are ``ask``'s (``top_k``, ``mode``, ``sources``, …: ``rag.request.ASK_OPTIONS``)."""
         super().__init__(callback_manager=callback_manager)
-        self.corpus, self.settings, self.top_k, self.mode = corpus, settings, top_k, mode
+        self.corpus, self.settings, self.options = corpus, settings, options
 
     def answer(self, question: str) -> Answer:
         from rag.core import ask
 
-        return ask(question, corpus=self.corpus, settings=self.settings, top_k=self.top_k, mode=self.mode)
+        return ask(question, corpus=self.corpus, settings=self.settings, **self.options)
 
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
         answer = self.answer(query_bundle.query_str)
