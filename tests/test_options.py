@@ -49,5 +49,5 @@ def test_call_options_leaves_unset_values_to_the_settings() -> None:
     from rag.faces.options import call_options
 
     got = call_options({"mode": "bm25", "top_k": None, "strict": False, "sources": (), "history": ("Who?",)})
-    assert got == {"mode": "bm25", "history": ["Who?"]}
+    assert got == {"mode": "bm25", "history": ("Who?",)}
     assert call_options({"sources": ["a.txt"], "strict": True}) == {"sources": ["a.txt"], "strict": True}

@@ -182,10 +182,11 @@ class ChatHandlers:
         """After a reload (or another client's upload) the list and the remove choice show the index now."""
         import gradio as gr
 
-        names = [r[0] for r in self.documents_table()]
+        table = self.documents_table()
+        names = [r[0] for r in table]
         uploads = [n for n in names if removable(n)]
         line = self.corpus_line()
-        return self.documents_table(), gr.update(choices=uploads, value=None), gr.update(choices=names), line, line
+        return table, gr.update(choices=uploads, value=None), gr.update(choices=names), line, line
 
     def answer_api(self, question: str, mode: str | None = None, top_k: int | None = None) -> dict[str, Any]:
         """The chat's ``/ask`` API: one question, its answer as every face's JSON."""

@@ -67,7 +67,7 @@ def build_server(corpus: Path, settings: Settings) -> Any:
         ``history``: the conversation's earlier questions, oldest first, so a follow-up such as
         "What did he say?" is read as being about who they named."""
         answer = core_ask(question, corpus=corpus, settings=settings, **call_options(options))
-        return answer_json(answer, get_engine(corpus, settings).title)
+        return answer_json(answer, title_of)
 
     @server.tool()
     @_told

@@ -60,7 +60,7 @@ def call_options(values: Mapping[str, Any]) -> dict[str, Any]:
         value = values.get(o.name)
         if value is None or value is False or (isinstance(value, (list, tuple)) and not value):
             continue
-        out[o.name] = list(value) if o.name == "history" else value
+        out[o.name] = value
     return out
 
 
@@ -92,9 +92,9 @@ def chat_controls(settings: Settings, documents: list[str]) -> dict[str, Any]:
 
     controls: dict[str, Any] = {}
     for o in ASK_OPTIONS:
-        value = getattr(settings, o.name, None)
         if o.name in ("history", "strict"):  # the conversation itself; strict rides with the settings
             continue
+        value = getattr(settings, o.name, None)
         info = o.info or None
         if o.choices:
             controls[o.name] = gr.Radio(list(o.choices), value=value, label=o.label, elem_id=o.name, info=info)

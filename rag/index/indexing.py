@@ -127,21 +127,19 @@ def index_corpus(store: IndexStore, encoder: Encoder, progress: bool = False, re
         store, encoder, manifest, reusable, _Progress(progress, store.corpus, store.settings.progress_every_s)
     )
     found = _read_corpus(writer, manifest, rehash, prior, rebuilt)
-    added, updated, unchanged, skipped, seen = found.added, found.updated, found.unchanged, found.skipped, found.seen
-    touched = found.touched
 
-    removed = sorted(set(manifest.documents) - seen)
-    if not seen and not manifest.documents:
-        detail = f" ({len(skipped)} files skipped: {skipped[0]})" if skipped else ""
+    removed = sorted(set(manifest.documents) - found.seen)
+    if not found.seen and not manifest.documents:
+        detail = f" ({len(found.skipped)} files skipped: {found.skipped[0]})" if found.skipped else ""
         raise CorpusError(f"no readable document in corpus {store.corpus}{detail}")
-    if not seen:
+    if not found.seen:
         raise CorpusError(f"no readable document in corpus {store.corpus}; the existing index was left as it is")
 
     # Removed documents go last, so a file that was renamed reuses its vectors above; their
     # chunks are deleted only once the saved manifest no longer claims them.
     for source in removed:
         writer.checkpoint.retire(manifest.documents.pop(source).chunk_ids(source))
-    if removed or touched or manifest.format != MANIFEST_VERSION:
+    if removed or found.touched or manifest.format != MANIFEST_VERSION:
         writer.checkpoint.dirty = True
     made = backfill_units(store, encoder, manifest, progress) if backfill else 0
     store.units.created = False
@@ -149,11 +147,11 @@ def index_corpus(store: IndexStore, encoder: Encoder, progress: bool = False, re
     writer.checkpoint.save()
     bm25 = store.bm25(manifest)
     return IndexReport(
-        added=tuple(added),
-        updated=tuple(updated),
+        added=tuple(found.added),
+        updated=tuple(found.updated),
         removed=tuple(removed),
-        unchanged=tuple(unchanged),
-        skipped=tuple(skipped),
+        unchanged=tuple(found.unchanged),
+        skipped=tuple(found.skipped),
         repaired=repaired,
         upgraded_from=upgraded,
         chunks=len(bm25.ids),

@@ -107,10 +107,6 @@ def page_at(starts: tuple[int, ...], offset: int) -> int | None:
     return bisect.bisect_right(starts, offset) if starts else None
 
 
-TEXT_SUFFIXES = set(TEXT.suffixes)
-HTML_SUFFIXES = set(READERS[1].suffixes)
-PDF_SUFFIXES = set(READERS[2].suffixes)
-DOCX_SUFFIXES = set(READERS[3].suffixes)
 SUPPORTED_SUFFIXES = set().union(*(r.suffixes for r in READERS))
 
 
