@@ -9,7 +9,7 @@ export HF_HUB_DISABLE_TELEMETRY := 1
 export ANONYMIZED_TELEMETRY := False
 export GRADIO_ANALYTICS_ENABLED := False
 
-.PHONY: install chat index test lint format bench bench-scale bench-scale-full bench-onnx eval eval-squad eval-heldout eval-short eval-public fit-confidence fit-short train-reader eval-reader browser chroma clean
+.PHONY: install chat index test lint format bench bench-scale bench-scale-full bench-onnx bench-reader eval eval-squad eval-heldout eval-short eval-public fit-confidence fit-short train-reader eval-reader browser chroma clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -63,6 +63,10 @@ bench-scale-full: install
 # torch, onnx and onnx-int8 on all of SQuAD dev (about 20 min).
 bench-onnx: install
 	$(BIN)/python bench/bench_onnx.py
+
+# The reading answerer beside the default: warm ask p50/p95, cold rag ask, peak memory (about 5 min).
+bench-reader: install
+	$(BIN)/python bench/bench_reader.py
 
 # A local Chroma server for RAG_CHROMA_URL=http://127.0.0.1:8000 (data in index/chroma-server/).
 chroma: install
