@@ -6,7 +6,7 @@ import itertools
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from rag.language.text import sentence_spans as plain_spans
@@ -193,6 +193,7 @@ def _at_line_start(text: str, k: int) -> bool:
 
 
 @given(st.text(alphabet=st.sampled_from(list("ab #`~:\n    ")), max_size=300))
+@example("::\n :")  # a chunk starting after a literal line's indentation: that indentation still counts
 def test_a_chunk_starting_inside_a_block_reads_it_as_the_whole_document_does(text: str) -> None:
     # A chunk that starts inside a fenced code block read its "# comment" lines as headings
     # (the section label of the units after them) and its closing fence as an opening one.

@@ -27,7 +27,7 @@ from rag.types import Chunk
 
 SentenceVectors = Literal["pooled", "encoded"]
 MODES: tuple[str, ...] = ("pooled", "encoded")
-UNITS_VERSION = 4  # bump when ``rag.language.units.readings`` cuts or reads units differently: remade once
+UNITS_VERSION = 5  # bump when ``rag.language.units.readings`` cuts or reads units differently: remade once
 # (2: a chunk that starts inside a code block reads it as code; 3: a sentence runs on across a page break;
 # 4: a caption line is a label, not a sentence)
 

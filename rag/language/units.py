@@ -127,6 +127,14 @@ def text_units(text: str, start: int = 0, end: int | None = None, opens: str = "
     return scan.units
 
 
+def _lead(text: str, pos: int) -> int:
+    """How many spaces or tabs before ``pos`` start its line (0 when ``pos`` is not inside an indentation)."""
+    k = pos
+    while k > 0 and text[k - 1] in " \t":
+        k -= 1
+    return pos - k if k == 0 or text[k - 1] == "\n" else 0
+
+
 class _Scanner:
     """The state of one pass of ``text_units`` over a text's lines: the open paragraph, table and block."""
 
@@ -161,7 +169,8 @@ class _Scanner:
         line = text[pos:line_end]
         a, b = strip_span(text, pos, line_end)
         indent = len(line) - len(line.lstrip(" \t"))
-        if self.in_literal and b > a and indent <= self.literal_indent:
+        lead = _lead(text, pos)  # a text read from inside a line's indentation still has it
+        if self.in_literal and b > a and lead + indent <= self.literal_indent:
             self.in_literal = False  # the literal block ends at the first line as little indented as "::"
         if self.in_literal and b > a:
             self.close()
@@ -183,7 +192,7 @@ class _Scanner:
             self._block_line(line, a, b)
         if b > a and line.rstrip().endswith("::") and not self.fence and not self.in_comment and not self.in_literal:
             bullet = _MARKER.match(line, indent)  # in a list item, its text's indentation counts
-            self.literal_indent = bullet.end() if bullet else indent
+            self.literal_indent = lead + (bullet.end() if bullet else indent)
             self.in_literal = True  # "For example::", ".. code-block::" open a block indented deeper
         self.last_line = line
 
