@@ -116,10 +116,11 @@ def text_units(text: str, start: int = 0, end: int | None = None, opens: str = "
     end = len(text) if end is None else end
     scan = _Scanner(text, opens)
     pos = start
+    lead = _lead(text, start)  # a text read from inside a line's indentation still has it
     while pos <= end:
         nl = text.find("\n", pos, end)
         line_end = end if nl < 0 else nl
-        scan.line(pos, line_end)
+        scan.line(pos, line_end, lead if pos == start else 0)
         if nl < 0:
             break
         pos = nl + 1
@@ -163,13 +164,12 @@ class _Scanner:
             self.units.extend(Unit(x, y) for x, y in prose_spans(text, a, para[1], lines_end_sentences=False))
             para.clear()
 
-    def line(self, pos: int, line_end: int) -> None:
-        """Read the line ``text[pos:line_end]``."""
+    def line(self, pos: int, line_end: int, lead: int = 0) -> None:
+        """Read the line ``text[pos:line_end]``, indented ``lead`` more than its text shows."""
         text = self.text
         line = text[pos:line_end]
         a, b = strip_span(text, pos, line_end)
         indent = len(line) - len(line.lstrip(" \t"))
-        lead = _lead(text, pos)  # a text read from inside a line's indentation still has it
         if self.in_literal and b > a and lead + indent <= self.literal_indent:
             self.in_literal = False  # the literal block ends at the first line as little indented as "::"
         if self.in_literal and b > a:
