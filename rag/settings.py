@@ -138,8 +138,8 @@ class Settings(BaseSettings):
         ge=0.0,
         le=1.0,
         description="Confidence (the model's probability that the answer is right, Answer.confidence) under "
-        "which the answer abstains. The default is fitted for 5 % false refusal on the fitting half of SQuAD "
-        "v1.1 dev's articles (rag/weights.json); 0 turns refusal by confidence off.",
+        "which the answer abstains. The default is fitted for 5 % false refusal on the fitting set, 48 articles of "
+        "SQuAD v1.1 train (rag/weights.json); 0 turns refusal by confidence off.",
     )
     reader: bool = Field(
         default=False,

@@ -14,6 +14,7 @@ from typing import Protocol
 
 from rag.answer.confidence import features
 from rag.answer.conversation import standalone_query
+from rag.answer.refusal import by_confidence, may_answer, type_found
 from rag.ingest.documents import DocumentSource
 from rag.language.nlp import prepare
 from rag.request import Request
@@ -95,7 +96,7 @@ class ExtractiveAnswerer(Composing):
         return self.model(features(evidence, picked)) if picked else 0.0
 
     def compose(self, evidence: Evidence, documents: DocumentSource) -> Answer:
-        quotable = self._quotable(evidence, documents) if self._type_found(evidence) else []
+        quotable = self._quotable(evidence, documents) if type_found(evidence, self.selection) else []
         if not quotable:
             confidence = self.confidence(evidence, evidence.candidates[:1])
             return Answer(ABSTAIN_TEXT, True, (), evidence, confidence=confidence)
@@ -108,7 +109,7 @@ class ExtractiveAnswerer(Composing):
             together = self.confidence(evidence, [first[0], second[0]])
             if together >= alone + self.second_sentence_gain and together > confidence:
                 picked, confidence = [first, second], together
-        if confidence < self.min_confidence:
+        if not by_confidence(confidence, self.min_confidence).answer:
             return Answer(ABSTAIN_TEXT, True, (), evidence, confidence=confidence)
         text = " ".join(f"{c.quote} [{i}]" for i, (_, c) in enumerate(picked, start=1))
         return Answer(text, False, tuple(c for _, c in picked), evidence, confidence=confidence)
@@ -119,21 +120,13 @@ class ExtractiveAnswerer(Composing):
         The first is the answer; the rest are the sentences a second quote may come from.
         """
         out: list[tuple[CandidateSentence, Citation]] = []
-        typed_only = evidence.question_type in self.selection.gated_types
         for c in evidence.candidates:
-            if c.sentence.score < self.abstain_threshold or (typed_only and not c.sentence.typed):
-                continue  # a date or number question is not answered by a sentence without one
+            if not may_answer(c, evidence.question_type, self.abstain_threshold, self.selection):
+                continue
             citation = verified_citation(c, documents)
             if citation is not None:
                 out.append((c, citation))
         return out
-
-    def _type_found(self, evidence: Evidence) -> bool:
-        """False when a date or number question finds no such value near the best evidence."""
-        if evidence.question_type not in self.selection.gated_types or not evidence.candidates:
-            return True
-        floor = evidence.candidates[0].selection - self.selection.type_gate_margin
-        return any(c.sentence.typed for c in evidence.candidates if c.selection >= floor)
 
     @staticmethod
     def _seconds(quotable: list[tuple[CandidateSentence, Citation]]) -> list[tuple[CandidateSentence, Citation]]:

@@ -2,8 +2,9 @@
 
 The passages the answer is drawn from are read whole by ``rag.answer.reader`` (in windows). The best
 span over all of them is the short answer; the quote is the sentence of that passage holding it;
-the confidence is the reader's margin of that span over "no answer", calibrated
-(``rag.answer.refusal``), and the answer is refused when that is under the bar.
+the confidence is the chance that sentence holds the answer, from the reader's margin of that
+span over "no answer" and the retrieval evidence for the sentence (``rag.answer.refusal``), and
+the answer is refused when that is under the bar.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 
 from rag.answer.answering import ABSTAIN_TEXT, Composing, verified_citation
 from rag.answer.reader import Span, reader
-from rag.answer.refusal import Verdict, verdict
+from rag.answer.refusal import Verdict, read_verdict
 from rag.ingest.documents import DocumentSource
 from rag.types import Answer, CandidateSentence, Citation, Evidence, ShortAnswer
 
@@ -60,7 +61,9 @@ class ReadingAnswerer(Composing):
 
     def compose(self, evidence: Evidence, documents: DocumentSource) -> Answer:
         reading = read_evidence(evidence)
-        decided: Verdict = verdict(reading.span.margin if reading else None)
+        decided: Verdict = (
+            read_verdict(evidence, reading.span.margin, reading.sentence) if reading else Verdict(False, 0.0)
+        )
         if reading is None or reading.sentence is None or not decided.answer:
             return Answer(ABSTAIN_TEXT, True, (), evidence, confidence=decided.confidence)
         citation = verified_citation(reading.sentence, documents)
