@@ -99,8 +99,8 @@ eval-public: install
 	  --wcag $(PUBLIC_SRC)/wcag --papers $(PUBLIC_SRC)/papers-we-love --docx $(PUBLIC_SRC)/site-policy --out build/public-corpus
 	$(BIN)/rag eval --corpus build/public-corpus --dataset eval/public/public_qa.jsonl --modes hybrid \
 	  --index-dir build/public-index --out eval/results/public
-	RAG_READER=1 $(BIN)/rag eval --corpus build/public-corpus --dataset eval/public/public_qa.jsonl --modes hybrid \
-	  --index-dir build/public-index --out eval/results/public-reader
+	RAG_READER=0 $(BIN)/rag eval --corpus build/public-corpus --dataset eval/public/public_qa.jsonl --modes hybrid \
+	  --index-dir build/public-index --out eval/results/public-sentences
 
 # The fitting set (48 articles of SQuAD v1.1 train, eval/squad_fit.py) and its unanswerable twins,
 # then the confidence model refitted on it (about 20 min, indexing the set included).

@@ -1,4 +1,4 @@
-"""The reading answerer (``RAG_READER=1``) beside the default one: warm `ask`, a cold `rag ask`, memory.
+"""The reading answerer (the default, ``RAG_READER=1``) beside the sentence-scoring one (``RAG_READER=0``): warm `ask`, a cold `rag ask`, memory.
 
     python bench/bench_reader.py [--runs 5] [--rounds 2] [--out bench/RESULTS.md]
 
@@ -36,7 +36,7 @@ from results_file import replace_section  # noqa: E402
 SEED = ROOT / "eval" / "datasets" / "seed_qa.jsonl"
 QUESTION = "Who is the Chinese Embassy spokesman?"
 TIME = shutil.which("time") or "/usr/bin/time"  # GNU time (Debian package "time")
-ANSWERERS = {"default (sentence scoring)": "0", "reader": "1"}
+ANSWERERS = {"sentence scoring (RAG_READER=0)": "0", "reader (default)": "1"}
 WARM = """
 import json, sys, time
 from rag import ask

@@ -195,7 +195,7 @@ def make_answerer(request: Request, settings: Settings, scorer: SentenceScorer) 
         if settings.reader:
             from rag.answer.reading import ReadingAnswerer
 
-            return ReadingAnswerer()
+            return ReadingAnswerer(bar=settings.min_confidence)
         return ExtractiveAnswerer.for_request(request, settings)
     from rag.answer.generation import LLMAnswerer  # LLM clients load only when an LLM is asked for
 

@@ -133,19 +133,21 @@ class Settings(BaseSettings):
         description="A second sentence is quoted only when the confidence model rates the two together this "
         "much above the first alone (rag/weights.json, fitted with the confidence model).",
     )
-    min_confidence: float = Field(
-        default_factory=lambda: fitted().thresholds.min_confidence,
+    min_confidence: float | None = Field(
+        default=None,
         ge=0.0,
         le=1.0,
-        description="Confidence (the model's probability that the answer is right, Answer.confidence) under "
-        "which the answer abstains. The default is fitted for 5 % false refusal on the fitting set, 48 articles of "
-        "SQuAD v1.1 train (rag/weights.json); 0 turns refusal by confidence off.",
+        description="Confidence (the chance that the answer is right, Answer.confidence) under which the answer "
+        "says the corpus does not say. Unset: the bar fitted for the answerer in use, for 5 % false refusal on the "
+        "fitting set, 48 articles of SQuAD v1.1 train (the reader's in rag/models/reader/confidence.json, the "
+        "sentence scorer's in rag/weights.json); 0 turns refusal by confidence off.",
     )
     reader: bool = Field(
-        default=False,
+        default=True,
         description="Answer by the trained span reader (rag.answer.reading: it picks the one quote and the short "
-        "answer, and rag.answer.refusal decides whether to answer) instead of the sentence-scoring answerer "
-        "(rag.answer.answering) with its confidence model. Off by default until it measures better (eval/RESULTS.md).",
+        "answer, and rag.answer.refusal decides whether to answer). False (RAG_READER=0) answers by the "
+        "sentence-scoring answerer (rag.answer.answering) with its confidence trees, as before the reader measured "
+        "better (eval/RESULTS.md, 'Span reader').",
     )
     max_question_chars: int = Field(default=2000, ge=1, description="Longest question accepted, in characters.")
     answerer: AnswererName = Field(

@@ -30,22 +30,23 @@ GATE = {
     "hybrid": {
         ("retrieval", "hit@5"): 0.90,
         ("retrieval", "mrr@10"): 0.82,
-        ("answer", "containment"): 0.74,
-        ("citations", "recall"): 0.59,  # 0.616 with pooled sentence vectors (0.651 encoded)
-        ("citations", "precision"): 0.45,  # one citation unless a second adds support
-        # 16 of 31: refusal by confidence and the date/number rule catch off-topic questions and near misses
+        # the reader (measured 0.689; the sentence scorer fitted on SQuAD dev had 0.754, on train 0.705)
+        ("answer", "containment"): 0.66,
+        ("citations", "recall"): 0.53,  # measured 0.558: one quote, the sentence holding the span
+        ("citations", "precision"): 0.65,  # measured 0.696 (the sentence scorer: 0.538)
+        # 16 of 31: the reader's margin under the bar fitted on SQuAD train catches near misses
         ("abstention", "recall"): 0.45,
-        ("abstention", "auroc"): 0.60,
-        # short answers, fitted on SQuAD: 0.410 over the answerable questions, 0.630 on the factoid ones
-        ("answer", "short_em"): 0.37,
-        ("answer", "short_em[factoid]"): 0.57,
+        ("abstention", "auroc"): 0.68,  # measured 0.733 (the sentence scorer: 0.655)
+        # the reader's span: 0.541 over the answerable questions, 0.667 on the factoid ones
+        ("answer", "short_em"): 0.50,
+        ("answer", "short_em[factoid]"): 0.62,
     },
     "bm25": {("retrieval", "hit@5"): 0.85, ("answer", "containment"): 0.55},
     "dense": {("retrieval", "hit@5"): 0.90, ("answer", "containment"): 0.60},
 }
-# The refusal threshold is fitted for 5 % on SQuAD with hybrid evidence; on the seed set's news
+# The refusal bar is fitted for 5 % on SQuAD train with hybrid evidence; on the seed set's news
 # paraphrases it refuses more (eval/RESULTS.md), and more again in the modes it was not fitted on.
-MAX_FALSE_REFUSAL = {"hybrid": 0.21, "dense": 0.26, "bm25": 0.37}  # measured 0.197, 0.246, 0.213
+MAX_FALSE_REFUSAL = {"hybrid": 0.21, "dense": 0.23, "bm25": 0.23}  # measured 0.197, 0.213, 0.197
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Answering by reading (RAG_READER=1) on a real index: one quote holding the reader's span, or a refusal."""
+"""Answering by reading (the default, RAG_READER=1) on a real index: one quote holding the reader's span, or a refusal."""
 
 from __future__ import annotations
 
@@ -56,3 +56,36 @@ def test_a_question_the_corpus_does_not_answer_is_refused(corpus) -> None:  # ty
     assert answer.abstained
     assert answer.citations == ()
     assert answer.short is None
+
+
+@pytest.mark.integration
+def test_the_reader_is_the_default_and_a_users_bar_overrides_the_fitted_one(tmp_path: Path) -> None:
+    from rag.answer.refusal import fitted_refusal
+    from rag.settings import get_settings
+
+    (tmp_path / "corpus").mkdir()
+    (tmp_path / "corpus" / "dam.txt").write_text(DAM, encoding="utf-8")
+    folder, settings = tmp_path / "corpus", get_settings(index_dir=tmp_path / "index")
+    assert settings.reader and settings.min_confidence is None
+    fitted = fitted_refusal()
+    assert fitted is not None
+    answer = ask("Who finished the Zorvath dam?", corpus=folder, settings=settings)
+    assert not answer.abstained and answer.confidence >= fitted[1] and answer.short is not None
+    strict = ask(
+        "Who finished the Zorvath dam?", corpus=folder, settings=settings.model_copy(update={"min_confidence": 1.0})
+    )
+    assert strict.abstained and strict.citations == () and strict.confidence == pytest.approx(answer.confidence)
+
+
+@pytest.mark.integration
+@pytest.mark.xfail(strict=True, reason="known: the reader's margin can favour a passage naming another canal")
+def test_a_passage_that_names_another_canal_is_not_the_answer(tmp_path: Path) -> None:
+    from rag.settings import get_settings
+
+    (tmp_path / "corpus").mkdir()
+    for i, name in enumerate(("Grand", "Erie", "Union")):
+        text = f"The lock keeper of the {name} canal is called Keeper0{i}."
+        (tmp_path / "corpus" / f"canal_0{i}.txt").write_text(text, encoding="utf-8")
+    settings = get_settings(index_dir=tmp_path / "index")
+    answer = ask("Who is the lock keeper of the Erie canal?", corpus=tmp_path / "corpus", settings=settings)
+    assert answer.abstained or "Keeper01" in answer.text

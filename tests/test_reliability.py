@@ -460,7 +460,9 @@ def test_every_step_of_an_update_leaves_a_consistent_index_that_answers(
     # Sentences encoded alone: their vectors do not depend on the text around them, so the
     # update (which prepends a line to every document) leaves every answer as it was. Pooled
     # vectors change with the context, and with them the scores: a different answer is right then.
-    settings = settings.model_copy(update={"sentence_vectors": "encoded"})
+    # The sentence-scoring answerer: the reader reads whole chunks, and the prepended line moves its
+    # windows, so a vague question near its bar may flip; what is tested here is the index.
+    settings = settings.model_copy(update={"sentence_vectors": "encoded", "reader": False})
     corpus = _copy_corpus(tmp_path)
     _make_corpus(corpus, 24)
     build_index(corpus, settings=settings)
@@ -544,7 +546,9 @@ def test_upload_indexes_while_ten_chat_and_api_clients_ask(tmp_path: Path) -> No
         (incoming / f"canal_{i:02d}.txt").write_text(f"Canal {i}\n\n{fact}\n\n{body}\n", encoding="utf-8")
     start = threading.Barrier(11)
 
-    with running_app(tmp_path, corpus, {}) as port:
+    # The sentence-scoring answerer: thirty near-identical canal facts are the reader's known
+    # weakness (a passage naming another canal can out-score the right one; tests/test_reading.py).
+    with running_app(tmp_path, corpus, {"RAG_READER": "0"}) as port:
         url = f"http://127.0.0.1:{port}/"
 
         def asker(i: int) -> list[tuple[str, str, str, list[tuple[str, int, int, str]]]]:

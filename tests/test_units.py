@@ -292,7 +292,9 @@ def test_section_titles_of_a_paper_are_headings_never_quotes(tmp_path: Path) -> 
     corpus = tmp_path / "papers"
     corpus.mkdir()
     (corpus / "tessaly.pdf").write_bytes(text_pdf(PAPER_LINES))
-    settings = get_settings(index_dir=tmp_path / "index")
+    # The sentence-scoring answerer: the reader refuses "What is the rebuild speed of Tessaly?"
+    # (a known false refusal, eval/RESULTS.md "Span reader"); what is tested here is the units.
+    settings = get_settings(index_dir=tmp_path / "index", reader=False)
     build_index(corpus, settings=settings)
     doc = document_text("tessaly.pdf", corpus, settings=settings)
     for question, quote, section in [

@@ -30,7 +30,7 @@ def test_the_code_reads_the_file() -> None:
     s = get_settings()
     assert s.abstain_threshold == raw["thresholds"]["abstain"]
     assert s.support_threshold == raw["thresholds"]["support"]
-    assert 0 < w.thresholds.min_confidence < 1 and s.min_confidence == w.thresholds.min_confidence
+    assert 0 < w.thresholds.min_confidence < 1 and s.min_confidence is None  # unset: each answerer's fitted bar
     assert s.second_sentence_gain == w.thresholds.second_sentence_gain
     assert get_settings(min_confidence=0.0).min_confidence == 0.0
 

@@ -86,7 +86,7 @@ class ExtractiveAnswerer(Composing):
             request.max_sentences,
             settings.abstain_threshold,
             settings.second_sentence_gain,
-            settings.min_confidence,
+            fitted().thresholds.min_confidence if settings.min_confidence is None else settings.min_confidence,
             fitted().selection,
             fitted().confidence,
         )

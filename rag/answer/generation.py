@@ -36,7 +36,9 @@ class LLMAnswerer:
         self.scorer = scorer
         # The LLM refuses by the same verdict as the extractive answer (the reader's, with RAG_READER).
         self.extractive: ExtractiveAnswerer | ReadingAnswerer = (
-            ReadingAnswerer() if settings.reader else ExtractiveAnswerer.for_request(request, settings)
+            ReadingAnswerer(bar=settings.min_confidence)
+            if settings.reader
+            else ExtractiveAnswerer.for_request(request, settings)
         )
         self.backend: ChatBackend | None = None
         self.error: LLMError | None = None

@@ -58,11 +58,12 @@ class ReadingAnswerer(Composing):
     """Quote the sentence the reader's span is in, with the span as the short answer, or refuse."""
 
     name: str = "extractive"
+    bar: float | None = None  # the confidence under which it refuses; None: the fitted one
 
     def compose(self, evidence: Evidence, documents: DocumentSource) -> Answer:
         reading = read_evidence(evidence)
         decided: Verdict = (
-            read_verdict(evidence, reading.span.margin, reading.sentence) if reading else Verdict(False, 0.0)
+            read_verdict(evidence, reading.span.margin, reading.sentence, self.bar) if reading else Verdict(False, 0.0)
         )
         if reading is None or reading.sentence is None or not decided.answer:
             return Answer(ABSTAIN_TEXT, True, (), evidence, confidence=decided.confidence)

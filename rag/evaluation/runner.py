@@ -209,7 +209,8 @@ def run_eval(
         "dataset": str(dataset),
         "corpus": str(corpus),
         "n_questions": len(rows),
-        "answerer": settings.answerer + (" (span reader)" if settings.reader else ""),
+        "answerer": settings.answerer
+        + (" (sentence scoring)" if settings.answerer == "extractive" and not settings.reader else ""),
         "modes": {},
     }
     details: list[dict[str, Any]] = []
