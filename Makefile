@@ -103,11 +103,12 @@ eval-public: install
 	  --index-dir build/public-index --out eval/results/public-sentences
 
 # The fitting set (48 articles of SQuAD v1.1 train, eval/squad_fit.py) and its unanswerable twins,
-# then the confidence model refitted on it (about 20 min, indexing the set included).
+# then the sentence scorer's confidence model and the reader's refusal bar refitted on it (about 40 min).
 fit-confidence: install
 	$(BIN)/python eval/squad_fit.py
 	$(BIN)/python eval/make_adversarial.py --only fit
 	$(BIN)/python bench/fit_confidence.py --n 2500 --seed 0 --write
+	$(BIN)/python bench/fit_confidence.py --reader --margin-only --n 2000 --seed 0 --write
 
 # Short answers: the held-out half's real questions, then all of SQuAD dev (hybrid; about 15 min).
 eval-short: install
@@ -119,7 +120,7 @@ eval-short: install
 
 # Refit the short-answer model on the fitting set's answers (about 2 min once they are collected; collecting them, the first time, about 15).
 fit-short: install
-	$(BIN)/python bench/fit_short.py --hold 0.05 --write
+	$(BIN)/python bench/fit_short.py --n 5000 --seed 0 --hold 0.05 --write
 
 # The span reader (bench/train_reader.py): windows of SQuAD v1.1 train, then training that resumes
 # from build/reader/checkpoint.pt when run again (HOURS per run), then the ONNX export into rag/models/reader/.

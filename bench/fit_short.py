@@ -50,7 +50,8 @@ def collect(rows: list[dict[str, Any]], index_dir: str | None) -> list[dict[str,
     from rag.evaluation.metrics import contains_answer
     from rag.settings import get_settings
 
-    settings = get_settings(index_dir=index_dir) if index_dir else get_settings()
+    # the sentence scorer's answers: its short answers are what these trees pick (the reader's is its span)
+    settings = get_settings(index_dir=index_dir, reader=False)
     corpus = fit_set() / "corpus.jsonl"
     out = []
     t0 = time.time()
