@@ -28,6 +28,7 @@ import random
 import re
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -58,24 +59,33 @@ def adjacent(evidence: Any, first: Any, documents: Any) -> Any:
     return None
 
 
-def collect(rows: list[dict[str, Any]], index_dir: str | None) -> list[dict[str, Any]]:
-    from rag.answer.confidence import features
+def evidence_for(rows: list[dict[str, Any]], index_dir: str | None) -> Iterator[tuple[dict[str, Any], Any, Any]]:
+    """Each row with the evidence ``ask`` gathers for it (hybrid) over the fitting set, and the
+    engine; prints progress every 500 questions."""
     from rag.core import get_engine
-    from rag.evaluation.metrics import contains_answer
     from rag.request import Request
     from rag.retrieve.evidence import gather_evidence
     from rag.settings import get_settings
 
     settings = get_settings(index_dir=index_dir) if index_dir else get_settings()
-    top = CANDIDATES
     engine = get_engine(fit_set() / "corpus.jsonl", settings)
     engine.ensure_indexed()
     engine.encoder.encode_cached([r["question"] for r in rows])
-    out = []
     t0 = time.time()
     for i, row in enumerate(rows):
         request = Request.build(row["question"], settings, (), {"mode": "hybrid"})
-        ev = gather_evidence(engine.retriever, request, request.question)
+        yield row, gather_evidence(engine.retriever, request, request.question), engine
+        if (i + 1) % 500 == 0:
+            print(f"{i + 1}/{len(rows)} questions, {time.time() - t0:.0f} s", file=sys.stderr)
+
+
+def collect(rows: list[dict[str, Any]], index_dir: str | None) -> list[dict[str, Any]]:
+    from rag.answer.confidence import features
+    from rag.evaluation.metrics import contains_answer
+
+    top = CANDIDATES
+    out = []
+    for row, ev, engine in evidence_for(rows, index_dir):
         if not ev.candidates:
             continue
         head = ev.candidates[:top]
@@ -97,8 +107,6 @@ def collect(rows: list[dict[str, Any]], index_dir: str | None) -> list[dict[str,
                     "features": features(ev, picked),
                 }
             )
-        if (i + 1) % 500 == 0:
-            print(f"{i + 1}/{len(rows)} questions, {time.time() - t0:.0f} s", file=sys.stderr)
     return out
 
 
@@ -110,21 +118,10 @@ def collect_reader(rows: list[dict[str, Any]], index_dir: str | None) -> list[di
     """
     from rag.answer.reading import read_evidence
     from rag.answer.refusal import reader_features
-    from rag.core import get_engine
     from rag.evaluation.metrics import contains_answer
-    from rag.request import Request
-    from rag.retrieve.evidence import gather_evidence
-    from rag.settings import get_settings
 
-    settings = get_settings(index_dir=index_dir) if index_dir else get_settings()
-    engine = get_engine(fit_set() / "corpus.jsonl", settings)
-    engine.ensure_indexed()
-    engine.encoder.encode_cached([r["question"] for r in rows])
     out = []
-    t0 = time.time()
-    for i, row in enumerate(rows):
-        request = Request.build(row["question"], settings, (), {"mode": "hybrid"})
-        ev = gather_evidence(engine.retriever, request, request.question)
+    for row, ev, _ in evidence_for(rows, index_dir):
         reading = read_evidence(ev) if ev.candidates else None
         answerable = bool(row["answers"])
         found = reading is not None and reading.sentence is not None
@@ -138,8 +135,6 @@ def collect_reader(rows: list[dict[str, Any]], index_dir: str | None) -> list[di
                 "features": reader_features(ev, reading.span.margin, reading.sentence) if found else None,  # type: ignore[union-attr,arg-type]
             }
         )
-        if (i + 1) % 500 == 0:
-            print(f"{i + 1}/{len(rows)} questions, {time.time() - t0:.0f} s", file=sys.stderr)
     return out
 
 
